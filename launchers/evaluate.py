@@ -1,0 +1,42 @@
+r"""Prints the importance-sampled test log-likelihood of a workdir's latest checkpoint.
+
+    python launchers/evaluate.py --workdir=/tmp/vae --num_samples=5000
+"""
+
+from absl import app
+from absl import flags
+
+from tfp_zoo import flags as common
+from tfp_zoo import training
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("workdir", None, "A training workdir (holds config.json and "
+                    "checkpoints/).", required=True)
+flags.DEFINE_integer("num_samples", 5000, "K, importance samples per example.",
+                     lower_bound=1)
+flags.DEFINE_integer("num_examples", 0, "Evaluate the first N test examples "
+                     "(0 = all).", lower_bound=0)
+flags.DEFINE_integer("batch_size", 100, "Examples per evaluation batch.", lower_bound=1)
+flags.DEFINE_integer("chunk_size", 250, "Particles drawn at once (bounds memory).",
+                     lower_bound=1)
+flags.DEFINE_integer("seed", 0, "Seed of the importance samples.", lower_bound=0)
+flags.register_validator("workdir", common.is_existing_dir,
+                         message="must be an existing training workdir")
+
+
+def main(argv):
+  del argv
+  common.run_or_exit(_evaluate)
+
+
+def _evaluate():
+  result = training.evaluate_workdir(
+      FLAGS.workdir, num_samples=FLAGS.num_samples, num_examples=FLAGS.num_examples,
+      seed=FLAGS.seed, batch_size=FLAGS.batch_size, chunk_size=FLAGS.chunk_size)
+  print(f"test log-likelihood (K={result.num_samples}, {result.num_examples} examples): "
+        f"{result.mean:.3f} ± {result.stderr:.3f} nats | mean ESS "
+        f"{result.mean_ess:.1f}/{result.num_samples}")
+
+
+if __name__ == "__main__":
+  app.run(main)

@@ -1,0 +1,30 @@
+r"""Trains a model with an estimator; resumes from --workdir; evaluates at the end.
+
+    python launchers/train.py --workdir=/tmp/vae --model=vae --estimator=iwae \
+        --num_samples=5 --train_steps=2000
+"""
+
+from absl import app
+from absl import flags
+
+from tfp_zoo import flags as common
+from tfp_zoo import training
+
+FLAGS = flags.FLAGS
+common.define_train_flags()
+
+
+def main(argv):
+  del argv
+  config = common.train_config_from_flags(FLAGS)
+  common.run_or_exit(lambda: _train(config))
+
+
+def _train(config):
+  result = training.train(config)
+  print(f"done: step {result['step']}, test log-likelihood {result['test']['mean']:.3f} "
+        f"(workdir {config.workdir})")
+
+
+if __name__ == "__main__":
+  app.run(main)

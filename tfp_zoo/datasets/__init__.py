@@ -1,0 +1,12 @@
+"""Datasets: offline-first sources (shipped subset, local idx files, TFDS) and pipelines."""
+
+from tfp_zoo.datasets.idx import read_idx, write_idx
+from tfp_zoo.datasets.idx_builder import IdxImages
+from tfp_zoo.datasets.pipeline import (BINARIZATIONS, binarize_fixed, eval_images,
+                                       to_float, train_batches)
+from tfp_zoo.datasets.sources import (DATASETS, SPLITS, DatasetNotFoundError,
+                                      load_images, shipped_dir)
+
+__all__ = ["read_idx", "write_idx", "IdxImages", "BINARIZATIONS", "binarize_fixed",
+           "eval_images", "to_float", "train_batches", "DATASETS", "SPLITS",
+           "DatasetNotFoundError", "load_images", "shipped_dir"]

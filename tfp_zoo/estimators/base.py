@@ -1,0 +1,86 @@
+"""The estimator interface (`Objectives`) and helpers shared by estimators."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, NamedTuple
+
+import tensorflow as tf
+import tensorflow_probability as tfp
+
+from tfp_zoo.models import base as models_base
+
+tfd = tfp.distributions
+
+__all__ = ["Objectives", "LogWeights", "importance_log_weights", "as_named",
+           "require_guide", "require_reparameterized", "check_num_samples"]
+
+
+class Objectives(NamedTuple):
+  """What an estimator returns.
+
+  Attributes:
+    generative_loss: scalar whose gradient w.r.t. θ is the algorithm's θ update
+      (as a descent direction).
+    guide_loss: scalar whose gradient w.r.t. φ is the algorithm's φ update. For
+      the bound-maximising estimators this is the same tensor as
+      `generative_loss`, which lets the train step differentiate once.
+    metrics: scalars to log (means over the batch).
+  """
+  generative_loss: tf.Tensor
+  guide_loss: tf.Tensor
+  metrics: Mapping[str, tf.Tensor]
+
+
+class LogWeights(NamedTuple):
+  """Importance weights log p(z_k, x) - log q(z_k | x), shape [K, batch]."""
+  log_weights: tf.Tensor
+  log_joint: tf.Tensor
+  log_guide: tf.Tensor
+  latents: Mapping[str, tf.Tensor]
+
+
+def as_named(value: Any) -> dict[str, tf.Tensor]:
+  """A JointDistribution sample (StructTuple, namedtuple or dict) as a dict."""
+  if hasattr(value, "_asdict"):
+    return dict(value._asdict())
+  if isinstance(value, Mapping):
+    return dict(value)
+  raise TypeError(
+      "a guide must return named parts (a JointDistributionCoroutine with named "
+      f"distributions, or a JointDistributionNamed); got {type(value).__name__}")
+
+
+def require_guide(model: models_base.LatentVariableModel, estimator: str) -> None:
+  if not model.guide_variables:
+    raise ValueError(f"estimator {estimator!r} needs a guide q(z | x), and "
+                     f"{type(model).__name__} has none")
+
+
+def check_num_samples(num_samples: int, estimator: str) -> None:
+  if not isinstance(num_samples, int) or num_samples < 1:
+    raise ValueError(f"{estimator}: num_samples must be an integer >= 1, got {num_samples!r}")
+
+
+def require_reparameterized(guide: tfd.JointDistribution, estimator: str) -> None:
+  """Raises if some part of the guide cannot be reparameterised."""
+  types = as_named(guide.reparameterization_type)
+  bad = [n for n, t in types.items() if t != tfd.FULLY_REPARAMETERIZED]
+  if bad:
+    raise ValueError(
+        f"estimator {estimator!r} differentiates through guide samples, but the "
+        f"latents {bad} are not reparameterisable (e.g. discrete); use an "
+        "estimator for such latents (wake-sleep, RWS, score-function)")
+
+
+def importance_log_weights(model: models_base.LatentVariableModel, x: tf.Tensor, *,
+                           seed: tf.Tensor, num_samples: int) -> LogWeights:
+  """Draws K latents from the guide and weighs them by the joint.
+
+  Returns log w_k = log p_θ(z_k, x) − log q_φ(z_k | x), z_k ~ q_φ(· | x), with
+  reparameterised samples (gradients flow through z_k).
+  """
+  guide = model.guide(x)
+  latents, log_guide = guide.experimental_sample_and_log_prob(num_samples, seed=seed)
+  latents = as_named(latents)
+  log_joint = model.joint().log_prob(**latents, **{models_base.OBSERVATION: x})
+  return LogWeights(log_joint - log_guide, log_joint, log_guide, latents)

@@ -1,0 +1,44 @@
+"""Models: generative JointDistributions p(z, x) with optional guides q(z | x)."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from tfp_zoo.registry import Registry
+from tfp_zoo.models.base import LatentVariableModel, OBSERVATION, Root
+from tfp_zoo.models.linear_gaussian import LinearGaussian
+from tfp_zoo.models.vae import VAE
+
+__all__ = ["LatentVariableModel", "LinearGaussian", "VAE", "OBSERVATION", "Root",
+           "get", "names", "check_hparams", "hparam_names"]
+
+_REGISTRY: Registry[type[LatentVariableModel]] = Registry("model")
+_REGISTRY.register("vae", VAE)
+_REGISTRY.register("linear_gaussian", LinearGaussian)
+
+
+def names() -> tuple[str, ...]:
+  """Names of the registered models."""
+  return _REGISTRY.names()
+
+
+def check_hparams(name: str, hparams: dict[str, Any]) -> None:
+  """Raises ValueError naming the model's hyperparameters if `hparams` has others."""
+  _REGISTRY.check_kwargs(name, hparams, skip=("self", "name", "input_shape"))
+
+
+def hparam_names(name: str) -> tuple[str, ...]:
+  """The hyperparameters model `name` accepts (keyword arguments of its class)."""
+  import inspect  # pylint: disable=g-import-not-at-top
+  return tuple(p for p in inspect.signature(_REGISTRY.lookup(name)).parameters
+               if p not in ("self", "name", "input_shape"))
+
+
+def get(name: str, *, input_shape: Sequence[int], **hparams: Any) -> LatentVariableModel:
+  """Builds model `name` for observations of `input_shape` with `hparams`.
+
+  Raises:
+    ValueError: for an unknown name (listing the known ones) or hyperparameter.
+  """
+  check_hparams(name, hparams)
+  return _REGISTRY.lookup(name)(input_shape, **hparams)

@@ -1,0 +1,125 @@
+"""The linear-Gaussian model: exact log p(x), posterior and gradients.
+
+    z ~ N(0, I_d),    x | z ~ N(W z + b, diag(s²)),
+    p(x) = N(x; b, W Wᵀ + diag(s²)),
+    p(z | x) = N(Σ Wᵀ S⁻² (x − b), Σ),   Σ = (I + Wᵀ S⁻² W)⁻¹.
+
+The guide q(z | x) = N(A x + c, L Lᵀ) is linear-Gaussian too, so it can equal
+the exact posterior (`set_guide_to_exact_posterior`). This is the yardstick the
+estimator tests measure against.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import tensorflow as tf
+import tensorflow_probability as tfp
+
+from tfp_zoo import nn
+from tfp_zoo.models import base
+
+tfb = tfp.bijectors
+tfd = tfp.distributions
+
+__all__ = ["LinearGaussian"]
+
+
+class LinearGaussian(base.LatentVariableModel):
+  """z ~ N(0, I), x | z ~ N(Wz + b, diag(s²)), with a linear-Gaussian guide."""
+
+  def __init__(self, input_shape: Sequence[int], *, latent_size: int = 2,
+               seed: int = 0, name: str | None = None):
+    super().__init__(input_shape, name=name)
+    if latent_size <= 0:
+      raise ValueError(f"latent_size must be positive, got {latent_size}")
+    d, n = latent_size, int(np.prod(self.input_shape))
+    self.latent_size, self.data_size = d, n
+    s = tf.random.experimental.stateless_split(tf.constant([seed, 1]), 4).numpy()
+    self.weight = tf.Variable(tf.random.stateless_normal([n, d], s[0]), name="weight")
+    self.bias = tf.Variable(tf.random.stateless_normal([n], s[1]), name="bias")
+    self.raw_scale = tf.Variable(tf.fill([n], 0.5413), name="raw_scale")  # scale 1
+    self._fill_tril = tfb.FillScaleTriL(diag_shift=1e-5)
+    self.guide_weight = tf.Variable(
+        0.1 * tf.random.stateless_normal([d, n], s[2]), name="guide_weight")
+    self.guide_bias = tf.Variable(tf.zeros([d]), name="guide_bias")
+    self.guide_raw_tril = tf.Variable(
+        self._fill_tril.inverse(tf.eye(d)), name="guide_raw_tril")
+
+  @property
+  def scale(self) -> tf.Tensor:
+    return tf.nn.softplus(self.raw_scale)
+
+  def joint(self) -> tfd.JointDistributionCoroutine:
+    def model():
+      z = yield base.Root(tfd.MultivariateNormalDiag(
+          tf.zeros([self.latent_size]), tf.ones([self.latent_size]), name="z"))
+      loc = tf.reshape(self._decode(z),
+                       tf.concat([tf.shape(z)[:-1], self.input_shape], 0))
+      yield tfd.Independent(
+          tfd.Normal(loc, tf.reshape(self.scale, self.input_shape)),
+          reinterpreted_batch_ndims=self.event_ndims, name=base.OBSERVATION)
+
+    return tfd.JointDistributionCoroutine(model, name="joint")
+
+  def _decode(self, z: tf.Tensor) -> tf.Tensor:
+    return tf.linalg.matvec(self.weight, z) + self.bias
+
+  def guide(self, x: tf.Tensor) -> tfd.JointDistributionCoroutine:
+    x = nn.flatten_event(tf.convert_to_tensor(x, tf.float32), self.event_ndims)
+    loc = tf.linalg.matvec(self.guide_weight, x) + self.guide_bias
+    tril = self._fill_tril(self.guide_raw_tril)
+
+    def model():
+      yield base.Root(tfd.MultivariateNormalTriL(loc, tril, name="z"))
+
+    return tfd.JointDistributionCoroutine(model, name="guide")
+
+  @property
+  def latent_names(self) -> tuple[str, ...]:
+    return ("z",)
+
+  @property
+  def generative_variables(self) -> tuple[tf.Variable, ...]:
+    return (self.weight, self.bias, self.raw_scale)
+
+  @property
+  def guide_variables(self) -> tuple[tf.Variable, ...]:
+    return (self.guide_weight, self.guide_bias, self.guide_raw_tril)
+
+  # Exact quantities.
+
+  def exact_marginal(self) -> tfd.MultivariateNormalTriL:
+    """p_θ(x) = N(b, W Wᵀ + diag(s²)) over flattened x."""
+    cov = (tf.matmul(self.weight, self.weight, transpose_b=True)
+           + tf.linalg.diag(tf.square(self.scale)))
+    return tfd.MultivariateNormalTriL(self.bias, tf.linalg.cholesky(cov))
+
+  def exact_log_likelihood(self, x: tf.Tensor) -> tf.Tensor:
+    """log p_θ(x) per example; differentiable in θ."""
+    x = nn.flatten_event(tf.convert_to_tensor(x, tf.float32), self.event_ndims)
+    return self.exact_marginal().log_prob(x)
+
+  def _posterior_params(self) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+    """Returns (A, c, chol Σ) with p(z | x) = N(A x + c, Σ)."""
+    wt_s2 = tf.transpose(self.weight) / tf.square(self.scale)  # Wᵀ S⁻²
+    precision = tf.eye(self.latent_size) + tf.matmul(wt_s2, self.weight)
+    chol_precision = tf.linalg.cholesky(precision)
+    cov = tf.linalg.cholesky_solve(chol_precision, tf.eye(self.latent_size))
+    a = tf.matmul(cov, wt_s2)
+    c = -tf.linalg.matvec(a, self.bias)
+    return a, c, tf.linalg.cholesky(cov)
+
+  def exact_posterior(self, x: tf.Tensor) -> tfd.MultivariateNormalTriL:
+    """p_θ(z | x), batched over the leading dimensions of x."""
+    x = nn.flatten_event(tf.convert_to_tensor(x, tf.float32), self.event_ndims)
+    a, c, tril = self._posterior_params()
+    return tfd.MultivariateNormalTriL(tf.linalg.matvec(a, x) + c, tril)
+
+  def set_guide_to_exact_posterior(self) -> None:
+    """Assigns φ so that q_φ(z | x) = p_θ(z | x) for every x."""
+    a, c, tril = self._posterior_params()
+    self.guide_weight.assign(a)
+    self.guide_bias.assign(c)
+    self.guide_raw_tril.assign(self._fill_tril.inverse(tril))

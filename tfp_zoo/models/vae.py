@@ -1,0 +1,153 @@
+"""Variational autoencoders with Gaussian latents (Kingma & Welling 2014).
+
+One stochastic layer: p(z) = N(0, I), p(x | z) from a 2-hidden-layer MLP
+(784-200-200-50 with tanh, as in Burda, Grosse & Salakhutdinov 2016, "Importance
+Weighted Autoencoders"). Two stochastic layers (IWAE paper): p(z2) p(z1 | z2)
+p(x | z1) with 100 then 50 latent units, and the guide q(z1 | x) q(z2 | z1).
+
+Pixels are Bernoulli (binary data) or Gaussian with a learned per-pixel scale
+(continuous data).
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import tensorflow as tf
+import tensorflow_probability as tfp
+
+from tfp_zoo import nn
+from tfp_zoo.models import base
+
+tfd = tfp.distributions
+
+__all__ = ["VAE", "LIKELIHOODS"]
+
+LIKELIHOODS = ("bernoulli", "gaussian")
+# IWAE paper architectures, keyed by the number of stochastic layers:
+# (latent sizes from x upwards, deterministic hidden sizes of each layer).
+_ARCHITECTURES = {
+    1: ((50,), ((200, 200),)),
+    2: ((100, 50), ((200, 200), (100, 100))),
+}
+_MIN_SCALE = 1e-4
+
+
+def _diag_normal(params: tf.Tensor, name: str) -> tfd.Distribution:
+  loc, raw_scale = tf.split(params, 2, axis=-1)
+  return tfd.Independent(
+      tfd.Normal(loc, tf.nn.softplus(raw_scale) + _MIN_SCALE),
+      reinterpreted_batch_ndims=1, name=name)
+
+
+class VAE(base.LatentVariableModel):
+  """A VAE with one or two Gaussian stochastic layers.
+
+  Latent names: `'z'` for one layer; `'z2'` (top) and `'z1'` (next to x) for two.
+  """
+
+  def __init__(self, input_shape: Sequence[int], *, stochastic_layers: int = 1,
+               likelihood: str = "bernoulli", latent_sizes: Sequence[int] | None = None,
+               hidden_sizes: Sequence[int] | None = None, activation: str = "tanh",
+               seed: int = 0, name: str | None = None):
+    """Builds the networks.
+
+    Args:
+      input_shape: shape of one observation, e.g. (28, 28, 1).
+      stochastic_layers: 1 or 2 (IWAE-paper architectures).
+      likelihood: 'bernoulli' (binary pixels) or 'gaussian' (continuous pixels,
+        learned per-pixel scale).
+      latent_sizes: overrides the latent sizes (from x upwards).
+      hidden_sizes: overrides the deterministic hidden sizes (used by every layer).
+      activation: hidden activation, one of `nn.ACTIVATIONS`.
+      seed: integer seed of the initialisation.
+      name: module name.
+    """
+    super().__init__(input_shape, name=name)
+    if stochastic_layers not in _ARCHITECTURES:
+      raise ValueError(f"stochastic_layers={stochastic_layers}: expected 1 or 2")
+    if likelihood not in LIKELIHOODS:
+      raise ValueError(f"likelihood={likelihood!r}: expected one of {LIKELIHOODS}")
+    default_latents, default_hidden = _ARCHITECTURES[stochastic_layers]
+    latent_sizes = tuple(latent_sizes or default_latents)
+    if len(latent_sizes) != stochastic_layers:
+      raise ValueError(f"latent_sizes={latent_sizes}: expected {stochastic_layers} sizes")
+    hidden = ([tuple(hidden_sizes)] * stochastic_layers if hidden_sizes
+              else list(default_hidden))
+    self.likelihood = likelihood
+    self.latent_sizes = latent_sizes
+    self.stochastic_layers = stochastic_layers
+    data_size = int(np.prod(self.input_shape))
+    seeds = iter(tf.random.experimental.stateless_split(
+        tf.constant([seed, 0], tf.int32), 2 * stochastic_layers + 1).numpy())
+    below = [data_size] + list(latent_sizes[:-1])
+    # Encoders: layer i maps (x or z_i) to the parameters of z_{i+1}.
+    self.encoders = [
+        nn.MLP([below[i], *hidden[i], 2 * latent_sizes[i]], activation=activation,
+               seed=next(seeds), name=f"encoder_{i + 1}")
+        for i in range(stochastic_layers)]
+    # Decoders: layer i maps z_{i+1} to the parameters of (x or z_i).
+    self.decoders = [
+        nn.MLP([latent_sizes[i], *reversed(hidden[i]),
+                data_size if i == 0 else 2 * below[i]],
+               activation=activation, seed=next(seeds), name=f"decoder_{i + 1}")
+        for i in range(stochastic_layers)]
+    if likelihood == "gaussian":
+      # softplus(0.5413) = 1: start at unit scale.
+      self.pixel_raw_scale = tf.Variable(tf.fill([data_size], 0.5413),
+                                         name="pixel_raw_scale")
+    self._latent_names = (("z",) if stochastic_layers == 1
+                          else tuple(f"z{i}" for i in range(stochastic_layers, 0, -1)))
+
+  @property
+  def latent_names(self) -> tuple[str, ...]:
+    return self._latent_names
+
+  def _layer_name(self, i: int) -> str:
+    """Name of latent layer i (0 = next to x)."""
+    return "z" if self.stochastic_layers == 1 else f"z{i + 1}"
+
+  def _observation(self, params: tf.Tensor) -> tfd.Distribution:
+    shape = tf.concat([tf.shape(params)[:-1], self.input_shape], 0)
+    if self.likelihood == "bernoulli":
+      pixels = tfd.Bernoulli(logits=tf.reshape(params, shape), dtype=tf.float32)
+    else:
+      scale = tf.reshape(tf.nn.softplus(self.pixel_raw_scale) + 1e-3, self.input_shape)
+      pixels = tfd.Normal(tf.reshape(params, shape), scale)
+    return tfd.Independent(pixels, reinterpreted_batch_ndims=self.event_ndims,
+                           name=base.OBSERVATION)
+
+  def joint(self) -> tfd.JointDistributionCoroutine:
+    top = self.stochastic_layers - 1
+
+    def model():
+      z = yield base.Root(tfd.Independent(
+          tfd.Normal(tf.zeros([self.latent_sizes[top]]), 1.0),
+          reinterpreted_batch_ndims=1, name=self._layer_name(top)))
+      for i in range(top, 0, -1):
+        z = yield _diag_normal(self.decoders[i](z), self._layer_name(i - 1))
+      yield self._observation(self.decoders[0](z))
+
+    return tfd.JointDistributionCoroutine(model, name="joint")
+
+  def guide(self, x: tf.Tensor) -> tfd.JointDistributionCoroutine:
+    h = nn.flatten_event(tf.convert_to_tensor(x, tf.float32), self.event_ndims)
+
+    def model():
+      z = yield base.Root(_diag_normal(self.encoders[0](h), self._layer_name(0)))
+      for i in range(1, self.stochastic_layers):
+        z = yield _diag_normal(self.encoders[i](z), self._layer_name(i))
+
+    return tfd.JointDistributionCoroutine(model, name="guide")
+
+  @property
+  def generative_variables(self) -> tuple[tf.Variable, ...]:
+    variables = sum((d.trainable_variables for d in self.decoders), ())
+    if self.likelihood == "gaussian":
+      variables += (self.pixel_raw_scale,)
+    return variables
+
+  @property
+  def guide_variables(self) -> tuple[tf.Variable, ...]:
+    return sum((e.trainable_variables for e in self.encoders), ())

@@ -1,0 +1,203 @@
+"""The training loop behind `launchers/train.py`, and workdir evaluation.
+
+A workdir holds `config.json` (the run's configuration), `checkpoints/`
+(`tf.train.CheckpointManager`: step, model, both optimizers), `train/` and
+`eval/` TensorBoard summaries, and `results.json` (the final test evaluation).
+A restarted run resumes from the latest checkpoint; because the step's seed and
+batch are pure functions of (seed, step), it continues exactly as an
+uninterrupted run would.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+
+from tfp_zoo import datasets, estimators, evaluation, models
+from tfp_zoo.training import config as config_lib
+from tfp_zoo.training.progress import Progress
+from tfp_zoo.training.train_step import make_optimizer, make_train_step
+
+__all__ = ["train", "evaluate_workdir", "restore_model", "TrainingDivergedError"]
+
+CHECKPOINT_DIR = "checkpoints"
+RESULTS_FILE = "results.json"
+
+
+class TrainingDivergedError(RuntimeError):
+  """A loss became NaN or infinite; no checkpoint was written for that state."""
+
+
+def _model(config: config_lib.TrainConfig, input_shape) -> models.LatentVariableModel:
+  try:
+    return models.get(config.model, input_shape=input_shape,
+                      **config.resolved_model_hparams())
+  except (ValueError, TypeError) as e:
+    raise config_lib.ConfigError(f"--model_hparams: {e}") from None
+
+
+def _build(config: config_lib.TrainConfig, input_shape):
+  model = _model(config, input_shape)
+  generative_optimizer = make_optimizer(config.learning_rate, model.generative_variables)
+  guide_optimizer = make_optimizer(config.learning_rate, model.guide_variables)
+  step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+  checkpoint = tf.train.Checkpoint(step=step, model=model,
+                                   generative_optimizer=generative_optimizer,
+                                   guide_optimizer=guide_optimizer)
+  manager = tf.train.CheckpointManager(
+      checkpoint, os.path.join(config.workdir, CHECKPOINT_DIR), max_to_keep=3)
+  return model, generative_optimizer, guide_optimizer, step, manager
+
+
+def _prepare_workdir(config: config_lib.TrainConfig) -> None:
+  os.makedirs(config.workdir, exist_ok=True)
+  path = os.path.join(config.workdir, config_lib.CONFIG_FILE)
+  if os.path.exists(path):
+    config_lib.check_resume_compatible(config_lib.load_config(config.workdir), config)
+  config_lib.save_config(config, path)
+
+
+def _test_images(config: config_lib.TrainConfig) -> np.ndarray:
+  images = datasets.load_images(config.dataset, "test", data_dir=config.data_dir,
+                                download=config.download)
+  images = datasets.eval_images(images, binarization=config.binarization, seed=config.seed)
+  return images[:config.eval_examples] if config.eval_examples else images
+
+
+def train(config: config_lib.TrainConfig) -> dict[str, Any]:
+  """Trains (or resumes) the run described by `config`; returns final metrics.
+
+  Raises:
+    ConfigError: bad configuration or a workdir from an incompatible run.
+    DatasetNotFoundError: the dataset is not available offline.
+    TrainingDivergedError: a non-finite loss (names the step).
+  """
+  config.validate()
+  # Load data first: a missing dataset fails before anything is written.
+  train_images = datasets.load_images(config.dataset, "train", data_dir=config.data_dir,
+                                      download=config.download)
+  test_images = _test_images(config)
+  if config.batch_size > len(train_images):
+    raise config_lib.ConfigError(
+        f"--batch_size={config.batch_size}: must be at most the number of training "
+        f"examples ({len(train_images)})")
+  model, generative_optimizer, guide_optimizer, step, manager = _build(
+      config, train_images.shape[1:])
+  _prepare_workdir(config)
+  restored = manager.restore_or_initialize()
+  start = int(step.numpy())
+  if restored:
+    print(f"Resuming from step {start} ({restored})", flush=True)
+  estimator = estimators.get(config.estimator)
+  train_step = make_train_step(
+      model, estimator, generative_optimizer, guide_optimizer, seed=config.seed,
+      jit_compile=config.jit_compile, **config.all_estimator_options())
+  batches = datasets.train_batches(train_images, batch_size=config.batch_size,
+                                   seed=config.seed, start_step=start,
+                                   binarization=config.binarization)
+  writer = tf.summary.create_file_writer(os.path.join(config.workdir, "train"))
+  eval_writer = tf.summary.create_file_writer(os.path.join(config.workdir, "eval"))
+  progress = Progress("train", config.train_steps, start=start)
+  last_saved = start if restored else -1
+  metrics: dict[str, float] = {}
+  current = start
+  for x in batches:
+    if current >= config.train_steps:
+      break
+    outputs = train_step(x, tf.constant(current, tf.int64))
+    current += 1
+    step.assign(current)
+    boundary = current % config.checkpoint_every == 0 or current == config.train_steps
+    if current % config.log_every == 0 or boundary:
+      metrics = {k: float(v) for k, v in outputs.items()}
+      _check_finite(metrics, current)
+      with writer.as_default(step=current):
+        for name, value in metrics.items():
+          tf.summary.scalar(name, value)
+        tf.summary.scalar("examples_per_second",
+                          progress.rate(current) * config.batch_size)
+      progress.update(current, " | ".join(f"{k} {v:.3f}" for k, v in metrics.items()
+                                          if k != "guide_loss"))
+    if boundary:
+      manager.save(checkpoint_number=current)
+      last_saved = current
+    if config.eval_every and current % config.eval_every == 0:
+      _evaluate_to_summary(model, test_images, config, eval_writer, current,
+                           num_samples=min(config.eval_num_samples, 100))
+  if last_saved != current:
+    manager.save(checkpoint_number=current)
+  writer.flush()
+  result = _evaluate_to_summary(model, test_images, config, eval_writer, current,
+                                num_samples=config.eval_num_samples, verbose=True)
+  final = {"step": current, "train": metrics, "test": result._asdict()}
+  with open(os.path.join(config.workdir, RESULTS_FILE), "w") as f:
+    json.dump(final, f, indent=2)
+  return final
+
+
+def _check_finite(metrics: dict[str, float], step: int) -> None:
+  bad = {k: v for k, v in metrics.items() if not math.isfinite(v)}
+  if bad:
+    raise TrainingDivergedError(
+        f"non-finite loss at step {step}: {bad}; stopping without checkpointing "
+        "this state (try a lower --learning_rate)")
+
+
+def _evaluate_to_summary(model, images, config, writer, step, *, num_samples,
+                         verbose=False) -> evaluation.DatasetLogLikelihood:
+  progress = Progress(f"eval (K={num_samples})", len(images), unit="examples")
+  report = (lambda done, total: progress.update(done)) if verbose else None
+  result = evaluation.dataset_log_likelihood(
+      model, images, seed=tf.constant([config.seed, 2]), num_samples=num_samples,
+      batch_size=config.eval_batch_size, progress=report)
+  with writer.as_default(step=step):
+    tf.summary.scalar(f"test_log_likelihood_k{num_samples}", result.mean)
+    tf.summary.scalar(f"test_ess_k{num_samples}", result.mean_ess)
+  writer.flush()
+  if verbose:
+    print(f"test log-likelihood (K={num_samples}, {result.num_examples} examples): "
+          f"{result.mean:.3f} ± {result.stderr:.3f} nats | mean ESS "
+          f"{result.mean_ess:.1f}/{num_samples}", flush=True)
+  return result
+
+
+def restore_model(workdir: str) -> tuple[models.LatentVariableModel, config_lib.TrainConfig, int]:
+  """Rebuilds a workdir's model and loads its latest checkpoint.
+
+  Returns:
+    (model, config, step).
+  """
+  config = config_lib.load_config(workdir)
+  directory = os.path.join(workdir, CHECKPOINT_DIR)
+  latest = tf.train.latest_checkpoint(directory)
+  if latest is None:
+    raise config_lib.ConfigError(f"--workdir={workdir}: no checkpoint in {directory}")
+  test_images = datasets.load_images(config.dataset, "test", data_dir=config.data_dir,
+                                     download=config.download)
+  model = _model(config, test_images.shape[1:])
+  step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+  tf.train.Checkpoint(step=step, model=model).restore(latest).expect_partial()
+  return model, config, int(step.numpy())
+
+
+def evaluate_workdir(workdir: str, *, num_samples: int = 5000, num_examples: int = 0,
+                     seed: int = 0, batch_size: int = 100,
+                     chunk_size: int = 250) -> evaluation.DatasetLogLikelihood:
+  """Importance-sampled test log-likelihood of a workdir's latest checkpoint."""
+  model, config, step = restore_model(workdir)
+  images = _test_images(config)
+  if num_examples:
+    images = images[:num_examples]
+  print(f"Evaluating {workdir} at step {step} on {len(images)} test examples, "
+        f"K={num_samples}", flush=True)
+  progress = Progress(f"eval (K={num_samples})", len(images), unit="examples")
+  return evaluation.dataset_log_likelihood(
+      model, images, seed=tf.constant([seed, 3]), num_samples=num_samples,
+      batch_size=batch_size, chunk_size=chunk_size,
+      progress=lambda done, total: progress.update(done))

@@ -1,0 +1,36 @@
+"""Progress lines for long work: rate and time left, on one line each."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import TextIO
+
+__all__ = ["Progress"]
+
+
+def _duration(seconds: float) -> str:
+  seconds = int(max(seconds, 0))
+  return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+
+class Progress:
+  """Prints 'label done/total (pct) | rate | eta | extra' lines."""
+
+  def __init__(self, label: str, total: int, *, start: int = 0, unit: str = "step",
+               stream: TextIO | None = None):
+    self.label, self.total, self.unit = label, total, unit
+    self._start, self._t0 = start, time.monotonic()
+    self._stream = stream or sys.stdout
+
+  def rate(self, done: int) -> float:
+    elapsed = time.monotonic() - self._t0
+    return (done - self._start) / elapsed if elapsed > 0 else 0.0
+
+  def update(self, done: int, extra: str = "") -> None:
+    rate = self.rate(done)
+    eta = (self.total - done) / rate if rate > 0 else 0.0
+    pct = 100.0 * done / self.total if self.total else 100.0
+    line = (f"{self.label} {done}/{self.total} ({pct:.0f}%) | {rate:.1f} {self.unit}/s"
+            f" | eta {_duration(eta)}")
+    print(line + (f" | {extra}" if extra else ""), file=self._stream, flush=True)

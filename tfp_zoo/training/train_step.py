@@ -1,0 +1,72 @@
+"""A generic, compiled train step: one optimizer for θ, one for φ."""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Mapping
+
+import keras
+import tensorflow as tf
+
+from tfp_zoo.estimators.base import Objectives
+from tfp_zoo.models.base import LatentVariableModel
+
+__all__ = ["make_optimizer", "make_train_step", "step_seed"]
+
+TrainStep = Callable[[tf.Tensor, tf.Tensor], Mapping[str, tf.Tensor]]
+
+
+def make_optimizer(learning_rate: float, variables: tuple[tf.Variable, ...]
+                   ) -> keras.optimizers.Optimizer:
+  """Adam, with its slots built now (Keras 3 creates them lazily otherwise,
+  which breaks under tf.distribute and inside a traced function)."""
+  optimizer = keras.optimizers.Adam(learning_rate)
+  if variables:
+    optimizer.build(list(variables))
+  return optimizer
+
+
+def step_seed(seed: int | tf.Tensor, step: tf.Tensor) -> tf.Tensor:
+  """The stateless seed of training step `step`: a pure function of (seed, step)."""
+  base = tf.stack([tf.cast(seed, tf.int32), tf.constant(1, tf.int32)])
+  return tf.random.experimental.stateless_fold_in(base, tf.cast(step, tf.int32))
+
+
+def make_train_step(model: LatentVariableModel, estimator: Callable[..., Objectives],
+                    generative_optimizer: keras.optimizers.Optimizer,
+                    guide_optimizer: keras.optimizers.Optimizer | None = None, *,
+                    seed: int = 0, jit_compile: bool = False,
+                    **estimator_options: Any) -> TrainStep:
+  """Returns `step(x, step_number) -> metrics`, compiled with `tf.function`.
+
+  The step applies grad(generative_loss, θ) with `generative_optimizer` and
+  grad(guide_loss, φ) with `guide_optimizer`; when the estimator returns the
+  same tensor for both losses (ELBO, IWAE) one backward pass serves both.
+  """
+  theta = tuple(model.generative_variables)
+  phi = tuple(model.guide_variables)
+  if not theta:
+    raise ValueError(f"{type(model).__name__} has no generative variables")
+  if phi and guide_optimizer is None:
+    raise ValueError("the model has guide variables: pass a guide_optimizer")
+
+  @tf.function(jit_compile=jit_compile, autograph=False)
+  def step(x: tf.Tensor, step_number: tf.Tensor) -> dict[str, tf.Tensor]:
+    with tf.GradientTape(persistent=True) as tape:
+      objectives = estimator(model, x, seed=step_seed(seed, step_number),
+                             **estimator_options)
+    if objectives.generative_loss is objectives.guide_loss:
+      grads = tape.gradient(objectives.generative_loss, theta + phi)
+      theta_grads, phi_grads = grads[:len(theta)], grads[len(theta):]
+    else:
+      theta_grads = tape.gradient(objectives.generative_loss, theta)
+      phi_grads = tape.gradient(objectives.guide_loss, phi) if phi else []
+    del tape
+    generative_optimizer.apply_gradients(zip(theta_grads, theta))
+    if phi:
+      guide_optimizer.apply_gradients(zip(phi_grads, phi))
+    metrics = {"generative_loss": objectives.generative_loss,
+               "guide_loss": objectives.guide_loss}
+    metrics.update(objectives.metrics)
+    return metrics
+
+  return step
