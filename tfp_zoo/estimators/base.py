@@ -12,7 +12,8 @@ from tfp_zoo.models import base as models_base
 tfd = tfp.distributions
 
 __all__ = ["Objectives", "LogWeights", "importance_log_weights", "as_named",
-           "require_guide", "require_reparameterized", "check_num_samples"]
+           "require_guide", "require_reparameterized", "check_num_samples",
+           "latent_names"]
 
 
 class Objectives(NamedTuple):
@@ -50,6 +51,11 @@ def as_named(value: Any) -> dict[str, tf.Tensor]:
       f"distributions, or a JointDistributionNamed); got {type(value).__name__}")
 
 
+def latent_names(joint: tfd.JointDistribution) -> tuple[str, ...]:
+  """The names of a joint's latent parts (all but the observation), in order."""
+  return tuple(n for n in as_named(joint.dtype) if n != models_base.OBSERVATION)
+
+
 def require_guide(model: models_base.LatentVariableModel, estimator: str) -> None:
   if not model.guide_variables:
     raise ValueError(f"estimator {estimator!r} needs a guide q(z | x), and "
@@ -73,13 +79,15 @@ def require_reparameterized(guide: tfd.JointDistribution, estimator: str) -> Non
 
 
 def importance_log_weights(model: models_base.LatentVariableModel, x: tf.Tensor, *,
-                           seed: tf.Tensor, num_samples: int) -> LogWeights:
+                           seed: tf.Tensor, num_samples: int,
+                           guide: tfd.JointDistribution | None = None) -> LogWeights:
   """Draws K latents from the guide and weighs them by the joint.
 
   Returns log w_k = log p_θ(z_k, x) − log q_φ(z_k | x), z_k ~ q_φ(· | x), with
-  reparameterised samples (gradients flow through z_k).
+  reparameterised samples (gradients flow through z_k). Pass `guide` if the
+  caller already built `model.guide(x)`, so the encoder runs once.
   """
-  guide = model.guide(x)
+  guide = model.guide(x) if guide is None else guide
   latents, log_guide = guide.experimental_sample_and_log_prob(num_samples, seed=seed)
   latents = as_named(latents)
   log_joint = model.joint().log_prob(**latents, **{models_base.OBSERVATION: x})

@@ -43,7 +43,8 @@ def elbo(model: models_base.LatentVariableModel, x: tf.Tensor, *, seed: tf.Tenso
   guide = model.guide(x)
   base.require_reparameterized(guide, "elbo")
   if not analytic_kl:
-    weights = base.importance_log_weights(model, x, seed=seed, num_samples=num_samples)
+    weights = base.importance_log_weights(model, x, seed=seed, num_samples=num_samples,
+                                          guide=guide)
     bound = tf.reduce_mean(weights.log_weights, axis=0)
   else:
     bound = _elbo_analytic_kl(model, guide, x, seed, num_samples)
@@ -52,13 +53,13 @@ def elbo(model: models_base.LatentVariableModel, x: tf.Tensor, *, seed: tf.Tenso
 
 
 def _elbo_analytic_kl(model, guide, x, seed, num_samples):
-  names = model.latent_names
+  joint = model.joint()
+  names = base.latent_names(joint)
   if len(names) != 1:
     raise ValueError(
         f"elbo(analytic_kl=True) needs a model with one latent part; "
         f"{type(model).__name__} has {names}. Use analytic_kl=False")
   guide_dists, latents = guide.sample_distributions(num_samples, seed=seed)
-  joint = model.joint()
   joint_dists, _ = joint.sample_distributions(value=[latents[0], x])
   log_likelihood = joint_dists[-1].log_prob(x)  # log p(x | z_k), [K, batch]
   try:

@@ -34,9 +34,10 @@ def iwae(model: models_base.LatentVariableModel, x: tf.Tensor, *, seed: tf.Tenso
   """
   base.require_guide(model, "iwae")
   base.check_num_samples(num_samples, "iwae")
-  base.require_reparameterized(model.guide(x), "iwae")
+  guide = model.guide(x)
+  base.require_reparameterized(guide, "iwae")
   log_weights = base.importance_log_weights(
-      model, x, seed=seed, num_samples=num_samples).log_weights
+      model, x, seed=seed, num_samples=num_samples, guide=guide).log_weights
   bound = tfp.math.reduce_logmeanexp(log_weights, axis=0)
   loss = -tf.reduce_mean(bound)
   ess = tf.exp(tfp.experimental.mcmc.log_ess_from_log_weights(

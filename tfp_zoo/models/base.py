@@ -70,5 +70,4 @@ class LatentVariableModel(tf.Module, abc.ABC):
   @property
   def latent_names(self) -> tuple[str, ...]:
     """Names of the joint's latent parts, in the joint's order."""
-    names = self.joint()._flat_resolve_names()  # pylint: disable=protected-access
-    return tuple(n for n in names if n != OBSERVATION)
+    return tuple(n for n in self.joint().dtype._fields if n != OBSERVATION)

@@ -34,6 +34,16 @@ _ARCHITECTURES = {
 _MIN_SCALE = 1e-4
 
 
+def _sizes(value: int | Sequence[int] | None, name: str) -> tuple[int, ...] | None:
+  """Accepts one size or a sequence of sizes (flags give an int for one)."""
+  if value is None:
+    return None
+  sizes = (value,) if isinstance(value, int) else tuple(value)
+  if not sizes or not all(isinstance(s, int) and s > 0 for s in sizes):
+    raise ValueError(f"{name}={value!r}: expected positive integer sizes")
+  return sizes
+
+
 def _diag_normal(params: tf.Tensor, name: str) -> tfd.Distribution:
   loc, raw_scale = tf.split(params, 2, axis=-1)
   return tfd.Independent(
@@ -48,8 +58,8 @@ class VAE(base.LatentVariableModel):
   """
 
   def __init__(self, input_shape: Sequence[int], *, stochastic_layers: int = 1,
-               likelihood: str = "bernoulli", latent_sizes: Sequence[int] | None = None,
-               hidden_sizes: Sequence[int] | None = None, activation: str = "tanh",
+               likelihood: str = "bernoulli", latent_sizes: int | Sequence[int] | None = None,
+               hidden_sizes: int | Sequence[int] | None = None, activation: str = "tanh",
                seed: int = 0, name: str | None = None):
     """Builds the networks.
 
@@ -70,7 +80,8 @@ class VAE(base.LatentVariableModel):
     if likelihood not in LIKELIHOODS:
       raise ValueError(f"likelihood={likelihood!r}: expected one of {LIKELIHOODS}")
     default_latents, default_hidden = _ARCHITECTURES[stochastic_layers]
-    latent_sizes = tuple(latent_sizes or default_latents)
+    hidden_sizes = _sizes(hidden_sizes, "hidden_sizes")
+    latent_sizes = _sizes(latent_sizes, "latent_sizes") or default_latents
     if len(latent_sizes) != stochastic_layers:
       raise ValueError(f"latent_sizes={latent_sizes}: expected {stochastic_layers} sizes")
     hidden = ([tuple(hidden_sizes)] * stochastic_layers if hidden_sizes

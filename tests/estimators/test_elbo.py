@@ -1,0 +1,98 @@
+"""The ELBO on the linear-Gaussian model, where ELBO = log p(x) − KL(q ‖ p(z|x)) exactly."""
+
+import numpy as np
+import tensorflow as tf
+import tensorflow_probability as tfp
+from absl.testing import parameterized
+
+from tfp_zoo import estimators, models, testing
+
+tfd = tfp.distributions
+# Under the null, P(|z| > 3) = 0.27% per comparison; the seeds are fixed, so a
+# pass is deterministic, and each test also shows that a wrong variant fails.
+Z = 3.0
+
+
+def _setup():
+  model = models.LinearGaussian((4,), latent_size=2, seed=3)
+  x = model.joint().sample(8, seed=[1, 2]).x
+  return model, x
+
+
+def _exact_elbo(model, x):
+  """Batch mean of log p(x) − KL(q(z|x) ‖ p(z|x))."""
+  q = model.guide(x).sample_distributions(seed=[0, 0])[0][0]
+  kl = tfd.kl_divergence(q, model.exact_posterior(x))
+  return float(tf.reduce_mean(model.exact_log_likelihood(x) - kl))
+
+
+def _entropy_forgotten(model, x, *, seed, num_samples):
+  """A deliberately wrong ELBO: E_q[log p(x, z)] without the entropy of q."""
+  w = estimators.importance_log_weights(model, x, seed=seed, num_samples=num_samples)
+  loss = -tf.reduce_mean(w.log_joint)
+  return estimators.Objectives(loss, loss, {"elbo": -loss})
+
+
+class ElboTest(tf.test.TestCase, parameterized.TestCase):
+
+  @parameterized.parameters(False, True)
+  def test_matches_exact_elbo_and_is_below_log_likelihood(self, analytic_kl):
+    model, x = _setup()
+    values = testing.replicate(
+        lambda s: estimators.elbo(model, x, seed=s, num_samples=200,
+                                  analytic_kl=analytic_kl).metrics["elbo"], 50)
+    mean, stderr = testing.mean_and_stderr(values)
+    exact_elbo = _exact_elbo(model, x)
+    log_px = float(tf.reduce_mean(model.exact_log_likelihood(x)))
+    self.assertLess(stderr, 0.05)  # the comparison below has power
+    self.assertLess(abs(mean - exact_elbo), Z * stderr)
+    self.assertLessEqual(mean, log_px + Z * stderr)
+    self.assertLess(exact_elbo, log_px - 0.5)  # the guide is imperfect: a real gap
+
+  def test_catches_a_wrong_bound(self):
+    model, x = _setup()
+    values = testing.replicate(
+        lambda s: _entropy_forgotten(model, x, seed=s, num_samples=200).metrics["elbo"], 50)
+    self.assertGreater(testing.max_abs_z_score(values, _exact_elbo(model, x)), Z)
+
+  def test_equals_log_likelihood_at_the_exact_posterior(self):
+    model, x = _setup()
+    model.set_guide_to_exact_posterior()
+    # Every log-weight equals log p(x): the estimate is exact with any seed.
+    value = estimators.elbo(model, x, seed=tf.constant([4, 4]), num_samples=3).metrics["elbo"]
+    self.assertAllClose(value, tf.reduce_mean(model.exact_log_likelihood(x)), atol=1e-3)
+
+  def test_generative_gradient_matches_exact_gradient_at_exact_posterior(self):
+    # Fisher's identity: ∇θ log p(x) = E_{p(z|x)}[∇θ log p(x, z)], which is the
+    # ELBO's θ-gradient when q is the exact posterior (φ held fixed).
+    model, x = _setup()
+    model.set_guide_to_exact_posterior()
+    theta = model.generative_variables
+    with tf.GradientTape() as tape:
+      exact_loss = -tf.reduce_mean(model.exact_log_likelihood(x))
+    exact = np.concatenate([tf.reshape(g, [-1]) for g in tape.gradient(exact_loss, theta)])
+
+    def gradient(seed):
+      with tf.GradientTape() as tape:
+        loss = estimators.elbo(model, x, seed=seed, num_samples=10).generative_loss
+      return tf.concat([tf.reshape(g, [-1]) for g in tape.gradient(loss, theta)], 0)
+
+    z = testing.max_abs_z_score(testing.replicate(gradient, 40), exact)
+    self.assertLess(z, 4.0)  # 16 components: max of 16 |z| under the null
+    # Power: with the guide mean off the posterior the same check fails.
+    model.guide_bias.assign_add([0.7, -0.7])
+    self.assertGreater(testing.max_abs_z_score(testing.replicate(gradient, 40), exact), 4.0)
+
+  def test_analytic_kl_needs_one_latent_part(self):
+    model = models.get("vae", input_shape=(6,), stochastic_layers=2, latent_sizes=(3, 2))
+    with self.assertRaisesRegex(ValueError, "analytic_kl=True.*one latent part"):
+      estimators.elbo(model, tf.zeros([2, 6]), seed=tf.constant([0, 0]), analytic_kl=True)
+
+  def test_bad_num_samples(self):
+    model, x = _setup()
+    with self.assertRaisesRegex(ValueError, "num_samples must be an integer >= 1"):
+      estimators.elbo(model, x, seed=tf.constant([0, 0]), num_samples=0)
+
+
+if __name__ == "__main__":
+  tf.test.main()

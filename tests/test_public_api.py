@@ -1,0 +1,56 @@
+"""The public API is re-exported and typed; the registries agree with the flags."""
+
+import inspect
+
+import tensorflow as tf
+
+import tfp_zoo
+from tfp_zoo import datasets, estimators, models, testing
+
+
+class PublicApiTest(tf.test.TestCase):
+
+  def test_all_names_exist(self):
+    for module in (tfp_zoo, models, estimators, datasets, tfp_zoo.training,
+                   tfp_zoo.evaluation, tfp_zoo.nn, testing):
+      for name in module.__all__:
+        self.assertTrue(hasattr(module, name), f"{module.__name__}.{name}")
+
+  def test_public_functions_are_typed(self):
+    for module in (models, estimators, tfp_zoo.evaluation, tfp_zoo.training, testing):
+      for name in module.__all__:
+        obj = getattr(module, name)
+        if inspect.isfunction(obj):
+          signature = inspect.signature(obj)
+          self.assertIsNot(signature.return_annotation, inspect.Signature.empty,
+                           f"{module.__name__}.{name} has no return type")
+
+  def test_estimator_contract_signature(self):
+    for name in estimators.names():
+      parameters = inspect.signature(estimators.get(name)).parameters
+      self.assertEqual(list(parameters)[:2], ["model", "x"])
+      self.assertEqual(parameters["seed"].kind, inspect.Parameter.KEYWORD_ONLY)
+
+  def test_testing_helpers(self):
+    values = [[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]
+    mean, stderr = testing.mean_and_stderr(values)
+    self.assertAllClose(mean, [3.0, 4.0])
+    self.assertAllClose(stderr, [2.0 / 3 ** 0.5] * 2)
+    self.assertAllClose(testing.max_abs_z_score(values, [3.0, 4.0 + 2.0 / 3 ** 0.5]), 1.0)
+    with self.assertRaisesRegex(ValueError, "two replicates"):
+      testing.mean_and_stderr([1.0])
+    draws = testing.replicate(lambda s: tf.random.stateless_normal([2], seed=s), 3)
+    self.assertEqual(draws.shape, (3, 2))
+    self.assertNotAllClose(draws[0], draws[1])
+
+  def test_key_value_parsing(self):
+    from tfp_zoo.registry import parse_key_values
+    self.assertEqual(parse_key_values("a=1,b=0.5,c=true,d=100-50,e=tanh"),
+                     {"a": 1, "b": 0.5, "c": True, "d": (100, 50), "e": "tanh"})
+    self.assertEqual(parse_key_values(""), {})
+    with self.assertRaisesRegex(ValueError, "expected key=value"):
+      parse_key_values("a")
+
+
+if __name__ == "__main__":
+  tf.test.main()

@@ -1,0 +1,88 @@
+"""The training loop: resumes exactly, writes checkpoints, summaries and results."""
+
+import glob
+import json
+import os
+
+import numpy as np
+import tensorflow as tf
+
+from tfp_zoo import training
+from tfp_zoo.training import loop
+
+TINY = {"hidden_sizes": (16,), "latent_sizes": (4,)}
+
+
+def _config(workdir, **overrides):
+  fields = dict(workdir=workdir, model="vae", model_hparams=dict(TINY), estimator="iwae",
+                num_samples=3, batch_size=20, train_steps=30, log_every=5,
+                checkpoint_every=10, eval_num_samples=20, eval_examples=40)
+  fields.update(overrides)
+  return training.TrainConfig(**fields)
+
+
+def _weights(workdir):
+  model, _, step = training.restore_model(workdir)
+  return step, [v.numpy() for v in model.trainable_variables]
+
+
+class LoopTest(tf.test.TestCase):
+
+  def test_resumed_run_equals_uninterrupted_run(self):
+    straight = os.path.join(self.get_temp_dir(), "straight")
+    resumed = os.path.join(self.get_temp_dir(), "resumed")
+    result = training.train(_config(straight))
+    training.train(_config(resumed, train_steps=20))
+    result_resumed = training.train(_config(resumed))
+    step_a, weights_a = _weights(straight)
+    step_b, weights_b = _weights(resumed)
+    self.assertEqual((step_a, step_b), (30, 30))
+    for a, b in zip(weights_a, weights_b):
+      self.assertAllClose(a, b, rtol=1e-5, atol=1e-6)
+    self.assertAllClose(result["train"]["iwae"], result_resumed["train"]["iwae"], rtol=1e-5)
+
+  def test_workdir_contents(self):
+    workdir = os.path.join(self.get_temp_dir(), "run")
+    result = training.train(_config(workdir, eval_every=15))
+    self.assertEqual(result["step"], 30)
+    self.assertTrue(np.isfinite(result["test"]["mean"]))
+    self.assertEqual(result["test"]["num_examples"], 40)
+    self.assertLess(result["test"]["mean"], 0.0)
+    with open(os.path.join(workdir, "results.json")) as f:
+      self.assertEqual(json.load(f)["step"], 30)
+    self.assertEqual(tf.train.latest_checkpoint(os.path.join(workdir, "checkpoints")),
+                     os.path.join(workdir, "checkpoints", "ckpt-30"))
+    tags = set()
+    for path in glob.glob(os.path.join(workdir, "*", "events.out.tfevents.*")):
+      for event in tf.compat.v1.train.summary_iterator(path):
+        tags.update(v.tag for v in event.summary.value)
+    self.assertContainsSubset({"iwae", "generative_loss", "ess", "examples_per_second",
+                               "test_log_likelihood_k20", "test_ess_k20"}, tags)
+
+  def test_incompatible_resume_is_refused(self):
+    workdir = os.path.join(self.get_temp_dir(), "run")
+    training.train(_config(workdir, train_steps=5, eval_examples=10))
+    with self.assertRaisesRegex(training.ConfigError, "--model_hparams=.*differs from the run"):
+      training.train(_config(workdir, model_hparams={"hidden_sizes": (8,)}))
+
+  def test_bad_config_values_name_the_flag(self):
+    workdir = self.get_temp_dir()
+    for overrides, pattern in (
+        (dict(batch_size=0), "--batch_size=0: must be a positive integer"),
+        (dict(model="gan"), "--model='gan': one of linear_gaussian, vae"),
+        (dict(estimator_options={"analytic_kl": True}), "--estimator_options: .*analytic_kl"),
+        (dict(model_hparams={"stochastic_layers": 3}), "--model_hparams: stochastic_layers=3"),
+        (dict(batch_size=20000), "--batch_size=20000: must be at most"),
+        (dict(learning_rate=-1.0), "--learning_rate=-1.0: must be positive")):
+      with self.assertRaisesRegex(training.ConfigError, pattern):
+        training.train(_config(os.path.join(workdir, "bad"), **overrides))
+    self.assertFalse(os.path.exists(os.path.join(workdir, "bad")))  # nothing written
+
+  def test_non_finite_loss_names_the_step(self):
+    with self.assertRaisesRegex(training.TrainingDivergedError, "non-finite loss at step 7"):
+      loop._check_finite({"iwae": float("nan"), "ess": 1.0}, 7)
+    loop._check_finite({"iwae": -3.0}, 7)
+
+
+if __name__ == "__main__":
+  tf.test.main()
