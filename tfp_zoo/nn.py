@@ -48,12 +48,14 @@ class Dense(tf.Module):
     self.output_size = output_size
 
   def __call__(self, x: tf.Tensor) -> tf.Tensor:
+    # bias_add (not +) lets Grappler fuse MatMul+BiasAdd(+activation) on CPU.
     if x.shape.rank == 2:
-      return tf.matmul(x, self.kernel) + self.bias
+      return tf.nn.bias_add(tf.matmul(x, self.kernel), self.bias)
     # Reshape to 2-D around a single matmul: faster on CPU than einsum or a
     # broadcasting batched matmul, and works for rank 1 too.
     shape = tf.shape(x)
-    y = tf.matmul(tf.reshape(x, [-1, self.input_size]), self.kernel) + self.bias
+    y = tf.nn.bias_add(tf.matmul(tf.reshape(x, [-1, self.input_size]), self.kernel),
+                       self.bias)
     return tf.reshape(y, tf.concat([shape[:-1], [self.output_size]], 0))
 
 

@@ -17,7 +17,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from tfp_zoo import nn
+from tfp_zoo import distributions, nn
 from tfp_zoo.models import base
 
 tfd = tfp.distributions
@@ -122,7 +122,7 @@ class VAE(base.LatentVariableModel):
   def _observation(self, params: tf.Tensor) -> tfd.Distribution:
     shape = tf.concat([tf.shape(params)[:-1], self.input_shape], 0)
     if self.likelihood == "bernoulli":
-      pixels = tfd.Bernoulli(logits=tf.reshape(params, shape), dtype=tf.float32)
+      pixels = distributions.Bernoulli(logits=tf.reshape(params, shape), dtype=tf.float32)
     else:
       scale = tf.reshape(tf.nn.softplus(self.pixel_raw_scale) + 1e-3, self.input_shape)
       pixels = tfd.Normal(tf.reshape(params, shape), scale)
