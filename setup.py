@@ -24,7 +24,6 @@ setuptools.setup(
         "tensorboard==2.21.*",
         "absl-py>=2.1,<3",
         "numpy>=1.26,<3",
-        "pillow>=10",
     ],
     extras_require={"test": ["pytest>=8"]},
 )

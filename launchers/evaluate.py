@@ -5,8 +5,9 @@ r"""Prints the importance-sampled test log-likelihood of a workdir's latest chec
 
 from absl import app
 from absl import flags
+from absl import logging
 
-from tfp_zoo import flags as common
+from tfp_zoo import launch_flags
 from tfp_zoo import training
 
 FLAGS = flags.FLAGS
@@ -20,13 +21,14 @@ flags.DEFINE_integer("batch_size", 100, "Examples per evaluation batch.", lower_
 flags.DEFINE_integer("chunk_size", 250, "Particles drawn at once (bounds memory).",
                      lower_bound=1)
 flags.DEFINE_integer("seed", 0, "Seed of the importance samples.", lower_bound=0)
-flags.register_validator("workdir", common.is_existing_dir,
+flags.register_validator("workdir", launch_flags.is_existing_dir,
                          message="must be an existing training workdir")
 
 
 def main(argv):
   del argv
-  common.run_or_exit(_evaluate)
+  logging.set_verbosity(logging.WARNING)  # our progress lines, not TF's INFO logs
+  launch_flags.run_or_exit(_evaluate)
 
 
 def _evaluate():

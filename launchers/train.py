@@ -6,18 +6,20 @@ r"""Trains a model with an estimator; resumes from --workdir; evaluates at the e
 
 from absl import app
 from absl import flags
+from absl import logging
 
-from tfp_zoo import flags as common
+from tfp_zoo import launch_flags
 from tfp_zoo import training
 
 FLAGS = flags.FLAGS
-common.define_train_flags()
+launch_flags.define_train_flags()
 
 
 def main(argv):
   del argv
-  config = common.train_config_from_flags(FLAGS)
-  common.run_or_exit(lambda: _train(config))
+  logging.set_verbosity(logging.WARNING)  # our progress lines, not TF's INFO logs
+  config = launch_flags.train_config_from_flags(FLAGS)
+  launch_flags.run_or_exit(lambda: _train(config))
 
 
 def _train(config):

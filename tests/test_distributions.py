@@ -27,6 +27,19 @@ class BernoulliTest(tf.test.TestCase):
     ours = distributions.Bernoulli(logits=logits, dtype=tf.float32).log_prob(x)
     self.assertAllClose(ours, tfd.Bernoulli(logits=logits).log_prob(x), atol=1e-5)
 
+  def test_gradients_under_broadcasting(self):
+    logits = tf.random.stateless_normal([5, 3, 4], seed=[0, 1])
+    x = tf.random.stateless_uniform([3, 4], seed=[2, 3])
+    def both(fn):
+      with tf.GradientTape() as tape:
+        tape.watch([logits, x])
+        value = tf.reduce_sum(tf.sin(fn(logits=logits).log_prob(x)))
+      return tape.gradient(value, [logits, x])
+    for ours, theirs in zip(both(lambda **k: distributions.Bernoulli(**k, dtype=tf.float32)),
+                            both(lambda **k: tfd.Bernoulli(**k, dtype=tf.float32))):
+      self.assertEqual(ours.shape, theirs.shape)
+      self.assertAllClose(ours, theirs, atol=1e-4)
+
   def test_probs_parameterisation_falls_back_to_tfp(self):
     d = distributions.Bernoulli(probs=[0.25, 0.5], dtype=tf.float32)
     self.assertAllClose(d.log_prob([1.0, 0.0]), tf.math.log([0.25, 0.5]))
