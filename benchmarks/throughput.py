@@ -51,6 +51,20 @@ def _time_windows(step, seconds):
   return best
 
 
+def _measure(step, config):
+  """First-call time, then the best throughput, and memory, of `step()`."""
+  base_rss = _peak_rss_mb()
+  start = time.perf_counter()
+  step()
+  compile_seconds = time.perf_counter() - start
+  for _ in range(10):
+    step()
+  steps_per_second = _time_windows(step, config["seconds"])
+  return {"examples_per_second": steps_per_second * config["batch_size"],
+          "compile_seconds": compile_seconds, "peak_rss_mb": _peak_rss_mb(),
+          "step_rss_mb": _peak_rss_mb() - base_rss}
+
+
 def _tf_worker(config):
   os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
@@ -63,22 +77,13 @@ def _tf_worker(config):
       training.make_optimizer(1e-4, model.generative_variables),
       training.make_optimizer(1e-4, model.guide_variables),
       jit_compile=config["jit"], num_samples=config["k"])
-  base_rss = _peak_rss_mb()
   counter = [0]
 
   def step():
     counter[0] += 1
     return step_fn(x, tf.constant(counter[0], tf.int64))["generative_loss"].numpy()
 
-  start = time.perf_counter()
-  step()
-  compile_seconds = time.perf_counter() - start
-  for _ in range(10):
-    step()
-  steps_per_second = _time_windows(step, config["seconds"])
-  return {"examples_per_second": steps_per_second * config["batch_size"],
-          "compile_seconds": compile_seconds, "peak_rss_mb": _peak_rss_mb(),
-          "step_rss_mb": _peak_rss_mb() - base_rss}
+  return _measure(step, config)
 
 
 def _torch_worker(config):
@@ -96,8 +101,6 @@ def _torch_worker(config):
   optimizer = torch.optim.Adam(list(encoder.parameters()) + list(decoder.parameters()), 1e-4)
   x = (torch.rand(config["batch_size"], 784) < 0.3).float()
   k = config["k"]
-  base_rss = _peak_rss_mb()
-
   def step():
     loc, raw = encoder(x).chunk(2, -1)
     scale = torch.nn.functional.softplus(raw) + 1e-4
@@ -114,15 +117,7 @@ def _torch_worker(config):
     optimizer.step()
     return loss.item()
 
-  start = time.perf_counter()
-  step()
-  compile_seconds = time.perf_counter() - start
-  for _ in range(10):
-    step()
-  steps_per_second = _time_windows(step, config["seconds"])
-  return {"examples_per_second": steps_per_second * config["batch_size"],
-          "compile_seconds": compile_seconds, "peak_rss_mb": _peak_rss_mb(),
-          "step_rss_mb": _peak_rss_mb() - base_rss}
+  return _measure(step, config)
 
 
 def _eval_worker(config):

@@ -33,9 +33,9 @@ class BuildTest(tf.test.TestCase):
       self.assertTrue(os.path.exists(os.path.join(ROOT, path)), path)
 
   def test_launchers_are_binaries_and_tests_are_tests(self):
+    binaries = self.build[self.build.index("BINARIES = {"):self.build.index("[py_binary(")]
     for launcher in glob.glob(os.path.join(ROOT, "launchers", "*.py")):
-      name = os.path.splitext(os.path.basename(launcher))[0]
-      self.assertRegex(self.build, rf'py_binary\(\s*name = "{name}"')
+      self.assertIn(f'"{os.path.relpath(launcher, ROOT)}"', binaries)
     self.assertIn("py_library(\n    name = \"tfp_zoo\"", self.build)
     self.assertRegex(self.build, r"\[py_test\(")
 

@@ -8,7 +8,9 @@ from typing import Any, Callable
 import numpy as np
 import tensorflow as tf
 
-__all__ = ["replicate", "mean_and_stderr", "max_abs_z_score"]
+from tfp_zoo.models.linear_gaussian import LinearGaussian
+
+__all__ = ["replicate", "mean_and_stderr", "max_abs_z_score", "linear_gaussian_problem"]
 
 
 def replicate(fn: Callable[[tf.Tensor], Any], num_replicates: int,
@@ -41,3 +43,10 @@ def max_abs_z_score(values: np.ndarray, exact: np.ndarray) -> float:
   """max |mean − exact| / stderr over all components of replicated `values`."""
   mean, stderr = mean_and_stderr(values)
   return float(np.max(np.abs(mean - np.asarray(exact)) / np.maximum(stderr, 1e-12)))
+
+
+def linear_gaussian_problem(batch_size: int = 8, data_size: int = 4, latent_size: int = 2,
+                            seed: int = 3) -> tuple[LinearGaussian, tf.Tensor]:
+  """A linear-Gaussian model with an imperfect guide, and data drawn from it."""
+  model = LinearGaussian((data_size,), latent_size=latent_size, seed=seed)
+  return model, model.joint().sample(batch_size, seed=[1, 2]).x

@@ -13,12 +13,6 @@ tfd = tfp.distributions
 Z = 3.0
 
 
-def _setup():
-  model = models.LinearGaussian((4,), latent_size=2, seed=3)
-  x = model.joint().sample(8, seed=[1, 2]).x
-  return model, x
-
-
 def _exact_elbo(model, x):
   """Batch mean of log p(x) − KL(q(z|x) ‖ p(z|x))."""
   q = model.guide(x).sample_distributions(seed=[0, 0])[0][0]
@@ -37,7 +31,7 @@ class ElboTest(tf.test.TestCase, parameterized.TestCase):
 
   @parameterized.parameters(False, True)
   def test_matches_exact_elbo_and_is_below_log_likelihood(self, analytic_kl):
-    model, x = _setup()
+    model, x = testing.linear_gaussian_problem()
     values = testing.replicate(
         lambda s: estimators.elbo(model, x, seed=s, num_samples=200,
                                   analytic_kl=analytic_kl).metrics["elbo"], 50)
@@ -50,13 +44,13 @@ class ElboTest(tf.test.TestCase, parameterized.TestCase):
     self.assertLess(exact_elbo, log_px - 0.5)  # the guide is imperfect: a real gap
 
   def test_catches_a_wrong_bound(self):
-    model, x = _setup()
+    model, x = testing.linear_gaussian_problem()
     values = testing.replicate(
         lambda s: _entropy_forgotten(model, x, seed=s, num_samples=200).metrics["elbo"], 50)
     self.assertGreater(testing.max_abs_z_score(values, _exact_elbo(model, x)), Z)
 
   def test_equals_log_likelihood_at_the_exact_posterior(self):
-    model, x = _setup()
+    model, x = testing.linear_gaussian_problem()
     model.set_guide_to_exact_posterior()
     # Every log-weight equals log p(x): the estimate is exact with any seed.
     value = estimators.elbo(model, x, seed=tf.constant([4, 4]), num_samples=3).metrics["elbo"]
@@ -65,7 +59,7 @@ class ElboTest(tf.test.TestCase, parameterized.TestCase):
   def test_generative_gradient_matches_exact_gradient_at_exact_posterior(self):
     # Fisher's identity: ∇θ log p(x) = E_{p(z|x)}[∇θ log p(x, z)], which is the
     # ELBO's θ-gradient when q is the exact posterior (φ held fixed).
-    model, x = _setup()
+    model, x = testing.linear_gaussian_problem()
     model.set_guide_to_exact_posterior()
     theta = model.generative_variables
     with tf.GradientTape() as tape:
@@ -89,7 +83,7 @@ class ElboTest(tf.test.TestCase, parameterized.TestCase):
       estimators.elbo(model, tf.zeros([2, 6]), seed=tf.constant([0, 0]), analytic_kl=True)
 
   def test_bad_num_samples(self):
-    model, x = _setup()
+    model, x = testing.linear_gaussian_problem()
     with self.assertRaisesRegex(ValueError, "num_samples must be an integer >= 1"):
       estimators.elbo(model, x, seed=tf.constant([0, 0]), num_samples=0)
 

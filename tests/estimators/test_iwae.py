@@ -10,12 +10,6 @@ tfd = tfp.distributions
 Z = 3.0
 
 
-def _setup():
-  model = models.LinearGaussian((4,), latent_size=2, seed=3)
-  x = model.joint().sample(8, seed=[1, 2]).x
-  return model, x
-
-
 def _bounds(model, x, k, estimator=estimators.iwae, replicates=100):
   return testing.replicate(
       lambda s: estimator(model, x, seed=s, num_samples=k).generative_loss, replicates,
@@ -33,7 +27,7 @@ def _mean_of_weights(model, x, *, seed, num_samples):
 class IwaeTest(tf.test.TestCase):
 
   def test_bound_increases_with_k_and_stays_below_log_likelihood(self):
-    model, x = _setup()
+    model, x = testing.linear_gaussian_problem()
     log_px = float(tf.reduce_mean(model.exact_log_likelihood(x)))
     stats = {k: testing.mean_and_stderr(_bounds(model, x, k)) for k in (1, 10, 100)}
     for small, large in ((1, 10), (10, 100)):
@@ -45,7 +39,7 @@ class IwaeTest(tf.test.TestCase):
     self.assertLess(se100, 0.05)
 
   def test_k1_is_the_elbo(self):
-    model, x = _setup()
+    model, x = testing.linear_gaussian_problem()
     q = model.guide(x).sample_distributions(seed=[0, 0])[0][0]
     exact_elbo = float(tf.reduce_mean(
         model.exact_log_likelihood(x) - tfd.kl_divergence(q, model.exact_posterior(x))))
@@ -54,13 +48,13 @@ class IwaeTest(tf.test.TestCase):
     self.assertLess(abs(mean - exact_elbo), Z * stderr)
 
   def test_wrong_bound_does_not_increase(self):
-    model, x = _setup()
+    model, x = testing.linear_gaussian_problem()
     m1, se1 = testing.mean_and_stderr(_bounds(model, x, 1, _mean_of_weights))
     m100, se100 = testing.mean_and_stderr(_bounds(model, x, 100, _mean_of_weights))
     self.assertLess(m100 - m1, Z * np.hypot(se1, se100))
 
   def test_exact_at_the_posterior(self):
-    model, x = _setup()
+    model, x = testing.linear_gaussian_problem()
     model.set_guide_to_exact_posterior()
     objectives = estimators.iwae(model, x, seed=tf.constant([1, 1]), num_samples=7)
     self.assertAllClose(objectives.metrics["iwae"],

@@ -136,8 +136,10 @@ def train(config: config_lib.TrainConfig) -> dict[str, Any]:
   result = _evaluate_to_summary(model, test_images, config, eval_writer, current,
                                 num_samples=config.eval_num_samples, verbose=True)
   final = {"step": current, "train": metrics, "test": result._asdict()}
-  with open(os.path.join(config.workdir, RESULTS_FILE), "w") as f:
+  path = os.path.join(config.workdir, RESULTS_FILE)
+  with open(path + ".tmp", "w") as f:
     json.dump(final, f, indent=2)
+  os.replace(path + ".tmp", path)
   return final
 
 
