@@ -41,4 +41,4 @@ def _evaluate():
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=launch_flags.parse_flags)

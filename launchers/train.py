@@ -13,6 +13,7 @@ from tfp_zoo import training
 
 FLAGS = flags.FLAGS
 launch_flags.define_train_flags()
+flags.adopt_module_key_flags(launch_flags)  # so --helpshort lists them
 
 
 def main(argv):
@@ -29,4 +30,4 @@ def _train(config):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=launch_flags.parse_flags)

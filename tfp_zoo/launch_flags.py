@@ -15,7 +15,7 @@ from absl import flags
 from tfp_zoo import datasets, estimators, models, training
 from tfp_zoo.registry import parse_key_values
 
-__all__ = ["define_train_flags", "train_config_from_flags", "run_or_exit",
+__all__ = ["define_train_flags", "train_config_from_flags", "run_or_exit", "parse_flags",
            "is_existing_dir"]
 
 
@@ -103,6 +103,14 @@ def train_config_from_flags(values: flags.FlagValues) -> training.TrainConfig:
     return config.validate()
   except training.ConfigError as e:
     sys.exit(f"FATAL Flags error: {e}")
+
+
+def parse_flags(argv: list[str]) -> list[str]:
+  """`app.run`'s flags parser, failing with exactly one line on a bad flag."""
+  try:
+    return flags.FLAGS(argv)
+  except flags.Error as e:
+    sys.exit(f"FATAL Flags error: {e} (see --helpshort)")
 
 
 def run_or_exit(fn: Callable[[], None]) -> None:

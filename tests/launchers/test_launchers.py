@@ -21,7 +21,7 @@ def _run(launcher, *args, timeout=300):
 
 
 def _last_line(process):
-  return process.stderr.strip().splitlines()[-2 if "--helpshort" in process.stderr else -1]
+  return process.stderr.strip().splitlines()[-1]
 
 
 class LaunchersTest(tf.test.TestCase):
@@ -59,6 +59,8 @@ class LaunchersTest(tf.test.TestCase):
       process = _run("train.py", f"--workdir={workdir}", *args, timeout=120)
       self.assertNotEqual(process.returncode, 0)
       self.assertIn(message, _last_line(process))
+      self.assertIn("FATAL", _last_line(process))
+      self.assertEqual(process.stderr.count("FATAL"), 1)  # one line, not a trace
       self.assertNotIn("Traceback", process.stderr)
     self.assertFalse(os.path.exists(workdir))
 
