@@ -13,7 +13,8 @@ tfd = tfp.distributions
 
 __all__ = ["Objectives", "LogWeights", "importance_log_weights", "as_named",
            "require_guide", "require_reparameterized", "check_num_samples",
-           "latent_names"]
+           "latent_names", "dream", "guide_log_prob", "self_normalized_weights",
+           "check_choice", "path_derivative_loss"]
 
 
 class Objectives(NamedTuple):
@@ -78,17 +79,76 @@ def require_reparameterized(guide: tfd.JointDistribution, estimator: str) -> Non
         "estimator for such latents (wake-sleep, RWS, score-function)")
 
 
+def dream(model: models_base.LatentVariableModel, num_samples: int, *,
+          seed: tf.Tensor) -> tuple[dict[str, tf.Tensor], tf.Tensor]:
+  """Sleep samples (z, x) ~ p_θ(z, x), with no gradient through them.
+
+  Returns:
+    (latents by name, observations), each with leading dimension num_samples.
+  """
+  sample = as_named(model.joint().sample(num_samples, seed=seed))
+  x = tf.stop_gradient(sample.pop(models_base.OBSERVATION))
+  return {n: tf.stop_gradient(z) for n, z in sample.items()}, x
+
+
+def guide_log_prob(model: models_base.LatentVariableModel, x: tf.Tensor,
+                   latents: Mapping[str, tf.Tensor]) -> tf.Tensor:
+  """log q_φ(z | x), matching the guide's parts to `latents` by name."""
+  return model.guide(x).log_prob(**latents)
+
+
 def importance_log_weights(model: models_base.LatentVariableModel, x: tf.Tensor, *,
                            seed: tf.Tensor, num_samples: int,
-                           guide: tfd.JointDistribution | None = None) -> LogWeights:
+                           guide: tfd.JointDistribution | None = None,
+                           stop_latents: bool = False) -> LogWeights:
   """Draws K latents from the guide and weighs them by the joint.
 
   Returns log w_k = log p_θ(z_k, x) − log q_φ(z_k | x), z_k ~ q_φ(· | x), with
-  reparameterised samples (gradients flow through z_k). Pass `guide` if the
-  caller already built `model.guide(x)`, so the encoder runs once.
+  reparameterised samples (gradients flow through z_k) unless `stop_latents`
+  (score-function and wake-sleep estimators). Pass `guide` if the caller
+  already built `model.guide(x)`, so the encoder runs once.
   """
   guide = model.guide(x) if guide is None else guide
-  latents, log_guide = guide.experimental_sample_and_log_prob(num_samples, seed=seed)
-  latents = as_named(latents)
+  if stop_latents:
+    latents = as_named(tf.nest.map_structure(
+        tf.stop_gradient, guide.sample(num_samples, seed=seed)))
+    log_guide = guide.log_prob(**latents)
+  else:
+    latents, log_guide = guide.experimental_sample_and_log_prob(num_samples, seed=seed)
+    latents = as_named(latents)
   log_joint = model.joint().log_prob(**latents, **{models_base.OBSERVATION: x})
   return LogWeights(log_joint - log_guide, log_joint, log_guide, latents)
+
+
+def self_normalized_weights(log_weights: tf.Tensor) -> tf.Tensor:
+  """w̃_k = w_k / Σ_j w_j over particles (axis 0), per example; no gradient."""
+  return tf.nn.softmax(tf.stop_gradient(log_weights), axis=0)
+
+
+def check_choice(value: str, allowed: tuple[str, ...], option: str, estimator: str) -> None:
+  if value not in allowed:
+    raise ValueError(f"{estimator}: {option}={value!r}; expected one of {', '.join(allowed)}")
+
+
+def path_derivative_loss(model: models_base.LatentVariableModel, x: tf.Tensor,
+                         weights: LogWeights, coefficients: tf.Tensor) -> tf.Tensor:
+  """A surrogate whose φ-gradient is the weighted path derivative.
+
+      ∇φ (surrogate) = mean_b Σ_k c_k · ∂log w_k/∂z_k · ∂z_k/∂φ
+
+  for reparameterised z_k = z(ε_k, φ), with the score term (φ's direct
+  dependence through log q_φ) removed: ∇φ log w(z(φ), φ) is the path term minus
+  ∇φ log q_φ(z)|_z, and adding log q_φ(stop_gradient(z)) cancels the latter.
+  This works for any guide, hierarchical ones included, without rebuilding it
+  with stopped parameters. Only its φ-gradient is meaningful.
+
+  Args:
+    model: the model whose guide drew `weights.latents` (reparameterised).
+    x: the observations.
+    weights: `importance_log_weights(...)` with live latents.
+    coefficients: c_k per particle and example [K, batch] (no gradient taken).
+  """
+  stopped = {n: tf.stop_gradient(z) for n, z in weights.latents.items()}
+  log_guide_at_stopped = guide_log_prob(model, x, stopped)
+  return tf.reduce_mean(tf.reduce_sum(
+      tf.stop_gradient(coefficients) * (weights.log_weights + log_guide_at_stopped), axis=0))

@@ -1,0 +1,72 @@
+"""Relatives of the IWAE bound (Rainforth et al. 2018, "Tighter variational
+bounds are not necessarily better").
+
+With M groups of K samples, log-weights log w_{m,k}:
+
+    MIWAE_{M,K} = (1/M) Σ_m log (1/K) Σ_k w_{m,k}
+    CIWAE_β     = β ELBO + (1 − β) IWAE_K                  (same K samples)
+    PIWAE       : θ ascends IWAE_{M·K}, φ ascends MIWAE_{M,K}
+
+MIWAE with K=1 is the ELBO with M samples, so PIWAE with num_samples=1 gives
+θ the IWAE bound and φ the ELBO.
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+import tensorflow_probability as tfp
+
+from tfp_zoo.estimators import base
+from tfp_zoo.models import base as models_base
+
+__all__ = ["miwae", "ciwae", "piwae"]
+
+
+def _grouped_weights(model, x, seed, num_samples, num_groups, name):
+  base.require_guide(model, name)
+  base.check_num_samples(num_samples, name)
+  base.check_num_samples(num_groups, f"{name} (num_groups)")
+  guide = model.guide(x)
+  base.require_reparameterized(guide, name)
+  log_weights = base.importance_log_weights(
+      model, x, seed=seed, num_samples=num_groups * num_samples, guide=guide).log_weights
+  grouped = tf.reshape(log_weights, tf.concat([[num_groups, num_samples],
+                                               tf.shape(log_weights)[1:]], 0))
+  return log_weights, grouped
+
+
+def miwae(model: models_base.LatentVariableModel, x: tf.Tensor, *, seed: tf.Tensor,
+          num_samples: int = 5, num_groups: int = 1) -> base.Objectives:
+  """Negative MIWAE_{M,K} as both losses (metrics: 'miwae')."""
+  _, grouped = _grouped_weights(model, x, seed, num_samples, num_groups, "miwae")
+  value = tf.reduce_mean(tfp.math.reduce_logmeanexp(grouped, axis=1), axis=0)
+  loss = -tf.reduce_mean(value)
+  return base.Objectives(loss, loss, {"miwae": -loss})
+
+
+def ciwae(model: models_base.LatentVariableModel, x: tf.Tensor, *, seed: tf.Tensor,
+          num_samples: int = 5, beta: float = 0.5) -> base.Objectives:
+  """Negative β·ELBO + (1 − β)·IWAE_K as both losses (metrics: 'ciwae', 'iwae', 'elbo')."""
+  if not 0.0 <= beta <= 1.0:
+    raise ValueError(f"ciwae: beta={beta} must be in [0, 1]")
+  log_weights, _ = _grouped_weights(model, x, seed, num_samples, 1, "ciwae")
+  elbo_value = tf.reduce_mean(tf.reduce_mean(log_weights, axis=0))
+  iwae_value = tf.reduce_mean(tfp.math.reduce_logmeanexp(log_weights, axis=0))
+  loss = -(beta * elbo_value + (1.0 - beta) * iwae_value)
+  return base.Objectives(loss, loss, {"ciwae": -loss, "iwae": tf.stop_gradient(iwae_value),
+                                      "elbo": tf.stop_gradient(elbo_value)})
+
+
+def piwae(model: models_base.LatentVariableModel, x: tf.Tensor, *, seed: tf.Tensor,
+          num_samples: int = 5, num_groups: int = 1) -> base.Objectives:
+  """θ: negative IWAE_{M·K}; φ: negative MIWAE_{M,K}, from the same samples.
+
+  Returns:
+    `Objectives` with metrics 'iwae' and 'miwae'.
+  """
+  log_weights, grouped = _grouped_weights(model, x, seed, num_samples, num_groups, "piwae")
+  iwae_value = tf.reduce_mean(tfp.math.reduce_logmeanexp(log_weights, axis=0))
+  miwae_value = tf.reduce_mean(tfp.math.reduce_logmeanexp(grouped, axis=1))
+  return base.Objectives(-iwae_value, -miwae_value,
+                         {"iwae": tf.stop_gradient(iwae_value),
+                          "miwae": tf.stop_gradient(miwae_value)})

@@ -1,0 +1,82 @@
+"""Reweighted wake-sleep (Bornschein & Bengio 2015; Le et al. 2019).
+
+With K samples z_k ~ q_φ(· | x) and self-normalised weights
+w̃_k = w_k / Σ_j w_j, w_k = p_θ(x, z_k) / q_φ(z_k | x), normalised per example
+over its own particles (never across the minibatch):
+
+    wake-θ:  Σ_k w̃_k ∇θ log p_θ(x, z_k)       → ∇θ log p_θ(x) as K → ∞
+    wake-φ:  Σ_k w̃_k ∇φ log q_φ(z_k | x)      → −∇φ KL(p_θ(z|x) ‖ q_φ(z|x))
+    sleep-φ: ∇φ log q_φ(z | x'), (z, x') ~ p_θ
+    mixture: α·wake-φ + (1 − α)·sleep-φ  (Pyro's "insomnia")
+
+`dreg=True` replaces the wake-φ score-function update by its doubly
+reparameterised form Σ_k (w̃_k − w̃_k²) ∂log w_k/∂z_k ∂z_k/∂φ (Tucker et al.
+2019, "Doubly reparameterized gradient estimators"), for reparameterisable
+guides.
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+import tensorflow_probability as tfp
+
+from tfp_zoo.estimators import base
+from tfp_zoo.estimators.wake_sleep import sleep_guide_loss
+from tfp_zoo.models import base as models_base
+
+__all__ = ["rws", "GUIDE_UPDATES"]
+
+GUIDE_UPDATES = ("wake", "sleep", "mixture")
+
+
+def rws(model: models_base.LatentVariableModel, x: tf.Tensor, *, seed: tf.Tensor,
+        num_samples: int = 5, guide_update: str = "wake", mixture_weight: float = 0.5,
+        num_sleep_samples: int = 0, dreg: bool = False) -> base.Objectives:
+  """Reweighted wake-sleep losses.
+
+  Args:
+    model: a `LatentVariableModel` with a guide (any latent type).
+    x: a batch of observations [batch, *input_shape].
+    seed: stateless seed, int32[2].
+    num_samples: K particles per example.
+    guide_update: 'wake', 'sleep' or 'mixture'.
+    mixture_weight: α, the weight of wake-φ in the mixture.
+    num_sleep_samples: dreams for sleep-φ (0: the batch size).
+    dreg: doubly reparameterised wake-φ (reparameterisable guides only).
+
+  Returns:
+    `Objectives` with metrics 'iwae' (the K-sample bound) and 'ess'.
+  """
+  base.require_guide(model, "rws")
+  base.check_num_samples(num_samples, "rws")
+  base.check_choice(guide_update, GUIDE_UPDATES, "guide_update", "rws")
+  if not 0.0 <= mixture_weight <= 1.0:
+    raise ValueError(f"rws: mixture_weight={mixture_weight} must be in [0, 1]")
+  wake_seed, sleep_seed = tfp.random.split_seed(seed)
+  guide = model.guide(x)
+  if dreg:
+    base.require_reparameterized(guide, "rws(dreg=True)")
+  weights = base.importance_log_weights(model, x, seed=wake_seed, num_samples=num_samples,
+                                        guide=guide, stop_latents=not dreg)
+  normalized = base.self_normalized_weights(weights.log_weights)
+  # Only θ's gradient of this loss is used, so live (dreg) latents do no harm.
+  generative_loss = -tf.reduce_mean(tf.reduce_sum(normalized * weights.log_joint, axis=0))
+
+  guide_loss = 0.0
+  if guide_update in ("wake", "mixture"):
+    if dreg:
+      wake = -base.path_derivative_loss(model, x, weights, normalized - normalized ** 2)
+    else:
+      wake = -tf.reduce_mean(tf.reduce_sum(normalized * weights.log_guide, axis=0))
+    guide_loss += (mixture_weight if guide_update == "mixture" else 1.0) * wake
+  if guide_update in ("sleep", "mixture"):
+    num_dreams = num_sleep_samples or int(x.shape[0] or 0) or tf.shape(x)[0]
+    sleep = sleep_guide_loss(model, num_dreams, seed=sleep_seed)
+    guide_loss += (1.0 - mixture_weight if guide_update == "mixture" else 1.0) * sleep
+
+  bound = tfp.math.reduce_logmeanexp(weights.log_weights, axis=0)
+  ess = tf.exp(tfp.experimental.mcmc.log_ess_from_log_weights(
+      tf.stop_gradient(weights.log_weights)))
+  return base.Objectives(generative_loss, guide_loss,
+                         {"iwae": tf.stop_gradient(tf.reduce_mean(bound)),
+                          "ess": tf.reduce_mean(ess)})

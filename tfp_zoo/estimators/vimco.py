@@ -1,0 +1,43 @@
+"""VIMCO (Mnih & Rezende 2016, "Variational inference for Monte Carlo objectives").
+
+A score-function estimator of the IWAE bound L = log (1/K) Σ_k w_k for guides
+that cannot be reparameterised (discrete latents). With z_k sampled without
+gradient, the φ-gradient is
+
+    Σ_k (L − L̂_{−k}) ∇φ log q_φ(z_k | x) + Σ_k w̃_k ∇φ log w_k,
+
+where the baseline L̂_{−k} replaces w_k in L by the geometric mean of the other
+weights (`tfp.stats.log_soomean_exp`, the swap-one-out average that TFP's
+`csiszar_vimco` uses), which does not depend on z_k. θ's gradient is Σ_k w̃_k ∇θ log p_θ(x, z_k).
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+import tensorflow_probability as tfp
+
+from tfp_zoo.estimators import base
+from tfp_zoo.models import base as models_base
+
+__all__ = ["vimco"]
+
+
+def vimco(model: models_base.LatentVariableModel, x: tf.Tensor, *, seed: tf.Tensor,
+          num_samples: int = 5) -> base.Objectives:
+  """VIMCO surrogate as both losses; needs K ≥ 2 (metrics: 'iwae', 'ess')."""
+  base.require_guide(model, "vimco")
+  base.check_num_samples(num_samples, "vimco")
+  if num_samples < 2:
+    raise ValueError("vimco: num_samples must be >= 2 (its baselines leave one out)")
+  weights = base.importance_log_weights(model, x, seed=seed, num_samples=num_samples,
+                                        stop_latents=True)
+  log_leave_one_out, log_avg = tfp.stats.log_soomean_exp(
+      tf.stop_gradient(weights.log_weights), axis=0)
+  learning_signal = tf.stop_gradient(log_avg - log_leave_one_out)  # [K, batch]
+  bound = tfp.math.reduce_logmeanexp(weights.log_weights, axis=0)
+  surrogate = bound + tf.reduce_sum(learning_signal * weights.log_guide, axis=0)
+  loss = -tf.reduce_mean(surrogate)
+  ess = tf.exp(tfp.experimental.mcmc.log_ess_from_log_weights(
+      tf.stop_gradient(weights.log_weights)))
+  return base.Objectives(loss, loss, {"iwae": tf.stop_gradient(tf.reduce_mean(bound)),
+                                      "ess": tf.reduce_mean(ess)})
