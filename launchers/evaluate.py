@@ -20,7 +20,9 @@ flags.DEFINE_integer("num_examples", 0, "Evaluate the first N test examples "
 flags.DEFINE_integer("batch_size", 100, "Examples per evaluation batch.", lower_bound=1)
 flags.DEFINE_integer("chunk_size", 250, "Particles drawn at once (bounds memory).",
                      lower_bound=1)
-flags.DEFINE_integer("seed", 0, "Seed of the importance samples.", lower_bound=0)
+flags.DEFINE_integer("seed", 0, "Seed of the importance samples (0 reproduces the "
+                     "training run's final evaluation).", lower_bound=0,
+                     upper_bound=2**31 - 1)
 flags.register_validator("workdir", launch_flags.is_existing_dir,
                          message="must be an existing training workdir")
 

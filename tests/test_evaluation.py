@@ -2,9 +2,10 @@
 
 import numpy as np
 import tensorflow as tf
+import tensorflow_probability as tfp
 from absl.testing import parameterized
 
-from tfp_zoo import evaluation, models
+from tfp_zoo import estimators, evaluation, models
 
 Z = 3.0
 
@@ -39,19 +40,45 @@ class LogLikelihoodTest(tf.test.TestCase, parameterized.TestCase):
     self.assertEqual(result.log_likelihood.shape, (10,))
     _check(self, model, x, result)
 
-  def test_a_biased_proposal_weighting_is_caught(self):
+  def test_a_wrong_weighting_is_caught(self):
     model = models.LinearGaussian((4,), latent_size=2, seed=3)
     x = model.joint().sample(10, seed=[1, 2]).x
-    result = evaluation.log_likelihood(model, x, seed=tf.constant([5, 6]), num_samples=5000)
-    wrong = result._replace(log_likelihood=result.log_likelihood - 0.05)
+    # Forgetting the proposal density: weights p(x, z) instead of p(x, z)/q(z|x).
+    w = estimators.importance_log_weights(model, x, seed=tf.constant([5, 6]),
+                                          num_samples=5000)
+    result = evaluation.LogLikelihood(tfp.math.reduce_logmeanexp(w.log_joint, axis=0),
+                                      tf.fill([10], 5000.0), tf.fill([10], 0.005))
     with self.assertRaises(AssertionError):
-      _check(self, model, x, wrong)
+      _check(self, model, x, result)
+
+  def test_ess_matches_its_definition(self):
+    model = models.LinearGaussian((4,), latent_size=2, seed=3)
+    x = model.joint().sample(3, seed=[1, 2]).x
+    seed = tf.constant([0, 1])
+    result = evaluation.log_likelihood(model, x, seed=seed, num_samples=400,
+                                       chunk_size=400)
+    log_w = evaluation.log_likelihood_weights(
+        model, x, seed=tf.random.experimental.stateless_split(seed, 1)[0],
+        num_samples=400).numpy().astype(np.float64)
+    w = np.exp(log_w - log_w.max(0))
+    self.assertAllClose(result.ess, w.sum(0) ** 2 / (w ** 2).sum(0), rtol=1e-3)
+    self.assertAllClose(result.log_likelihood,
+                        np.log(w.mean(0)) + log_w.max(0), atol=1e-4)
+
+  def test_stderr_matches_the_spread_over_seeds(self):
+    model = models.LinearGaussian((4,), latent_size=2, seed=3)
+    x = model.joint().sample(4, seed=[1, 2]).x
+    runs = [evaluation.log_likelihood(model, x, seed=tf.constant([i, 7]), num_samples=300)
+            for i in range(40)]
+    spread = np.std([r.log_likelihood.numpy() for r in runs], axis=0, ddof=1)
+    reported = np.mean([r.stderr.numpy() for r in runs], axis=0)
+    # 40 draws estimate a standard deviation to about ±11%: allow ±35%.
+    self.assertAllInRange(reported / spread, 0.65, 1.35)
 
   def test_ess_and_stderr(self):
     model = models.LinearGaussian((4,), latent_size=2, seed=3)
     x = model.joint().sample(3, seed=[1, 2]).x
     result = evaluation.log_likelihood(model, x, seed=tf.constant([0, 1]), num_samples=400)
-    self.assertAllInRange(result.ess, 1.0, 400.0)
     model.set_guide_to_exact_posterior()  # equal weights: ESS = K, no error
     result = evaluation.log_likelihood(model, x, seed=tf.constant([0, 1]), num_samples=400)
     self.assertAllClose(result.ess, [400.0] * 3, rtol=1e-3)

@@ -53,7 +53,7 @@ class LaunchersTest(tf.test.TestCase):
     workdir = os.path.join(self.get_temp_dir(), "never")
     for args, message in (
         (["--batch_size=0"], "--batch_size=0"),
-        (["--estimator=vimco"], "--estimator=vimco: value should be one of <elbo|iwae>"),
+        (["--estimator=nvil"], "--estimator=nvil: value should be one of <ciwae|dreg|elbo"),
         (["--dataset=mnist"], "needs --data_dir"),
         (["--model_hparams=depth=3"], "--model_hparams: model 'vae' does not take depth")):
       process = _run("train.py", f"--workdir={workdir}", *args, timeout=120)

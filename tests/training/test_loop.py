@@ -73,10 +73,37 @@ class LoopTest(tf.test.TestCase):
         (dict(estimator_options={"analytic_kl": True}), "--estimator_options: .*analytic_kl"),
         (dict(model_hparams={"stochastic_layers": 3}), "--model_hparams: stochastic_layers=3"),
         (dict(batch_size=20000), "--batch_size=20000: must be at most"),
-        (dict(learning_rate=-1.0), "--learning_rate=-1.0: must be positive")):
+        (dict(learning_rate=-1.0), "--learning_rate=-1.0: must be positive"),
+        (dict(estimator_options={"num_samples": 0}), "set num_samples with --num_samples"),
+        (dict(estimator="elbo", estimator_options={"analytic_kl": "yes"}),
+         "analytic_kl='yes' must be a bool"),
+        (dict(model="linear_gaussian", model_hparams={"latent_size": 2.5}),
+         "latent_size=2.5 must be a int"),
+        (dict(estimator="elbo", estimator_options={"analytic_kl": True},
+              model_hparams=dict(TINY, stochastic_layers=2, latent_sizes=(4, 2))),
+         "--estimator=elbo with --model=vae: elbo\\(analytic_kl=True\\) needs")):
       with self.assertRaisesRegex(training.ConfigError, pattern):
         training.train(_config(os.path.join(workdir, "bad"), **overrides))
     self.assertFalse(os.path.exists(os.path.join(workdir, "bad")))  # nothing written
+
+  def test_a_run_that_failed_before_its_first_checkpoint_can_be_retried(self):
+    workdir = os.path.join(self.get_temp_dir(), "retry")
+    os.makedirs(workdir)
+    training.config.save_config(_config(workdir, model_hparams={"hidden_sizes": (8,)}),
+                                os.path.join(workdir, "config.json"))
+    with open(os.path.join(workdir, "results.json"), "w") as f:
+      f.write("{}")  # stale
+    result = training.train(_config(workdir, train_steps=5, eval_examples=10))
+    self.assertEqual(result["step"], 5)
+    with open(os.path.join(workdir, "results.json")) as f:
+      self.assertEqual(json.load(f)["step"], 5)
+
+  def test_workdir_that_is_a_file(self):
+    path = os.path.join(self.get_temp_dir(), "file")
+    with open(path, "w") as f:
+      f.write("x")
+    with self.assertRaisesRegex(training.ConfigError, "exists and is not a directory"):
+      training.train(_config(path, train_steps=2))
 
   def test_non_finite_loss_names_the_step(self):
     with self.assertRaisesRegex(training.TrainingDivergedError, "non-finite loss at step 7"):

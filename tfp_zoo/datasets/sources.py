@@ -3,6 +3,7 @@ data, or (only when asked) a TFDS download. Offline first, failing fast."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 
 import numpy as np
@@ -42,7 +43,8 @@ def load_images(name: str, split: str, *, data_dir: str | None = None,
       directory with the dataset already prepared.
     download: allow TFDS to download `name` into `data_dir` (network).
     tfds_dir: where the idx builder writes its prepared TFDS files (default:
-      TFDS's default data directory, `~/tensorflow_datasets`).
+      `tfp_zoo_idx/<digest of the idx files>` under TFDS's data directory, so
+      different idx files never share a prepared copy).
 
   Raises:
     ValueError: for an unknown name or split.
@@ -76,8 +78,21 @@ def load_images(name: str, split: str, *, data_dir: str | None = None,
       "--dataset=mnist_small always works offline.")
 
 
+def _idx_digest(directory: str) -> str:
+  digest = hashlib.sha256()
+  for pair in idx.IDX_FILES.values():
+    for name in pair:
+      with open(os.path.join(directory, name), "rb") as f:
+        digest.update(name.encode() + f.read())
+  return digest.hexdigest()[:16]
+
+
 def _from_idx_builder(name: str, split: str, data_dir: str,
                       tfds_dir: str | None) -> np.ndarray:
+  if tfds_dir is None:
+    root = os.environ.get("TFDS_DATA_DIR",
+                          os.path.join(os.path.expanduser("~"), "tensorflow_datasets"))
+    tfds_dir = os.path.join(root, "tfp_zoo_idx", _idx_digest(data_dir))
   builder = IdxImages(config=name, data_dir=tfds_dir)
   if not builder.is_prepared():
     print(f"Preparing {name} from the idx files in {data_dir} (once) ...", flush=True)

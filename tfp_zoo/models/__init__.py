@@ -10,7 +10,7 @@ from tfp_zoo.models.linear_gaussian import LinearGaussian
 from tfp_zoo.models.vae import VAE
 
 __all__ = ["LatentVariableModel", "LinearGaussian", "VAE", "OBSERVATION", "Root",
-           "get", "names", "check_hparams", "hparam_names"]
+           "get", "get_class", "names", "check_hparams", "hparam_names"]
 
 _REGISTRY: Registry[type[LatentVariableModel]] = Registry("model")
 _REGISTRY.register("vae", VAE)
@@ -32,6 +32,11 @@ def hparam_names(name: str) -> tuple[str, ...]:
   import inspect  # pylint: disable=g-import-not-at-top
   return tuple(p for p in inspect.signature(_REGISTRY.lookup(name)).parameters
                if p not in ("self", "name", "input_shape"))
+
+
+def get_class(name: str) -> type[LatentVariableModel]:
+  """The class registered as `name` (ValueError lists the known ones)."""
+  return _REGISTRY.lookup(name)
 
 
 def get(name: str, *, input_shape: Sequence[int], **hparams: Any) -> LatentVariableModel:

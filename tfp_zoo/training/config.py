@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import json
 import os
 from typing import Any
@@ -74,10 +75,15 @@ class TrainConfig:
       models.check_hparams(self.model, self.model_hparams)
     except ValueError as e:
       raise ConfigError(f"--model_hparams: {e}") from None
+    if "num_samples" in self.estimator_options:
+      raise ConfigError("--estimator_options: set num_samples with --num_samples")
     try:
       estimators.check_options(self.estimator, self.all_estimator_options())
     except ValueError as e:
       raise ConfigError(f"--estimator_options: {e}") from None
+    _check_types("--estimator_options", estimators.get(self.estimator),
+                 self.estimator_options)
+    _check_types("--model_hparams", models.get_class(self.model), self.model_hparams)
     return self
 
   def all_estimator_options(self) -> dict[str, Any]:
@@ -92,6 +98,21 @@ class TrainConfig:
     if "seed" in accepted and "seed" not in hparams:
       hparams["seed"] = self.seed
     return hparams
+
+
+def _check_types(flag: str, factory, values: dict[str, Any]) -> None:
+  """Each value must have the type of the parameter's default (ints pass for floats)."""
+  parameters = inspect.signature(factory).parameters
+  for key, value in values.items():
+    default = parameters[key].default
+    if default is None or default is inspect.Parameter.empty:
+      continue
+    expected = type(default)
+    ok = (isinstance(value, expected) and not (expected is int and isinstance(value, bool))
+          or (expected is float and isinstance(value, int) and not isinstance(value, bool)))
+    if not ok:
+      raise ConfigError(f"{flag}: {key}={value!r} must be a {expected.__name__} "
+                        f"(default {default!r})")
 
 
 def save_config(config: TrainConfig, path: str) -> None:
