@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import weakref
-from typing import Callable, NamedTuple
+from typing import Any, Callable, NamedTuple
 
 import numpy as np
 
@@ -23,8 +23,8 @@ import tensorflow_probability as tfp
 from tfp_zoo.estimators import base as estimators_base
 from tfp_zoo.models import base as models_base
 
-__all__ = ["LogLikelihood", "DatasetLogLikelihood", "log_likelihood",
-           "log_likelihood_weights", "dataset_log_likelihood"]
+__all__ = ["LogLikelihood", "DatasetLogLikelihood", "GradientSNR", "log_likelihood",
+           "log_likelihood_weights", "dataset_log_likelihood", "gradient_snr"]
 
 
 class LogLikelihood(NamedTuple):
@@ -119,6 +119,61 @@ def dataset_log_likelihood(
       mean=float(values.mean()),
       stderr=float(values.std(ddof=1) / np.sqrt(len(values))) if len(values) > 1 else 0.0,
       mean_ess=float(ess.mean()), num_examples=len(values), num_samples=num_samples)
+
+
+class GradientSNR(NamedTuple):
+  """Signal-to-noise ratios |E[g]| / sd[g] of an estimator's gradients.
+
+  Attributes:
+    generative: per-component SNR of the θ-gradient, flattened over θ.
+    guide: per-component SNR of the φ-gradient (empty without a guide).
+    generative_mean: mean of `generative` (Rainforth et al.'s summary).
+    guide_mean: mean of `guide` (NaN without a guide).
+    ess: the estimator's mean 'ess' metric over the draws (NaN if it has none).
+  """
+  generative: np.ndarray
+  guide: np.ndarray
+  generative_mean: float
+  guide_mean: float
+  ess: float
+
+
+def gradient_snr(estimator: Callable[..., Any], model: models_base.LatentVariableModel,
+                 x: tf.Tensor, *, num_draws: int, seed: tf.Tensor,
+                 **estimator_options: Any) -> GradientSNR:
+  """SNR of each gradient component over `num_draws` independent seeds.
+
+  SNR = |mean| / standard deviation over draws, per component of θ and φ
+  (Rainforth et al. 2018, "Tighter variational bounds are not necessarily
+  better"); each group's gradient is that of its own loss.
+  """
+  if not isinstance(num_draws, int) or num_draws < 2:
+    raise ValueError(f"num_draws must be an integer >= 2, got {num_draws!r}")
+  theta, phi = tuple(model.generative_variables), tuple(model.guide_variables)
+
+  @tf.function(autograph=False)
+  def draw(seed):
+    with tf.GradientTape(persistent=True) as tape:
+      objectives = estimator(model, x, seed=seed, **estimator_options)
+    flat = lambda grads, variables: tf.concat(
+        [tf.reshape(tf.zeros_like(v) if g is None else g, [-1])
+         for g, v in zip(grads, variables)], 0) if variables else tf.zeros([0])
+    theta_grad = flat(tape.gradient(objectives.generative_loss, theta), theta)
+    phi_grad = flat(tape.gradient(objectives.guide_loss, phi), phi)
+    ess = objectives.metrics.get("ess", tf.constant(float("nan")))
+    return theta_grad, phi_grad, tf.cast(ess, tf.float32)
+
+  seeds = tf.random.experimental.stateless_split(tf.convert_to_tensor(seed, tf.int32),
+                                                 num_draws)
+  draws = [draw(seeds[i]) for i in range(num_draws)]
+  def snr(samples):
+    samples = np.stack(samples).astype(np.float64)
+    return np.abs(samples.mean(0)) / np.maximum(samples.std(0, ddof=1), 1e-30)
+  generative = snr([d[0].numpy() for d in draws])
+  guide = snr([d[1].numpy() for d in draws]) if phi else np.zeros([0])
+  return GradientSNR(generative, guide, float(generative.mean()),
+                     float(guide.mean()) if phi else float("nan"),
+                     float(np.mean([d[2].numpy() for d in draws])))
 
 
 # One traced chunk function per model, reused across calls and batches; the
