@@ -43,6 +43,14 @@ class PublicApiTest(tf.test.TestCase):
     self.assertEqual(draws.shape, (3, 2))
     self.assertNotAllClose(draws[0], draws[1])
 
+  def test_gradient_problems_reports_bad_gradients(self):
+    model, x = testing.linear_gaussian_problem()
+    _, theta, phi = testing.estimator_gradients(tfp_zoo.estimators.iwae, model, x,
+                                                seed=tf.constant([0, 1]), num_samples=2)
+    self.assertEmpty(testing.gradient_problems(model, theta, phi))
+    theta = [None, tf.zeros_like(theta[1]), theta[2] * float("nan")]
+    self.assertLen(testing.gradient_problems(model, theta, phi), 3)
+
   def test_key_value_parsing(self):
     from tfp_zoo.registry import parse_key_values
     self.assertEqual(parse_key_values("a=1,b=0.5,c=true,d=100-50,e=tanh"),

@@ -10,7 +10,8 @@ import tensorflow as tf
 
 from tfp_zoo.models.linear_gaussian import LinearGaussian
 
-__all__ = ["replicate", "mean_and_stderr", "max_abs_z_score", "linear_gaussian_problem"]
+__all__ = ["replicate", "mean_and_stderr", "max_abs_z_score", "linear_gaussian_problem",
+           "estimator_gradients", "gradient_problems"]
 
 
 def replicate(fn: Callable[[tf.Tensor], Any], num_replicates: int,
@@ -50,3 +51,27 @@ def linear_gaussian_problem(batch_size: int = 8, data_size: int = 4, latent_size
   """A linear-Gaussian model with an imperfect guide, and data drawn from it."""
   model = LinearGaussian((data_size,), latent_size=latent_size, seed=seed)
   return model, model.joint().sample(batch_size, seed=[1, 2]).x
+
+
+def estimator_gradients(estimator: Callable[..., Any], model: Any, x: tf.Tensor, *,
+                        seed: tf.Tensor, **options: Any) -> tuple[Any, list, list]:
+  """(objectives, ∇θ generative_loss, ∇φ guide_loss) of one estimator call."""
+  with tf.GradientTape(persistent=True) as tape:
+    objectives = estimator(model, x, seed=seed, **options)
+  return (objectives,
+          tape.gradient(objectives.generative_loss, model.generative_variables),
+          tape.gradient(objectives.guide_loss, model.guide_variables))
+
+
+def gradient_problems(model: Any, theta_grads: list, phi_grads: list) -> list[str]:
+  """Names of variables whose gradient is missing, non-finite or all zero."""
+  problems = []
+  for v, g in zip(tuple(model.generative_variables) + tuple(model.guide_variables),
+                  list(theta_grads) + list(phi_grads)):
+    if g is None:
+      problems.append(f"{v.name}: no gradient")
+    elif not bool(tf.reduce_all(tf.math.is_finite(g))):
+      problems.append(f"{v.name}: non-finite gradient")
+    elif float(tf.reduce_max(tf.abs(g))) == 0.0:
+      problems.append(f"{v.name}: zero gradient")
+  return problems
