@@ -55,12 +55,17 @@ def linear_gaussian_problem(batch_size: int = 8, data_size: int = 4, latent_size
 
 def estimator_gradients(estimator: Callable[..., Any], model: Any, x: tf.Tensor, *,
                         seed: tf.Tensor, **options: Any) -> tuple[Any, list, list]:
-  """(objectives, ∇θ generative_loss, ∇φ guide_loss) of one estimator call."""
+  """(objectives, ∇θ generative_loss, ∇φ guide_loss) of one estimator call.
+
+  Gradients are dense tensors (a `tf.gather` makes IndexedSlices), or None.
+  """
   with tf.GradientTape(persistent=True) as tape:
     objectives = estimator(model, x, seed=seed, **options)
+  def dense(grads):
+    return [None if g is None else tf.convert_to_tensor(g) for g in grads]
   return (objectives,
-          tape.gradient(objectives.generative_loss, model.generative_variables),
-          tape.gradient(objectives.guide_loss, model.guide_variables))
+          dense(tape.gradient(objectives.generative_loss, model.generative_variables)),
+          dense(tape.gradient(objectives.guide_loss, model.guide_variables)))
 
 
 def gradient_problems(model: Any, theta_grads: list, phi_grads: list) -> list[str]:

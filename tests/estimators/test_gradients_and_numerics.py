@@ -18,7 +18,18 @@ MODELS = {
     "linear_gaussian": lambda: models.get("linear_gaussian", input_shape=(6, 6, 1)),
 }
 REPARAMETERIZED_ONLY = ("elbo", "iwae", "miwae", "ciwae", "piwae", "dreg", "stl")
-ANY_LATENTS = ("rws", "wake_sleep", "vimco")
+ANY_LATENTS = ("rws", "wake_sleep", "vimco", "nvil")
+DISCRETE_MODELS = {
+    "discrete_vae_bernoulli": lambda: models.get("discrete_vae", input_shape=(6, 6, 1),
+                                                 num_latents=8),
+    "discrete_vae_categorical": lambda: models.get(
+        "discrete_vae", input_shape=(6, 6, 1), latent="categorical", num_latents=3,
+        likelihood="gaussian"),
+    "sigmoid_belief_net": lambda: models.get("sigmoid_belief_net", input_shape=(6, 6, 1),
+                                             layer_sizes=(3, 5)),
+    "gaussian_mixture": lambda: models.get("gaussian_mixture", input_shape=(6, 6, 1),
+                                           num_components=4),
+}
 MIN_K = {"vimco": 2}
 CASES = [dict(testcase_name=f"{m}_{e}_k{k}", model=m, estimator=e, k=max(k, MIN_K.get(e, 1)))
          for m in MODELS for e in estimators.names() for k in (1, 5)]
@@ -64,9 +75,12 @@ class BinaryLatentModel(DuckTypedModel):
     return tfd.JointDistributionCoroutine(model)
 
 
-def _gradients(model, estimator, x, k):
+def _gradients(model, estimator, x, k, **options):
+  state = estimators.make_state(estimator, model, **options)
+  if state is not None:
+    options["state"] = state
   return testing.estimator_gradients(estimators.get(estimator), model, x,
-                                     seed=tf.constant([1, 2]), num_samples=k)
+                                     seed=tf.constant([1, 2]), num_samples=k, **options)
 
 
 class GradientsTest(tf.test.TestCase, parameterized.TestCase):
@@ -133,6 +147,36 @@ class GradientsTest(tf.test.TestCase, parameterized.TestCase):
     _, theta_grads, phi_grads = _gradients(model, estimator, x, 3)
     self.assertEmpty(testing.gradient_problems(model, theta_grads, phi_grads))
 
+  @parameterized.product(model=list(DISCRETE_MODELS), estimator=list(ANY_LATENTS), k=[1, 5])
+  def test_discrete_models_train_with_every_estimator_that_handles_them(self, model, estimator, k):
+    model = DISCRETE_MODELS[model]()
+    x = tf.cast(tf.random.stateless_uniform([4, 6, 6, 1], seed=[0, 1]) < 0.4, tf.float32)
+    objectives, theta_grads, phi_grads = _gradients(model, estimator, x,
+                                                    max(k, MIN_K.get(estimator, 1)))
+    for value in (objectives.generative_loss, objectives.guide_loss,
+                  *objectives.metrics.values()):
+      self.assertTrue(bool(tf.math.is_finite(value)))
+    self.assertEmpty(testing.gradient_problems(model, theta_grads, phi_grads))
+
+  @parameterized.product(model=list(DISCRETE_MODELS), estimator=list(REPARAMETERIZED_ONLY))
+  def test_discrete_models_are_refused_by_reparameterised_estimators(self, model, estimator):
+    with self.assertRaisesRegex(ValueError, "not reparameterisable"):
+      estimators.get(estimator)(DISCRETE_MODELS[model](), tf.zeros([2, 6, 6, 1]),
+                                seed=tf.constant([0, 0]), num_samples=2)
+
+  @parameterized.parameters("learned", "moving_average", "none")
+  def test_nvil_baselines_get_gradients(self, baseline):
+    model = DISCRETE_MODELS["sigmoid_belief_net"]()
+    state = estimators.make_state("nvil", model, baseline=baseline)
+    x = tf.cast(tf.random.stateless_uniform([4, 6, 6, 1], seed=[0, 1]) < 0.4, tf.float32)
+    for bound in ("elbo", "iwae"):
+      with tf.GradientTape() as tape:
+        loss = estimators.nvil(model, x, seed=tf.constant([1, 2]), num_samples=3,
+                               bound=bound, baseline=baseline, state=state).guide_loss
+      if state is not None and state.trainable_variables:
+        grads = tape.gradient(loss, state.trainable_variables)
+        self.assertTrue(all(float(tf.reduce_max(tf.abs(g))) > 0 for g in grads))
+
   def test_every_estimator_is_classified(self):
     self.assertCountEqual(REPARAMETERIZED_ONLY + ANY_LATENTS, estimators.names())
 
@@ -144,8 +188,8 @@ class GradientsTest(tf.test.TestCase, parameterized.TestCase):
 
   def test_registry(self):
     self.assertIs(estimators.get("iwae"), estimators.iwae)
-    with self.assertRaisesRegex(ValueError, "unknown estimator 'nvil'; known: ciwae, dreg"):
-      estimators.get("nvil")
+    with self.assertRaisesRegex(ValueError, "unknown estimator 'reinforce'; known: ciwae, dreg"):
+      estimators.get("reinforce")
     with self.assertRaisesRegex(ValueError, "does not take analytic_kl"):
       estimators.check_options("iwae", {"analytic_kl": True})
 

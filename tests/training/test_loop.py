@@ -41,6 +41,23 @@ class LoopTest(tf.test.TestCase):
       self.assertAllClose(a, b, rtol=1e-5, atol=1e-6)
     self.assertAllClose(result["train"]["iwae"], result_resumed["train"]["iwae"], rtol=1e-5)
 
+  def test_estimator_state_is_checkpointed_and_resumed(self):
+    # NVIL's baseline (network and moving average) shapes every update, so a
+    # resumed run matches only if the checkpoint carries it.
+    nvil = dict(model="discrete_vae", model_hparams={"num_latents": 8, "hidden_sizes": (16,)},
+                estimator="nvil", estimator_options={"baseline": "learned"})
+    straight = os.path.join(self.get_temp_dir(), "nvil_straight")
+    resumed = os.path.join(self.get_temp_dir(), "nvil_resumed")
+    training.train(_config(straight, **nvil))
+    training.train(_config(resumed, train_steps=20, **nvil))
+    training.train(_config(resumed, **nvil))
+    for a, b in zip(_weights(straight)[1], _weights(resumed)[1]):
+      self.assertAllClose(a, b, rtol=1e-5, atol=1e-6)
+    names = [name for name, _ in tf.train.list_variables(
+        tf.train.latest_checkpoint(os.path.join(resumed, "checkpoints")))]
+    self.assertTrue(any(n.startswith("estimator_state/moving_mean") for n in names))
+    self.assertTrue(any(n.startswith("estimator_state/network") for n in names))
+
   def test_workdir_contents(self):
     workdir = os.path.join(self.get_temp_dir(), "run")
     result = training.train(_config(workdir, eval_every=15))
@@ -69,12 +86,16 @@ class LoopTest(tf.test.TestCase):
     workdir = self.get_temp_dir()
     for overrides, pattern in (
         (dict(batch_size=0), "--batch_size=0: must be a positive integer"),
-        (dict(model="gan"), "--model='gan': one of gaussian_mixture, linear_gaussian, sigmoid_belief_net, vae"),
+        (dict(model="gan"), "--model='gan': one of discrete_vae, gaussian_mixture, linear_gaussian, sigmoid_belief_net, vae"),
         (dict(estimator_options={"analytic_kl": True}), "--estimator_options: .*analytic_kl"),
         (dict(model_hparams={"stochastic_layers": 3}), "--model_hparams: stochastic_layers=3"),
         (dict(batch_size=20000), "--batch_size=20000: must be at most"),
         (dict(learning_rate=-1.0), "--learning_rate=-1.0: must be positive"),
         (dict(estimator_options={"num_samples": 0}), "set num_samples with --num_samples"),
+        (dict(estimator="nvil", estimator_options={"baseline": "mean"}),
+         "--estimator_options: nvil: baseline='mean'; expected one of learned"),
+        (dict(estimator="nvil", estimator_options={"state": "x"}),
+         "--estimator_options: estimator 'nvil' does not take state"),
         (dict(estimator="elbo", estimator_options={"analytic_kl": "yes"}),
          "analytic_kl='yes' must be a bool"),
         (dict(model="linear_gaussian", model_hparams={"latent_size": 2.5}),

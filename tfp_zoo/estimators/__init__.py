@@ -4,26 +4,33 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+import tensorflow as tf
+
 from tfp_zoo.registry import Registry
 from tfp_zoo.estimators.base import Objectives, importance_log_weights
 from tfp_zoo.estimators.dreg import dreg, stl
 from tfp_zoo.estimators.elbo import elbo
 from tfp_zoo.estimators.iwae import iwae
 from tfp_zoo.estimators.iwae_relatives import ciwae, miwae, piwae
+from tfp_zoo.estimators.nvil import NvilBaseline, nvil, nvil_state
 from tfp_zoo.estimators.rws import rws
 from tfp_zoo.estimators.vimco import vimco
 from tfp_zoo.estimators.wake_sleep import wake_sleep
 
 __all__ = ["Objectives", "elbo", "iwae", "miwae", "ciwae", "piwae", "dreg", "stl", "rws",
-           "vimco", "wake_sleep", "importance_log_weights", "get", "names",
-           "check_options", "Estimator"]
+           "vimco", "wake_sleep", "nvil", "NvilBaseline", "importance_log_weights", "get",
+           "names", "check_options", "make_state", "Estimator"]
 
 Estimator = Callable[..., Objectives]
 _REGISTRY: Registry[Estimator] = Registry("estimator")
 for _name, _fn in (("elbo", elbo), ("iwae", iwae), ("miwae", miwae), ("ciwae", ciwae),
                    ("piwae", piwae), ("dreg", dreg), ("stl", stl), ("rws", rws),
-                   ("vimco", vimco), ("wake_sleep", wake_sleep)):
+                   ("vimco", vimco), ("wake_sleep", wake_sleep), ("nvil", nvil)):
   _REGISTRY.register(_name, _fn)
+# Estimators that keep state between steps (e.g. NVIL's baseline): a factory
+# `(model, **options) -> tf.Module | None`; the module's trainable variables are
+# trained with the guide's optimizer and it is passed back as `state=`.
+_STATE_FACTORIES: dict[str, Callable[..., tf.Module | None]] = {"nvil": nvil_state}
 
 
 def names() -> tuple[str, ...]:
@@ -38,4 +45,14 @@ def get(name: str) -> Estimator:
 
 def check_options(name: str, options: dict[str, Any]) -> None:
   """Raises ValueError naming the estimator's options if `options` has others."""
-  _REGISTRY.check_kwargs(name, options, skip=("model", "x", "seed"))
+  _REGISTRY.check_kwargs(name, options, skip=("model", "x", "seed", "state"))
+
+
+def make_state(name: str, model: Any, **options: Any) -> tf.Module | None:
+  """The state estimator `name` keeps between steps with `options`, or None.
+
+  Pass it to the estimator as `state=` at every step, train its
+  `trainable_variables` with the guide's, and checkpoint it.
+  """
+  factory = _STATE_FACTORIES.get(name)
+  return None if factory is None else factory(model, **options)

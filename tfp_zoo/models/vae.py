@@ -17,14 +17,14 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from tfp_zoo import distributions, nn
-from tfp_zoo.models import base
+from tfp_zoo import nn
+from tfp_zoo.models import base, pixels
 
 tfd = tfp.distributions
 
 __all__ = ["VAE", "LIKELIHOODS"]
 
-LIKELIHOODS = ("bernoulli", "gaussian")
+LIKELIHOODS = pixels.LIKELIHOODS
 # IWAE paper architectures, keyed by the number of stochastic layers:
 # (latent sizes from x upwards, deterministic hidden sizes of each layer).
 _ARCHITECTURES = {
@@ -77,8 +77,7 @@ class VAE(base.LatentVariableModel):
     super().__init__(input_shape, name=name)
     if stochastic_layers not in _ARCHITECTURES:
       raise ValueError(f"stochastic_layers={stochastic_layers}: expected 1 or 2")
-    if likelihood not in LIKELIHOODS:
-      raise ValueError(f"likelihood={likelihood!r}: expected one of {LIKELIHOODS}")
+    pixels.check_likelihood(likelihood)
     default_latents, default_hidden = _ARCHITECTURES[stochastic_layers]
     hidden_sizes = _sizes(hidden_sizes, "hidden_sizes")
     latent_sizes = _sizes(latent_sizes, "latent_sizes") or default_latents
@@ -105,9 +104,7 @@ class VAE(base.LatentVariableModel):
                activation=activation, seed=next(seeds), name=f"decoder_{i + 1}")
         for i in range(stochastic_layers)]
     if likelihood == "gaussian":
-      # softplus(0.5413) = 1: start at unit scale.
-      self.pixel_raw_scale = tf.Variable(tf.fill([data_size], 0.5413),
-                                         name="pixel_raw_scale")
+      self.pixel_raw_scale = pixels.initial_raw_scale(data_size)
     self._latent_names = (("z",) if stochastic_layers == 1
                           else tuple(f"z{i}" for i in range(stochastic_layers, 0, -1)))
 
@@ -120,14 +117,8 @@ class VAE(base.LatentVariableModel):
     return "z" if self.stochastic_layers == 1 else f"z{i + 1}"
 
   def _observation(self, params: tf.Tensor) -> tfd.Distribution:
-    shape = tf.concat([tf.shape(params)[:-1], self.input_shape], 0)
-    if self.likelihood == "bernoulli":
-      pixels = distributions.Bernoulli(logits=tf.reshape(params, shape), dtype=tf.float32)
-    else:
-      scale = tf.reshape(tf.nn.softplus(self.pixel_raw_scale) + 1e-3, self.input_shape)
-      pixels = tfd.Normal(tf.reshape(params, shape), scale)
-    return tfd.Independent(pixels, reinterpreted_batch_ndims=self.event_ndims,
-                           name=base.OBSERVATION)
+    return pixels.observation(params, self.input_shape, self.likelihood,
+                              getattr(self, "pixel_raw_scale", None))
 
   def joint(self) -> tfd.JointDistributionCoroutine:
     top = self.stochastic_layers - 1

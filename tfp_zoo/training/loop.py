@@ -46,17 +46,28 @@ def _model(config: config_lib.TrainConfig, input_shape) -> models.LatentVariable
     raise config_lib.ConfigError(f"--model_hparams: {e}") from None
 
 
+def _estimator_state(config: config_lib.TrainConfig, model) -> tf.Module | None:
+  try:
+    return estimators.make_state(config.estimator, model, **config.all_estimator_options())
+  except (ValueError, TypeError) as e:
+    raise config_lib.ConfigError(f"--estimator_options: {e}") from None
+
+
 def _build(config: config_lib.TrainConfig, input_shape):
   model = _model(config, input_shape)
+  state = _estimator_state(config, model)
+  guide_variables = model.guide_variables + (state.trainable_variables if state is not None else ())
   generative_optimizer = make_optimizer(config.learning_rate, model.generative_variables)
-  guide_optimizer = make_optimizer(config.learning_rate, model.guide_variables)
+  guide_optimizer = make_optimizer(config.learning_rate, guide_variables)
   step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
-  checkpoint = tf.train.Checkpoint(step=step, model=model,
-                                   generative_optimizer=generative_optimizer,
-                                   guide_optimizer=guide_optimizer)
+  parts = dict(step=step, model=model, generative_optimizer=generative_optimizer,
+               guide_optimizer=guide_optimizer)
+  if state is not None:
+    parts["estimator_state"] = state
   manager = tf.train.CheckpointManager(
-      checkpoint, os.path.join(config.workdir, CHECKPOINT_DIR), max_to_keep=3)
-  return model, generative_optimizer, guide_optimizer, step, manager
+      tf.train.Checkpoint(**parts), os.path.join(config.workdir, CHECKPOINT_DIR),
+      max_to_keep=3)
+  return model, state, generative_optimizer, guide_optimizer, step, manager
 
 
 def _prepare_workdir(config: config_lib.TrainConfig) -> None:
@@ -78,9 +89,12 @@ def _prepare_workdir(config: config_lib.TrainConfig) -> None:
 def _dry_run(model, estimator, config, x) -> None:
   """Traces the estimator once, so an unsupported model/estimator/option
   combination fails with one clear line before the workdir is touched."""
+  options = config.all_estimator_options()
+  state = _estimator_state(config, model)  # a throwaway: the dry run changes nothing
+  if state is not None:
+    options["state"] = state
   try:
-    objectives = estimator(model, x, seed=tf.constant([0, 0]),
-                           **config.all_estimator_options())
+    objectives = estimator(model, x, seed=tf.constant([0, 0]), **options)
   except (ValueError, TypeError, tf.errors.InvalidArgumentError) as e:
     raise config_lib.ConfigError(
         f"--estimator={config.estimator} with --model={config.model}: {e}") from None
@@ -116,7 +130,7 @@ def train(config: config_lib.TrainConfig) -> dict[str, Any]:
     raise config_lib.ConfigError(
         f"--batch_size={config.batch_size}: must be at most the number of training "
         f"examples ({len(train_images)})")
-  model, generative_optimizer, guide_optimizer, step, manager = _build(
+  model, state, generative_optimizer, guide_optimizer, step, manager = _build(
       config, train_images.shape[1:])
   estimator = estimators.get(config.estimator)
   _dry_run(model, estimator, config,
@@ -128,7 +142,7 @@ def train(config: config_lib.TrainConfig) -> dict[str, Any]:
     print(f"Resuming from step {start} ({restored})", flush=True)
   train_step = make_train_step(
       model, estimator, generative_optimizer, guide_optimizer, seed=config.seed,
-      jit_compile=config.jit_compile, **config.all_estimator_options())
+      jit_compile=config.jit_compile, state=state, **config.all_estimator_options())
   batches = datasets.train_batches(train_images, batch_size=config.batch_size,
                                    seed=config.seed, start_step=start,
                                    binarization=config.binarization)

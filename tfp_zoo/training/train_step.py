@@ -41,15 +41,22 @@ def make_train_step(model: LatentVariableModel, estimator: Callable[..., Objecti
                     generative_optimizer: Optimizer,
                     guide_optimizer: Optimizer | None = None, *,
                     seed: int = 0, jit_compile: bool = False,
+                    state: tf.Module | None = None,
                     **estimator_options: Any) -> TrainStep:
   """Returns `step(x, step_number) -> metrics`, compiled with `tf.function`.
 
   The step applies grad(generative_loss, θ) with `generative_optimizer` and
   grad(guide_loss, φ) with `guide_optimizer`; when the estimator returns the
   same tensor for both losses (ELBO, IWAE) one backward pass serves both.
+  An estimator's `state` (`estimators.make_state`) is passed as `state=`, and
+  its trainable variables (e.g. NVIL's baseline network) join φ: build the
+  guide optimizer over `model.guide_variables + state.trainable_variables`.
   """
   theta = tuple(model.generative_variables)
   phi = tuple(model.guide_variables)
+  if state is not None:
+    phi += tuple(state.trainable_variables)
+    estimator_options = dict(estimator_options, state=state)
   if not theta:
     raise ValueError(f"{type(model).__name__} has no generative variables")
   if phi and guide_optimizer is None:

@@ -1,0 +1,126 @@
+"""A VAE with discrete latents: binary units or one-hot categorical variables.
+
+    z ~ p_θ(z): Π_i Bernoulli(σ(a_i))            (latent='bernoulli', z ∈ {0,1}^N)
+             or Π_i OneHotCategorical(softmax(A_i))  (latent='categorical', z_i ∈ one-hot^C)
+    x | z ~ p_θ(x | MLP_θ(z))                      (Bernoulli or Gaussian pixels)
+    q_φ(z | x): the same family with logits MLP_φ(x)
+
+The prior logits are learned. The "nonlinear SBN" of Mnih & Rezende (2016,
+VIMCO) and Tucker et al. (2017, REBAR) is latent='bernoulli' with 200 units and
+tanh MLPs; 20 ten-way categorical variables is the setting of Jang, Gu & Poole
+(2017). Its samples carry no gradient, so train it with a score-function or
+wake-sleep estimator (nvil, vimco, rws, wake_sleep).
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import tensorflow as tf
+import tensorflow_probability as tfp
+
+from tfp_zoo import distributions, nn
+from tfp_zoo.models import base, pixels
+
+tfd = tfp.distributions
+
+__all__ = ["DiscreteVAE", "LATENTS"]
+
+LATENTS = ("bernoulli", "categorical")
+_DEFAULT_NUM_LATENTS = {"bernoulli": 200, "categorical": 20}
+
+
+class DiscreteVAE(base.LatentVariableModel):
+  """A one-layer VAE whose latent 'z' is binary or one-hot categorical.
+
+  'z' has event shape [num_latents] (Bernoulli) or [num_latents, num_categories]
+  (one-hot, float32).
+  """
+
+  def __init__(self, input_shape: Sequence[int], *, latent: str = "bernoulli",
+               num_latents: int = 0, num_categories: int = 10,
+               hidden_sizes: int | Sequence[int] = (200, 200),
+               likelihood: str = "bernoulli", activation: str = "tanh", seed: int = 0,
+               name: str | None = None):
+    """Builds the networks.
+
+    Args:
+      input_shape: shape of one observation, e.g. (28, 28, 1).
+      latent: 'bernoulli' or 'categorical'.
+      num_latents: binary units or categorical variables (0: 200 binary units,
+        or 20 categorical variables).
+      num_categories: categories per categorical variable (>= 2).
+      hidden_sizes: deterministic hidden sizes of the encoder and decoder MLPs.
+      likelihood: 'bernoulli' (binary pixels) or 'gaussian' (continuous pixels).
+      activation: hidden activation, one of `nn.ACTIVATIONS`.
+      seed: integer seed of the initialisation.
+      name: module name.
+    """
+    super().__init__(input_shape, name=name)
+    if latent not in LATENTS:
+      raise ValueError(f"latent={latent!r}: expected one of {LATENTS}")
+    pixels.check_likelihood(likelihood)
+    if not isinstance(num_latents, int) or num_latents < 0:
+      raise ValueError(f"num_latents={num_latents!r}: expected a positive integer "
+                       "(0 for the default)")
+    if latent == "categorical" and (not isinstance(num_categories, int)
+                                    or num_categories < 2):
+      raise ValueError(f"num_categories={num_categories!r}: expected an integer >= 2")
+    hidden = (hidden_sizes,) if isinstance(hidden_sizes, int) else tuple(hidden_sizes)
+    if not all(isinstance(h, int) and h > 0 for h in hidden):
+      raise ValueError(f"hidden_sizes={hidden_sizes!r}: expected positive integer sizes")
+    self.latent = latent
+    self.likelihood = likelihood
+    self.num_latents = num_latents or _DEFAULT_NUM_LATENTS[latent]
+    self.latent_event_shape = ((self.num_latents,) if latent == "bernoulli"
+                               else (self.num_latents, num_categories))
+    latent_size = int(np.prod(self.latent_event_shape))
+    data_size = int(np.prod(self.input_shape))
+    seeds = tf.random.experimental.stateless_split(tf.constant([seed, 5]), 2).numpy()
+    self.prior_logits = tf.Variable(tf.zeros(self.latent_event_shape), name="prior_logits")
+    self.decoder = nn.MLP([latent_size, *reversed(hidden), data_size],
+                          activation=activation, seed=seeds[0], name="decoder")
+    self.encoder = nn.MLP([data_size, *hidden, latent_size], activation=activation,
+                          seed=seeds[1], name="encoder")
+    if likelihood == "gaussian":
+      self.pixel_raw_scale = pixels.initial_raw_scale(data_size)
+
+  @property
+  def latent_names(self) -> tuple[str, ...]:
+    return ("z",)
+
+  def _latent(self, logits: tf.Tensor) -> tfd.Distribution:
+    if self.latent == "bernoulli":
+      units = distributions.Bernoulli(logits=logits, dtype=tf.float32)
+      return tfd.Independent(units, reinterpreted_batch_ndims=1, name="z")
+    return tfd.Independent(tfd.OneHotCategorical(logits=logits, dtype=tf.float32),
+                           reinterpreted_batch_ndims=1, name="z")
+
+  def joint(self) -> tfd.JointDistributionCoroutine:
+    def model():
+      z = yield base.Root(self._latent(self.prior_logits))
+      params = self.decoder(nn.flatten_event(z, len(self.latent_event_shape)))
+      yield pixels.observation(params, self.input_shape, self.likelihood,
+                               getattr(self, "pixel_raw_scale", None))
+    return tfd.JointDistributionCoroutine(model, name="joint")
+
+  def guide(self, x: tf.Tensor) -> tfd.JointDistributionCoroutine:
+    h = nn.flatten_event(tf.convert_to_tensor(x, tf.float32), self.event_ndims)
+    logits = self.encoder(h)
+    logits = tf.reshape(logits, tf.concat([tf.shape(logits)[:-1],
+                                           self.latent_event_shape], 0))
+    def model():
+      yield base.Root(self._latent(logits))
+    return tfd.JointDistributionCoroutine(model, name="guide")
+
+  @property
+  def generative_variables(self) -> tuple[tf.Variable, ...]:
+    variables = (self.prior_logits,) + self.decoder.trainable_variables
+    if self.likelihood == "gaussian":
+      variables += (self.pixel_raw_scale,)
+    return variables
+
+  @property
+  def guide_variables(self) -> tuple[tf.Variable, ...]:
+    return self.encoder.trainable_variables
