@@ -70,6 +70,12 @@ def define_train_flags() -> None:
                        lower_bound=1)
   flags.DEFINE_integer("eval_examples", 0, "Test examples to evaluate (0 = all).",
                        lower_bound=0)
+  flags.DEFINE_integer("snr_every", 0, "Steps between gradient diagnostics in "
+                       "TensorBoard: the SNR |mean|/sd of the θ- and φ-gradients over "
+                       "--snr_num_draws seeds on the current batch, and the ESS; 0 = off.",
+                       lower_bound=0)
+  flags.DEFINE_integer("snr_num_draws", 20, "Gradient draws per SNR estimate.",
+                       lower_bound=2)
   flags.register_validator("learning_rate", lambda v: v > 0, message="must be positive")
   flags.register_validator("model_hparams", _parses,
                            message="must be key=value pairs separated by commas")
@@ -95,7 +101,7 @@ def train_config_from_flags(values: flags.FlagValues) -> training.TrainConfig:
       "workdir", "model", "estimator", "num_samples", "dataset", "data_dir",
       "download", "binarization", "batch_size", "learning_rate", "train_steps",
       "seed", "jit_compile", "log_every", "checkpoint_every", "eval_every",
-      "eval_num_samples", "eval_examples")}
+      "eval_num_samples", "eval_examples", "snr_every", "snr_num_draws")}
   fields["model_hparams"] = parse_key_values(values.model_hparams)
   fields["estimator_options"] = parse_key_values(values.estimator_options)
   config = training.TrainConfig(**fields)

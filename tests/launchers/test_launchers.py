@@ -53,7 +53,13 @@ class LaunchersTest(tf.test.TestCase):
     workdir = os.path.join(self.get_temp_dir(), "never")
     for args, message in (
         (["--batch_size=0"], "--batch_size=0"),
-        (["--estimator=nvil"], "--estimator=nvil: value should be one of <ciwae|dreg|elbo"),
+        (["--estimator=reinforce"], "--estimator=reinforce: value should be one of <ciwae|dreg|elbo"),
+        (["--snr_num_draws=1"], "--snr_num_draws=1: 1 is not integer >= 2"),
+        (["--estimator=nvil", "--estimator_options=baseline=mean"],
+         "baseline='mean'; expected one of learned, moving_average, none"),
+        (["--estimator=iwae", "--model=discrete_vae"],
+         "--estimator=iwae with --model=discrete_vae: estimator 'iwae' differentiates "
+         "through guide samples, but the latents ['z'] are not reparameterisable"),
         (["--dataset=mnist"], "needs --data_dir"),
         (["--model_hparams=depth=3"], "--model_hparams: model 'vae' does not take depth")):
       process = _run("train.py", f"--workdir={workdir}", *args, timeout=120)

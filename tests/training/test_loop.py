@@ -58,6 +58,30 @@ class LoopTest(tf.test.TestCase):
     self.assertTrue(any(n.startswith("estimator_state/moving_mean") for n in names))
     self.assertTrue(any(n.startswith("estimator_state/network") for n in names))
 
+  def test_gradient_diagnostics_are_logged_and_change_nothing(self):
+    nvil = dict(model="discrete_vae", model_hparams={"num_latents": 8, "hidden_sizes": (16,)},
+                estimator="nvil", train_steps=20)
+    plain = os.path.join(self.get_temp_dir(), "snr_off")
+    logged = os.path.join(self.get_temp_dir(), "snr_on")
+    training.train(_config(plain, **nvil))
+    training.train(_config(logged, snr_every=5, snr_num_draws=4, **nvil))
+    for a, b in zip(_weights(plain)[1], _weights(logged)[1]):
+      self.assertAllClose(a, b, rtol=1e-6, atol=1e-7)
+    values = {}
+    for path in glob.glob(os.path.join(logged, "train", "events.*")):
+      for record in tf.data.TFRecordDataset(path):
+        event = tf.compat.v1.Event.FromString(record.numpy())
+        for value in event.summary.value:
+          values.setdefault(value.tag, []).append(
+              (event.step, float(tf.make_ndarray(value.tensor))))
+    for tag in ("gradient_snr/generative", "gradient_snr/guide", "gradient_snr/ess"):
+      self.assertEqual([step for step, _ in values[tag]], [5, 10, 15, 20])
+      self.assertTrue(all(v > 0 and np.isfinite(v) for _, v in values[tag]))
+    self.assertNotIn("gradient_snr/guide", {  # off by default
+        value.tag for path in glob.glob(os.path.join(plain, "train", "events.*"))
+        for record in tf.data.TFRecordDataset(path)
+        for value in tf.compat.v1.Event.FromString(record.numpy()).summary.value})
+
   def test_workdir_contents(self):
     workdir = os.path.join(self.get_temp_dir(), "run")
     result = training.train(_config(workdir, eval_every=15))
@@ -91,6 +115,7 @@ class LoopTest(tf.test.TestCase):
         (dict(model_hparams={"stochastic_layers": 3}), "--model_hparams: stochastic_layers=3"),
         (dict(batch_size=20000), "--batch_size=20000: must be at most"),
         (dict(learning_rate=-1.0), "--learning_rate=-1.0: must be positive"),
+        (dict(snr_num_draws=1), "--snr_num_draws=1: must be an integer >= 2"),
         (dict(estimator_options={"num_samples": 0}), "set num_samples with --num_samples"),
         (dict(estimator="nvil", estimator_options={"baseline": "mean"}),
          "--estimator_options: nvil: baseline='mean'; expected one of learned"),

@@ -46,6 +46,8 @@ class TrainConfig:
   eval_num_samples: int = 5000
   eval_examples: int = 0
   eval_batch_size: int = 100
+  snr_every: int = 0
+  snr_num_draws: int = 20
 
   def validate(self) -> "TrainConfig":
     """Checks every field; raises ConfigError naming the first bad one."""
@@ -65,7 +67,9 @@ class TrainConfig:
                   "checkpoint_every", "eval_num_samples", "eval_batch_size"):
       need(isinstance(getattr(self, field), int) and getattr(self, field) >= 1, field,
            "must be a positive integer")
-    for field in ("eval_every", "eval_examples"):
+    need(isinstance(self.snr_num_draws, int) and self.snr_num_draws >= 2, "snr_num_draws",
+         "must be an integer >= 2 (a standard deviation needs two draws)")
+    for field in ("eval_every", "eval_examples", "snr_every"):
       need(isinstance(getattr(self, field), int) and getattr(self, field) >= 0, field,
            "must be a non-negative integer (0 = off / all)")
     need(self.learning_rate > 0, "learning_rate", "must be positive")

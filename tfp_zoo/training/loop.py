@@ -172,6 +172,8 @@ def train(config: config_lib.TrainConfig) -> dict[str, Any]:
     if boundary:
       manager.save(checkpoint_number=current)
       last_saved = current
+    if config.snr_every and current % config.snr_every == 0:
+      _log_gradient_snr(model, estimator, state, config, x, current, writer)
     if config.eval_every and current % config.eval_every == 0:
       _evaluate_to_summary(model, test_images, config, eval_writer, current,
                            num_samples=min(config.eval_num_samples, 100))
@@ -186,6 +188,29 @@ def train(config: config_lib.TrainConfig) -> dict[str, Any]:
     json.dump(final, f, indent=2)
   os.replace(path + ".tmp", path)
   return final
+
+
+def _log_gradient_snr(model, estimator, state, config, x, step, writer) -> None:
+  """Writes Rainforth et al.'s gradient SNR (θ and φ) and the ESS on batch `x`.
+
+  The draws run on a copy of the estimator's state, so asking for diagnostics
+  never changes the training run (e.g. NVIL's moving average).
+  """
+  options = config.all_estimator_options()
+  if state is not None:
+    copy = _estimator_state(config, model)
+    for target, source in zip(copy.variables, state.variables):
+      target.assign(source)
+    options["state"] = copy
+  seed = tf.random.experimental.stateless_fold_in(tf.constant([config.seed, 7]), step)
+  snr = evaluation.gradient_snr(estimator, model, x, num_draws=config.snr_num_draws,
+                                seed=seed, **options)
+  with writer.as_default(step=step):
+    tf.summary.scalar("gradient_snr/generative", snr.generative_mean)
+    if model.guide_variables:
+      tf.summary.scalar("gradient_snr/guide", snr.guide_mean)
+    if math.isfinite(snr.ess):
+      tf.summary.scalar("gradient_snr/ess", snr.ess)
 
 
 def _check_finite(metrics: dict[str, float], step: int) -> None:
