@@ -25,5 +25,7 @@ setuptools.setup(
         "absl-py>=2.1,<3",
         "numpy>=1.26,<3",
     ],
-    extras_require={"test": ["pytest>=8"]},
+    # matplotlib draws the benchmark plots; the tests run one benchmark end to end.
+    extras_require={"plots": ["matplotlib>=3.8,<4"],
+                    "test": ["pytest>=8", "matplotlib>=3.8,<4"]},
 )

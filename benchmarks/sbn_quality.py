@@ -19,6 +19,7 @@ from absl import flags
 flags.DEFINE_string("data_dir", os.path.join(os.path.dirname(__file__), "..", "..",
                                              "shared", "data", "mnist"),
                     "Directory with the four MNIST idx .gz files.")
+flags.DEFINE_enum("dataset", "mnist", ["mnist", "mnist_small"], "mnist reads --data_dir.")
 flags.DEFINE_string("workdir_root", "/tmp/tfp_zoo_sbn_quality", "One workdir per estimator "
                     "goes here (an existing run is resumed).")
 flags.DEFINE_list("estimators", ["wake_sleep", "rws"], "Estimators to compare.")
@@ -35,7 +36,7 @@ FLAGS = flags.FLAGS
 
 
 def _curve(workdir):
-  """(steps, values) of the quick test evaluations written to TensorBoard."""
+  """(steps, values) of the quick (K <= 100) test evaluations in TensorBoard."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   points = {}
   eval_dir = os.path.join(workdir, "eval")
@@ -43,7 +44,7 @@ def _curve(workdir):
     for record in tf.data.TFRecordDataset(os.path.join(eval_dir, name)):
       event = tf.compat.v1.Event.FromString(record.numpy())
       for value in event.summary.value:
-        if value.tag == "test_log_likelihood_k100":
+        if value.tag == f"test_log_likelihood_k{min(FLAGS.eval_num_samples, 100)}":
           points[event.step] = float(tf.make_ndarray(value.tensor))
   steps = sorted(points)
   return steps, [points[s] for s in steps]
@@ -71,7 +72,7 @@ def main(argv):
                  "log_likelihood": test["mean"], "stderr": test["stderr"],
                  "mean_ess": test["mean_ess"], "curve": _curve(config.workdir)})
 
-  print(f"\n200-200 SBN on MNIST, batch 100, {FLAGS.train_steps} steps, test "
+  print(f"\n{FLAGS.layer_sizes} SBN on {FLAGS.dataset}, batch 100, {FLAGS.train_steps} steps, test "
         f"log-likelihood K={FLAGS.eval_num_samples} on {FLAGS.eval_examples} digits\n")
   print("| estimator | steps | wall time | test log p(x) (nats) | mean ESS |")
   print("|---|---|---|---|---|")

@@ -73,11 +73,14 @@ def _tf_worker(config):
   model = models.get("vae", input_shape=(28, 28, 1))
   x = tf.cast(tf.random.stateless_uniform([config["batch_size"], 28, 28, 1], [0, 1]) < 0.3,
               tf.float32)
+  state = estimators.make_state(config["estimator"], model)  # nvil's baseline
+  guide_variables = model.guide_variables + (
+      state.trainable_variables if state is not None else ())
   step_fn = training.make_train_step(
       model, estimators.get(config["estimator"]),
       training.make_optimizer(1e-4, model.generative_variables),
-      training.make_optimizer(1e-4, model.guide_variables),
-      jit_compile=config["jit"], num_samples=config["k"])
+      training.make_optimizer(1e-4, guide_variables),
+      jit_compile=config["jit"], state=state, num_samples=config["k"])
   counter = [0]
 
   def step():

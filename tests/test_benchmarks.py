@@ -1,0 +1,52 @@
+"""The quality benchmarks run end to end (tiny settings, shipped data) and
+write their tables, JSON and plots."""
+
+import json
+import os
+import subprocess
+import sys
+
+import tensorflow as tf
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _run(script, *args):
+  process = subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", script), *args],
+                           capture_output=True, text=True, timeout=600,
+                           env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
+  assert process.returncode == 0, process.stderr[-3000:]
+  return process.stdout
+
+
+class BenchmarksTest(tf.test.TestCase):
+
+  def test_gradient_snr(self):
+    out = self.create_tempdir().full_path
+    stdout = _run("gradient_snr.py", "--dataset=mnist_small", f"--workdir={out}/run",
+                  "--warmup_steps=20", "--budgets=1,4", "--num_draws=3",
+                  "--estimators=iwae,miwae", f"--output={out}")
+    self.assertIn("| guide (φ) SNR | T=1 | T=4 |", stdout)
+    self.assertTrue(os.path.getsize(os.path.join(out, "gradient_snr.png")) > 1000)
+    with open(os.path.join(out, "gradient_snr.json")) as f:
+      rows = json.load(f)["rows"]
+    self.assertEqual([(r["estimator"], r["T"]) for r in rows],
+                     [("iwae", 1), ("iwae", 4), ("miwae", 1), ("miwae", 4)])
+    self.assertEqual((rows[3]["num_samples"], rows[3]["num_groups"]), (2, 2))
+    self.assertTrue(all(r["guide_snr"] > 0 and r["model_snr"] > 0 for r in rows))
+
+  def test_sbn_quality(self):
+    out = self.create_tempdir().full_path
+    stdout = _run("sbn_quality.py", "--dataset=mnist_small", f"--workdir_root={out}",
+                  "--layer_sizes=5-10", "--train_steps=20", "--curve_points=2",
+                  "--eval_examples=20", "--eval_num_samples=10")
+    self.assertIn("| wake_sleep | 20 |", stdout)
+    self.assertIn("| rws | 20 |", stdout)
+    self.assertTrue(os.path.getsize(os.path.join(out, "sbn_quality.png")) > 1000)
+    with open(os.path.join(out, "sbn_quality.json")) as f:
+      rows = json.load(f)
+    self.assertEqual([r["curve"][0] for r in rows], [[10, 20], [10, 20]])
+
+
+if __name__ == "__main__":
+  tf.test.main()
