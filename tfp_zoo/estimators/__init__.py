@@ -7,6 +7,7 @@ from typing import Any, Callable
 import tensorflow as tf
 
 from tfp_zoo.registry import Registry
+from tfp_zoo.estimators.alws import alws
 from tfp_zoo.estimators.base import Objectives, importance_log_weights
 from tfp_zoo.estimators.dreg import dreg, stl
 from tfp_zoo.estimators.elbo import elbo
@@ -18,14 +19,15 @@ from tfp_zoo.estimators.vimco import vimco
 from tfp_zoo.estimators.wake_sleep import wake_sleep
 
 __all__ = ["Objectives", "elbo", "iwae", "miwae", "ciwae", "piwae", "dreg", "stl", "rws",
-           "vimco", "wake_sleep", "nvil", "NvilBaseline", "importance_log_weights", "get",
+           "vimco", "wake_sleep", "nvil", "alws", "NvilBaseline", "importance_log_weights", "get",
            "names", "check_options", "make_state", "Estimator"]
 
 Estimator = Callable[..., Objectives]
 _REGISTRY: Registry[Estimator] = Registry("estimator")
 for _name, _fn in (("elbo", elbo), ("iwae", iwae), ("miwae", miwae), ("ciwae", ciwae),
                    ("piwae", piwae), ("dreg", dreg), ("stl", stl), ("rws", rws),
-                   ("vimco", vimco), ("wake_sleep", wake_sleep), ("nvil", nvil)):
+                   ("vimco", vimco), ("wake_sleep", wake_sleep), ("nvil", nvil),
+                   ("alws", alws)):
   _REGISTRY.register(_name, _fn)
 # Estimators that keep state between steps (e.g. NVIL's baseline): a factory
 # `(model, **options) -> tf.Module | None`; the module's trainable variables are

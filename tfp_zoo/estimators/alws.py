@@ -1,0 +1,210 @@
+"""Amortised learning by wake-sleep (Li, Moskovitz, Kanagawa & Sahani 2020).
+
+By Fisher's identity the model gradient is a posterior expectation,
+
+    ∇θ log p_θ(x*) = E_{p_θ(z|x*)}[∇θ log p_θ(z, x*)],
+
+and a conditional expectation is what least squares on joint samples learns.
+Draw sleep samples (z_n, x_n) ~ p_θ (no gradient through them) and regress
+f_n = log p_θ(z_n, x_n) on features φ(x_n) by ridge regression. Its
+prediction at x* is linear in the targets, Ĵ(x*) = s(x*)ᵀ f with the smoother
+row s(x*) = φ(x*)ᵀ(ΦᵀΦ + NλI)⁻¹Φᵀ (or the exact kernel version
+k(x*, X)(K + NλI)⁻¹), which depends on no parameter; so
+
+    ∇θ Ĵ(x*) = Σ_n s_n(x*) ∇θ log p_θ(z_n, x_n)  ≈  ∇θ log p_θ(x*),
+
+and autodiff of −mean_b Ĵ(x*_b) gives the update. No guide and no
+reparameterisation: the latents can be continuous, binary or on a sphere.
+
+Exponential-family form (`exponential_family=True`, the default when the
+observation is Bernoulli, Normal or Poisson, possibly under `Independent`):
+log p(x | z) = η_θ(z)ᵀT(x) − A(η_θ(z)) + log h(x), so
+
+    E[log p_θ(z, x) | x*] = E[log p_θ(z) − A(η_θ(z)) | x*] + E[η_θ(z) | x*]ᵀ T(x*),
+
+and one regresses the scalar log p_θ(z) − A(η) and the vector η_θ(z) on
+φ(x) instead: the x-dependence through T(x) is then exact, not learned.
+
+A `validation_fraction` of the sleep samples is held out: the metric
+'regression_error' is the held-out squared error of the predicted log p(z, x)
+relative to its variance, and `bandwidth='heldout'` picks the kernel
+bandwidth from a grid around the median heuristic by that error.
+
+If the model has a guide, `guide_update='sleep'` trains it on the same sleep
+samples (−log q_φ(z_n | x_n), as in wake-sleep): ALWS does not need it, but
+evaluation and encoding do.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+
+from tfp_zoo import exponential_family as expfam
+from tfp_zoo import kernels
+from tfp_zoo.estimators import base
+from tfp_zoo.models import base as models_base
+
+__all__ = ["alws", "SOLVERS"]
+
+SOLVERS = ("random_features", "nystrom", "exact")
+_BANDWIDTH_GRID = (0.25, 0.5, 1.0, 2.0, 4.0)  # multiples of the median heuristic
+
+
+def _check(num_sleep_samples, num_features, kernel, bandwidth, ridge, solver,
+           validation_fraction, guide_update, exponential_family_option):
+  base.check_choice(solver, SOLVERS, "solver", "alws")
+  base.check_choice(kernel, kernels.KERNELS, "kernel", "alws")
+  base.check_choice(guide_update, ("sleep", "none"), "guide_update", "alws")
+  if not isinstance(num_sleep_samples, int) or num_sleep_samples < 4:
+    raise ValueError(f"alws: num_sleep_samples={num_sleep_samples!r} must be an integer >= 4")
+  if not isinstance(num_features, int) or num_features < 1:
+    raise ValueError(f"alws: num_features={num_features!r} must be a positive integer")
+  if isinstance(bandwidth, str):
+    base.check_choice(bandwidth, ("median", "heldout"), "bandwidth", "alws")
+  elif not (isinstance(bandwidth, (int, float)) and bandwidth > 0):
+    raise ValueError(f"alws: bandwidth={bandwidth!r}; expected 'median', 'heldout' or a "
+                     "positive number")
+  if not (isinstance(ridge, (int, float)) and ridge > 0):
+    raise ValueError(f"alws: ridge={ridge!r} must be a positive number")
+  if not 0.0 <= validation_fraction < 1.0:
+    raise ValueError(f"alws: validation_fraction={validation_fraction} must be in [0, 1)")
+  if bandwidth == "heldout" and validation_fraction == 0.0:
+    raise ValueError("alws: bandwidth='heldout' needs validation_fraction > 0")
+  if exponential_family_option not in (True, False, "auto"):
+    raise ValueError(f"alws: exponential_family={exponential_family_option!r}; expected "
+                     "True, False or 'auto'")
+
+
+def _flat(x: tf.Tensor, event_ndims: int) -> tf.Tensor:
+  return tf.reshape(x, [tf.shape(x)[0], -1]) if event_ndims else x[:, None]
+
+
+def _smoother(solver, kernel, bandwidth, train_x, query_x, ridge, num_features, seed):
+  """S [queries, N_train] of the chosen ridge regression (no gradient)."""
+  if solver == "exact":
+    return kernels.kernel_ridge_smoother(kernels.kernel(kernel, bandwidth), train_x,
+                                         query_x, ridge)
+  if solver == "nystrom":
+    landmarks = train_x[:num_features]  # sleep samples are iid: the first D are random
+    features = kernels.nystrom_features(landmarks, kernels.kernel(kernel, bandwidth))
+  else:
+    features = kernels.random_fourier_features(
+        int(train_x.shape[-1]), num_features, kernel_name=kernel, bandwidth=bandwidth,
+        seed=seed)
+  return kernels.feature_ridge_smoother(features(train_x), features(query_x), ridge)
+
+
+def alws(model: models_base.LatentVariableModel, x: tf.Tensor, *, seed: tf.Tensor,
+         num_sleep_samples: int = 1000, num_features: int = 1000, kernel: str = "gaussian",
+         bandwidth: Any = "median", ridge: float = 1e-3, solver: str = "random_features",
+         exponential_family: Any = "auto", validation_fraction: float = 0.1,
+         guide_update: str = "sleep") -> base.Objectives:
+  """ALWS losses: −mean Ĵ_θ(x*) for θ; the sleep loss (or 0) for φ.
+
+  Args:
+    model: any model with `joint()` (a guide is optional).
+    x: a batch of observations [batch, *input_shape].
+    seed: stateless seed, int32[2].
+    num_sleep_samples: N, samples (z_n, x_n) ~ p_θ per step.
+    num_features: D, random Fourier features or Nyström landmarks (ignored by 'exact').
+    kernel: 'gaussian' or 'laplace'.
+    bandwidth: 'median' (heuristic), 'heldout' (grid search by held-out error)
+      or a positive number.
+    ridge: λ; the penalty is NλI.
+    solver: 'random_features' (cost linear in N), 'nystrom' or 'exact' (O(N³)).
+    exponential_family: regress natural parameters and the log-normaliser
+      (True), the log joint (False), or the former when the likelihood allows
+      ('auto').
+    validation_fraction: share of sleep samples held out for the error metric.
+    guide_update: 'sleep' trains a model's guide on the sleep samples; 'none'.
+
+  Returns:
+    `Objectives` with metrics 'regression_error' (held-out, relative),
+    'bandwidth' and 'sleep_log_joint'.
+  """
+  _check(num_sleep_samples, num_features, kernel, bandwidth, ridge, solver,
+         validation_fraction, guide_update, exponential_family)
+  sleep_seed, feature_seed = tf.unstack(tf.random.experimental.stateless_split(
+      tf.convert_to_tensor(seed, tf.int32), 2))
+  joint = model.joint()
+  sample = tf.nest.map_structure(tf.stop_gradient,
+                                 joint.sample(num_sleep_samples, seed=sleep_seed))
+  named = base.as_named(sample)
+  observation_dist = joint.sample_distributions(value=sample, seed=sleep_seed)[0][-1]
+  x_sleep = named[models_base.OBSERVATION]
+  event_ndims = int(x.shape.rank) - 1
+  form = None
+  if exponential_family is not False:
+    try:
+      form = expfam.natural_form(observation_dist)
+    except ValueError:
+      if exponential_family is True:
+        raise
+  log_joint = joint.log_prob(sample)  # [N], with gradient
+  if form is not None:
+    # g = log p(z) − A(η) = log p(z, x) − log p(x | z) − A(η).
+    scalar = log_joint - observation_dist.log_prob(x_sleep) - form.log_normalizer
+    targets = tf.concat([scalar[:, None], form.natural_parameters], axis=-1)
+  else:
+    targets = log_joint[:, None]
+
+  num_val = int(round(num_sleep_samples * validation_fraction))
+  num_train = num_sleep_samples - num_val
+  inputs = _flat(tf.cast(x_sleep, tf.float32), event_ndims)
+  queries = _flat(tf.cast(x, tf.float32), event_ndims)
+  train_x, val_x = inputs[:num_train], inputs[num_train:]
+  train_targets, val_targets = targets[:num_train], targets[num_train:]
+  val_stats = form.statistics(x_sleep[num_train:]) if form is not None else None
+
+  def predicted_log_joint_error(smoother_val):
+    """Held-out squared error of the predicted log p(z, x), over its variance."""
+    predicted = tf.matmul(smoother_val, tf.stop_gradient(train_targets))
+    error = predicted - tf.stop_gradient(val_targets)
+    if form is not None:  # log h(x) is exact, so only g and ηᵀT(x) err
+      error = error[:, 0] + tf.reduce_sum(error[:, 1:] * val_stats, axis=-1)
+    else:
+      error = error[:, 0]
+    variance = tf.math.reduce_variance(tf.stop_gradient(log_joint[num_train:]))
+    return tf.reduce_mean(tf.square(error)) / tf.maximum(variance, 1e-12)
+
+  all_queries = tf.concat([queries, val_x], axis=0)
+  if isinstance(bandwidth, str):
+    median = kernels.median_bandwidth(train_x)
+    scales = _BANDWIDTH_GRID if bandwidth == "heldout" else (1.0,)
+  else:
+    median, scales = tf.constant(float(bandwidth)), (1.0,)
+  candidates = []
+  for scale in scales:
+    smoother = _smoother(solver, kernel, median * scale, train_x, all_queries, ridge,
+                         num_features, feature_seed)
+    error = (predicted_log_joint_error(smoother[tf.shape(queries)[0]:]) if num_val
+             else tf.constant(float("nan")))
+    candidates.append((error, smoother, median * scale))
+  if len(candidates) > 1:
+    errors = tf.stack([c[0] for c in candidates])
+    best = tf.argmin(errors)
+    smoother = tf.gather(tf.stack([c[1] for c in candidates]), best)
+    error, chosen = errors[best], tf.gather(tf.stack([c[2] for c in candidates]), best)
+  else:
+    error, smoother, chosen = candidates[0]
+  smoother_queries = smoother[:tf.shape(queries)[0]]  # [B, N_train]
+
+  predicted = tf.matmul(smoother_queries, train_targets)  # [B, 1 + d], θ-gradient flows
+  if form is not None:
+    estimate = predicted[:, 0] + tf.reduce_sum(predicted[:, 1:] * form.statistics(x), -1)
+  else:
+    estimate = predicted[:, 0]
+  generative_loss = -tf.reduce_mean(estimate)
+
+  guide_loss = tf.constant(0.0)
+  if guide_update == "sleep" and model.guide_variables:
+    latents = {n: v for n, v in named.items() if n != models_base.OBSERVATION}
+    guide_loss = -tf.reduce_mean(base.guide_log_prob(model, x_sleep, latents))
+  return base.Objectives(generative_loss, guide_loss, {
+      "regression_error": tf.stop_gradient(error),
+      "bandwidth": tf.stop_gradient(chosen),
+      "sleep_log_joint": tf.stop_gradient(tf.reduce_mean(log_joint))})
+
