@@ -80,7 +80,8 @@ def _tf_worker(config):
       model, estimators.get(config["estimator"]),
       training.make_optimizer(1e-4, model.generative_variables),
       training.make_optimizer(1e-4, guide_variables),
-      jit_compile=config["jit"], state=state, num_samples=config["k"])
+      jit_compile=config["jit"], state=state,
+      **({"num_samples": config["k"]} if config["k"] else {}))
   counter = [0]
 
   def step():
@@ -187,6 +188,9 @@ def main(argv):
     from tfp_zoo import estimators  # pylint: disable=g-import-not-at-top
     names = list(estimators.names())
   plan = []  # (implementation, estimator, K, jit label, worker config)
+  from tfp_zoo import estimators  # pylint: disable=g-import-not-at-top
+  without_k = [e for e in names if not estimators.accepts(e, "num_samples")]
+  names = [e for e in names if estimators.accepts(e, "num_samples")]
   for k in (int(k) for k in FLAGS.ks):
     if use_torch:
       plan.append(("pytorch (reference)", "iwae", k, "-",
@@ -197,6 +201,12 @@ def main(argv):
         plan.append(("tfp_zoo", estimator, k, "on" if jit else "off",
                      dict(kind="tf", estimator=estimator, k=k, jit=jit,
                           batch_size=FLAGS.batch_size, seconds=FLAGS.seconds)))
+  # Estimators without K (alws: its own num_sleep_samples) run once, as K "-".
+  for estimator in without_k:
+    for jit in jits:
+      plan.append(("tfp_zoo", estimator, 0, "on" if jit else "off",
+                   dict(kind="tf", estimator=estimator, k=0, jit=jit,
+                        batch_size=FLAGS.batch_size, seconds=FLAGS.seconds)))
   # Repeats go round the whole plan, so that load on this shared machine hits
   # every configuration alike; the best run of each is reported.
   best = [None] * len(plan)
@@ -214,11 +224,11 @@ def main(argv):
                if impl.startswith("pytorch")}
   for impl, estimator, k, jit, r in rows:
     if "error" in r:
-      print(f"| {impl} | {estimator} | {k} | {jit} | n/a: {r['error']} | | | | |")
+      print(f"| {impl} | {estimator} | {k or '-'} | {jit} | n/a: {r['error']} | | | | |")
       continue
     ratio = (f"{r['examples_per_second'] / reference[k]:.2f}x"
              if k in reference and estimator == "iwae" else "-")
-    print(f"| {impl} | {estimator} | {k} | {jit} | {r['examples_per_second']:.0f} | {ratio} "
+    print(f"| {impl} | {estimator} | {k or '-'} | {jit} | {r['examples_per_second']:.0f} | {ratio} "
           f"| {r['compile_seconds']:.2f} | {r['peak_rss_mb']:.0f} | {r['step_rss_mb']:.0f} |")
   if FLAGS.eval_memory:
     print("\nEvaluation: log_likelihood, K=5000, 100 images, chunk 250\n")

@@ -73,19 +73,19 @@ def random_fourier_features(input_size: int, num_features: int, *, kernel_name: 
   return features
 
 
-def nystrom_features(landmarks: tf.Tensor, kernel_fn: tfk.PositiveSemidefiniteKernel,
-                     jitter: float = 1e-6) -> FeatureMap:
+def nystrom_features(landmarks: tf.Tensor, kernel_name: str, bandwidth: tf.Tensor,
+                     jitter: float = 1e-8) -> FeatureMap:
   """φ(x) = L⁻¹ k(M, x), K_MM = LLᵀ, so φ(x)ᵀφ(y) = k(x, M) K_MM⁻¹ k(M, y)
-  (Williams & Seeger 2001); `landmarks` M [D, d]."""
-  landmarks = tf.stop_gradient(landmarks)
-  gram = tf.cast(kernel_fn.matrix(landmarks, landmarks), tf.float64)
-  size = tf.shape(gram)[0]
-  chol = tf.linalg.cholesky(gram + jitter * tf.eye(size, dtype=tf.float64))
+  (Williams & Seeger 2001); `landmarks` M [D, d]. Works in float64 throughout
+  (K_MM is near-singular when landmarks crowd) and returns float64 features."""
+  kernel_fn = kernel(kernel_name, tf.cast(bandwidth, tf.float64))
+  landmarks = tf.cast(tf.stop_gradient(landmarks), tf.float64)
+  gram = kernel_fn.matrix(landmarks, landmarks)
+  chol = tf.linalg.cholesky(gram + jitter * tf.eye(tf.shape(gram)[0], dtype=tf.float64))
 
   def features(x: tf.Tensor) -> tf.Tensor:
-    cross = tf.cast(kernel_fn.matrix(landmarks, tf.stop_gradient(x)), tf.float64)
-    return tf.cast(tf.transpose(tf.linalg.triangular_solve(chol, cross, lower=True)),
-                   tf.float32)
+    cross = kernel_fn.matrix(landmarks, tf.cast(tf.stop_gradient(x), tf.float64))
+    return tf.transpose(tf.linalg.triangular_solve(chol, cross, lower=True))
   return features
 
 
@@ -113,14 +113,16 @@ def feature_ridge_smoother(train_features: tf.Tensor, query_features: tf.Tensor,
   return tf.cast(smoother, tf.float32)
 
 
-def kernel_ridge_smoother(kernel_fn: tfk.PositiveSemidefiniteKernel, train_x: tf.Tensor,
+def kernel_ridge_smoother(kernel_name: str, bandwidth: tf.Tensor, train_x: tf.Tensor,
                           query_x: tf.Tensor, ridge: float | tf.Tensor) -> tf.Tensor:
   """S [B, N] = k(x*, X) (K + NλI)⁻¹ of exact kernel ridge regression (O(N³))."""
-  train_x, query_x = tf.stop_gradient(train_x), tf.stop_gradient(query_x)
-  gram = tf.cast(kernel_fn.matrix(train_x, train_x), tf.float64)
+  kernel_fn = kernel(kernel_name, tf.cast(bandwidth, tf.float64))
+  train_x = tf.cast(tf.stop_gradient(train_x), tf.float64)
+  query_x = tf.cast(tf.stop_gradient(query_x), tf.float64)
+  gram = kernel_fn.matrix(train_x, train_x)
   n = tf.shape(gram)[0]
   penalty = tf.cast(n, tf.float64) * tf.cast(ridge, tf.float64)
   chol = tf.linalg.cholesky(gram + penalty * tf.eye(n, dtype=tf.float64))
-  cross = tf.cast(kernel_fn.matrix(query_x, train_x), tf.float64)  # [B, N]
+  cross = kernel_fn.matrix(query_x, train_x)  # [B, N]
   return tf.cast(tf.transpose(tf.linalg.cholesky_solve(chol, tf.transpose(cross))),
                  tf.float32)

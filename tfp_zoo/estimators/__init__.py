@@ -20,7 +20,7 @@ from tfp_zoo.estimators.wake_sleep import wake_sleep
 
 __all__ = ["Objectives", "elbo", "iwae", "miwae", "ciwae", "piwae", "dreg", "stl", "rws",
            "vimco", "wake_sleep", "nvil", "alws", "NvilBaseline", "importance_log_weights", "get",
-           "names", "check_options", "make_state", "Estimator"]
+           "names", "check_options", "make_state", "accepts", "Estimator"]
 
 Estimator = Callable[..., Objectives]
 _REGISTRY: Registry[Estimator] = Registry("estimator")
@@ -48,6 +48,12 @@ def get(name: str) -> Estimator:
 def check_options(name: str, options: dict[str, Any]) -> None:
   """Raises ValueError naming the estimator's options if `options` has others."""
   _REGISTRY.check_kwargs(name, options, skip=("model", "x", "seed", "state"))
+
+
+def accepts(name: str, option: str) -> bool:
+  """Whether estimator `name` takes the keyword `option` (e.g. 'num_samples')."""
+  import inspect  # pylint: disable=g-import-not-at-top
+  return option in inspect.signature(_REGISTRY.lookup(name)).parameters
 
 
 def make_state(name: str, model: Any, **options: Any) -> tf.Module | None:

@@ -85,11 +85,10 @@ def _flat(x: tf.Tensor, event_ndims: int) -> tf.Tensor:
 def _smoother(solver, kernel, bandwidth, train_x, query_x, ridge, num_features, seed):
   """S [queries, N_train] of the chosen ridge regression (no gradient)."""
   if solver == "exact":
-    return kernels.kernel_ridge_smoother(kernels.kernel(kernel, bandwidth), train_x,
-                                         query_x, ridge)
+    return kernels.kernel_ridge_smoother(kernel, bandwidth, train_x, query_x, ridge)
   if solver == "nystrom":
     landmarks = train_x[:num_features]  # sleep samples are iid: the first D are random
-    features = kernels.nystrom_features(landmarks, kernels.kernel(kernel, bandwidth))
+    features = kernels.nystrom_features(landmarks, kernel, bandwidth)
   else:
     features = kernels.random_fourier_features(
         int(train_x.shape[-1]), num_features, kernel_name=kernel, bandwidth=bandwidth,

@@ -91,6 +91,10 @@ class TrainConfig:
     return self
 
   def all_estimator_options(self) -> dict[str, Any]:
+    """The estimator's keyword options: --num_samples (if it takes K) and the rest."""
+    if self.estimator in estimators.names() and not estimators.accepts(
+        self.estimator, "num_samples"):
+      return dict(self.estimator_options)  # e.g. alws: num_sleep_samples instead
     return {"num_samples": self.num_samples, **self.estimator_options}
 
   def resolved_model_hparams(self) -> dict[str, Any]:

@@ -1,0 +1,173 @@
+"""ALWS against the exact gradient of a linear-Gaussian model: the error falls
+as the number of sleep samples grows, for the random-feature, Nyström and
+exact solvers; a regression that learns nothing, or a ridge penalty added off
+the diagonal, fails the same test. Plus every model, XLA, options."""
+
+import importlib
+from unittest import mock
+
+import numpy as np
+import tensorflow as tf
+from absl.testing import parameterized
+
+from tfp_zoo import estimators, kernels, models, testing
+
+# The package re-exports the function `alws` under the module's name.
+alws_lib = importlib.import_module("tfp_zoo.estimators.alws")
+
+SIZES = (100, 400, 1600)
+SEEDS = 5
+
+
+def _problem():
+  return testing.linear_gaussian_problem(batch_size=16)
+
+
+def _flat(grads):
+  return tf.concat([tf.reshape(g, [-1]) for g in grads], 0)
+
+
+def _exact_gradient(model, x):
+  with tf.GradientTape() as tape:
+    loss = -tf.reduce_mean(model.exact_log_likelihood(x))
+  return _flat(tape.gradient(loss, model.generative_variables)).numpy()
+
+
+def _relative_errors(model, x, **options):
+  """Mean over seeds of ‖ĝ − g‖/‖g‖ for each number of sleep samples."""
+  exact = _exact_gradient(model, x)
+  errors = []
+  for n in SIZES:
+    @tf.function(autograph=False)
+    def gradient(seed, n=n):
+      with tf.GradientTape() as tape:
+        loss = estimators.alws(model, x, seed=seed, num_sleep_samples=n, num_features=n,
+                               **options).generative_loss
+      return _flat(tape.gradient(loss, model.generative_variables))
+    errors.append(np.mean([np.linalg.norm(gradient(tf.constant([i, 5])).numpy() - exact)
+                           for i in range(SEEDS)]) / np.linalg.norm(exact))
+  return errors
+
+
+def _converges(errors):
+  return all(a > b for a, b in zip(errors, errors[1:])) and errors[-1] < 0.2
+
+
+class AlwsGradientTest(tf.test.TestCase, parameterized.TestCase):
+
+  @parameterized.parameters("random_features", "exact", "nystrom")
+  def test_gradient_approaches_the_exact_gradient(self, solver):
+    errors = _relative_errors(*_problem(), solver=solver)
+    self.assertTrue(_converges(errors), errors)
+
+  def test_log_joint_regression_converges_too(self):
+    errors = _relative_errors(*_problem(), exponential_family=False, solver="exact")
+    self.assertTrue(all(a > b for a, b in zip(errors, errors[1:])), errors)
+    # Regressing the whole log joint must also learn its x-dependence: slower.
+    self.assertGreater(errors[-1], _relative_errors(*_problem(), solver="exact")[-1])
+
+  def test_a_regression_that_learns_nothing_fails(self):
+    def mean_only(train_features, query_features, ridge):  # predicts the mean target
+      del ridge
+      n = tf.shape(train_features)[0]
+      return tf.fill([tf.shape(query_features)[0], n], 1.0 / tf.cast(n, tf.float32))
+    with mock.patch.object(kernels, "feature_ridge_smoother", mean_only):
+      self.assertFalse(_converges(_relative_errors(*_problem())))
+
+  def test_ridge_off_the_diagonal_fails(self):
+    def off_diagonal(train_features, query_features, ridge):
+      phi = tf.cast(train_features, tf.float64)
+      gram = tf.matmul(phi, phi, transpose_a=True)
+      gram += tf.cast(tf.shape(phi)[0], tf.float64) * ridge * tf.ones_like(gram)
+      solved = tf.linalg.solve(gram + 1e-9 * tf.eye(tf.shape(gram)[0], dtype=tf.float64),
+                               tf.transpose(tf.cast(query_features, tf.float64)))
+      return tf.cast(tf.matmul(solved, phi, transpose_a=True, transpose_b=True), tf.float32)
+    with mock.patch.object(kernels, "feature_ridge_smoother", off_diagonal):
+      self.assertFalse(_converges(_relative_errors(*_problem())))
+
+
+MODELS = {
+    "vae": lambda: models.get("vae", input_shape=(6, 6, 1), hidden_sizes=(16,),
+                              latent_sizes=(3,)),
+    "vae2_gaussian": lambda: models.get("vae", input_shape=(6, 6, 1), stochastic_layers=2,
+                                        likelihood="gaussian", hidden_sizes=(16,),
+                                        latent_sizes=(4, 2)),
+    "sigmoid_belief_net": lambda: models.get("sigmoid_belief_net", input_shape=(6, 6, 1),
+                                             layer_sizes=(3, 5)),
+    "discrete_vae": lambda: models.get("discrete_vae", input_shape=(6, 6, 1),
+                                       latent="categorical", num_latents=3,
+                                       hidden_sizes=(16,)),
+    "gaussian_mixture": lambda: models.get("gaussian_mixture", input_shape=(6, 6, 1),
+                                           num_components=4),
+    "linear_gaussian": lambda: models.get("linear_gaussian", input_shape=(6, 6, 1)),
+}
+
+
+class AlwsModelsTest(tf.test.TestCase, parameterized.TestCase):
+
+  @parameterized.product(model=list(MODELS), solver=list(alws_lib.SOLVERS),
+                         jit_compile=[False, True])
+  def test_every_model_gets_finite_nonzero_generative_gradients(self, model, solver,
+                                                                jit_compile):
+    model = MODELS[model]()
+    x = tf.cast(tf.random.stateless_uniform([4, 6, 6, 1], seed=[0, 1]) < 0.4, tf.float32)
+
+    @tf.function(jit_compile=jit_compile, autograph=False)
+    def gradients(seed):
+      return testing.estimator_gradients(estimators.alws, model, x, seed=seed,
+                                         num_sleep_samples=64, num_features=32,
+                                         solver=solver)
+    objectives, theta, phi = gradients(tf.constant([1, 2]))
+    self.assertEmpty(testing.gradient_problems(model, theta, phi))
+    for value in objectives.metrics.values():
+      self.assertTrue(bool(tf.math.is_finite(value)))
+
+  def test_guide_update_none_leaves_the_guide_alone(self):
+    model = MODELS["vae"]()
+    _, _, phi = testing.estimator_gradients(estimators.alws, model, tf.zeros([2, 6, 6, 1]),
+                                            seed=tf.constant([0, 0]), num_sleep_samples=16,
+                                            guide_update="none")
+    self.assertTrue(all(g is None for g in phi))
+
+  def test_heldout_bandwidth_picks_the_grid_point_with_least_error(self):
+    model, x = _problem()
+    errors = {}
+    median = None
+    for bandwidth in ("median", "heldout"):
+      metrics = estimators.alws(model, x, seed=tf.constant([0, 1]), num_sleep_samples=400,
+                                bandwidth=bandwidth, solver="exact").metrics
+      errors[bandwidth] = float(metrics["regression_error"])
+      median = median or float(metrics["bandwidth"])
+      chosen = float(metrics["bandwidth"])
+    self.assertLessEqual(errors["heldout"], errors["median"])
+    self.assertIn(round(chosen / median, 3), alws_lib._BANDWIDTH_GRID)  # pylint: disable=protected-access
+
+  def test_bad_options_are_named(self):
+    model, x = _problem()
+    for options, message in (
+        (dict(solver="svd"), "solver='svd'; expected one of random_features"),
+        (dict(kernel="cosine"), "kernel='cosine'; expected one of gaussian, laplace"),
+        (dict(bandwidth=-1.0), "bandwidth=-1.0"),
+        (dict(bandwidth="silverman"), "bandwidth='silverman'"),
+        (dict(ridge=0.0), "ridge=0.0 must be a positive number"),
+        (dict(num_sleep_samples=2), "num_sleep_samples=2 must be an integer >= 4"),
+        (dict(bandwidth="heldout", validation_fraction=0.0), "needs validation_fraction"),
+        (dict(exponential_family="yes"), "exponential_family='yes'")):
+      with self.assertRaisesRegex(ValueError, message):
+        estimators.alws(model, x, seed=tf.constant([0, 0]), **options)
+
+  def test_exponential_family_true_needs_a_supported_likelihood(self):
+    class CategoricalPixels(models.GaussianMixture):
+      def _components(self, c):
+        import tensorflow_probability as tfp  # pylint: disable=g-import-not-at-top
+        logits = tf.one_hot(c, 3)
+        return tfp.distributions.Categorical(logits=logits, name="x")
+    model = CategoricalPixels((1,), num_components=3)
+    x = tf.zeros([2], tf.int32)
+    with self.assertRaisesRegex(ValueError, "no natural parameters for Categorical"):
+      estimators.alws(model, x, seed=tf.constant([0, 0]), exponential_family=True,
+                      num_sleep_samples=8)
+
+
+if __name__ == "__main__":
+  tf.test.main()
