@@ -91,6 +91,13 @@ def _tf_worker(config):
   return _measure(step, config)
 
 
+def _estimators_worker(config):
+  """{estimator name: whether it takes num_samples} of the registry."""
+  del config
+  from tfp_zoo import estimators  # pylint: disable=g-import-not-at-top
+  return {name: estimators.accepts(name, "num_samples") for name in estimators.names()}
+
+
 def _torch_worker(config):
   import math  # pylint: disable=g-import-not-at-top
   import torch  # pylint: disable=g-import-not-at-top
@@ -174,7 +181,8 @@ def main(argv):
   del argv
   if FLAGS.worker:
     config = json.loads(FLAGS.worker)
-    worker = {"tf": _tf_worker, "torch": _torch_worker, "eval": _eval_worker}[config["kind"]]
+    worker = {"tf": _tf_worker, "torch": _torch_worker, "eval": _eval_worker,
+              "estimators": _estimators_worker}[config["kind"]]
     try:
       result = worker(config)
     except ValueError as e:  # a configuration the estimator refuses (vimco with K=1)
@@ -183,14 +191,17 @@ def main(argv):
     return
   jits = {"both": [False, True], "on": [True], "off": [False]}[FLAGS.jit]
   use_torch = FLAGS.torch and _torch_available()
-  names = FLAGS.estimators
-  if names == ["all"]:
-    from tfp_zoo import estimators  # pylint: disable=g-import-not-at-top
-    names = list(estimators.names())
+  # The parent never imports TensorFlow: Linux carries a process's peak RSS
+  # over fork+exec, so a heavy parent would inflate every worker's figure.
+  registered = _run(dict(kind="estimators"))
+  names = list(registered) if FLAGS.estimators == ["all"] else FLAGS.estimators
+  unknown = sorted(set(names) - set(registered))
+  if unknown:
+    raise app.UsageError(f"--estimators: unknown {', '.join(unknown)}; known: "
+                         f"{', '.join(registered)}")
   plan = []  # (implementation, estimator, K, jit label, worker config)
-  from tfp_zoo import estimators  # pylint: disable=g-import-not-at-top
-  without_k = [e for e in names if not estimators.accepts(e, "num_samples")]
-  names = [e for e in names if estimators.accepts(e, "num_samples")]
+  without_k = [e for e in names if not registered[e]]
+  names = [e for e in names if registered[e]]
   for k in (int(k) for k in FLAGS.ks):
     if use_torch:
       plan.append(("pytorch (reference)", "iwae", k, "-",

@@ -1,0 +1,88 @@
+"""Kernel ridge smoothers and feature maps against direct formulas."""
+
+import numpy as np
+import tensorflow as tf
+from absl.testing import parameterized
+
+from tfp_zoo import kernels
+
+
+def _points(n, d=3, seed=0):
+  return tf.random.stateless_normal([n, d], seed=[seed, 1])
+
+
+def _kernel_matrix(name, x, y, h):
+  distances = np.linalg.norm(np.asarray(x)[:, None] - np.asarray(y)[None], axis=-1)
+  return np.exp(-distances ** 2 / (2 * h ** 2)) if name == "gaussian" else np.exp(-distances / h)
+
+
+class KernelsTest(tf.test.TestCase, parameterized.TestCase):
+
+  def test_median_bandwidth(self):
+    x = _points(50)
+    distances = np.linalg.norm(x.numpy()[:, None] - x.numpy()[None], axis=-1)
+    # The heuristic keeps the diagonal's zeros (static shapes for XLA).
+    self.assertAllClose(kernels.median_bandwidth(x), np.median(distances), rtol=1e-4)
+    self.assertAllClose(kernels.median_bandwidth(x, max_points=10),
+                        np.median(distances[:10, :10]), rtol=1e-4)
+
+  @parameterized.parameters("gaussian", "laplace")
+  def test_random_fourier_features_approximate_the_kernel(self, name):
+    x, y = _points(20), _points(20, seed=1)
+    exact = _kernel_matrix(name, x, y, 1.5)
+    errors = []
+    for d in (100, 10000):
+      features = kernels.random_fourier_features(3, d, kernel_name=name, bandwidth=1.5,
+                                                 seed=tf.constant([3, 4]))
+      approx = tf.matmul(features(x), features(y), transpose_b=True).numpy()
+      errors.append(np.sqrt(np.mean((approx - exact) ** 2)))
+    # Monte Carlo error of an average of D bounded terms: O(1/√D).
+    self.assertLess(errors[1], 2.0 / np.sqrt(10000))
+    self.assertLess(errors[1], errors[0] / 4)
+
+  @parameterized.parameters("gaussian", "laplace")
+  def test_nystrom_with_every_point_as_landmark_is_exact(self, name):
+    x, y = _points(30), _points(5, seed=1)
+    features = kernels.nystrom_features(x, name, 1.2)
+    self.assertAllClose(tf.matmul(features(x), features(y), transpose_b=True),
+                        _kernel_matrix(name, x, y, 1.2), atol=1e-6)
+
+  @parameterized.parameters(10, 200)
+  def test_feature_smoother_is_ridge_regression(self, num_features):
+    # Primal (D < N) and dual (N < D) solves give the same smoother.
+    phi = tf.random.stateless_normal([50, num_features], seed=[1, 2])
+    query = tf.random.stateless_normal([4, num_features], seed=[2, 2])
+    ridge = 0.01
+    p = phi.numpy().astype(np.float64)
+    expected = query.numpy() @ np.linalg.solve(p.T @ p + 50 * ridge * np.eye(num_features),
+                                               p.T)
+    self.assertAllClose(kernels.feature_ridge_smoother(phi, query, ridge), expected,
+                        rtol=1e-4, atol=1e-5)
+
+  def test_kernel_smoother_is_kernel_ridge_regression(self):
+    x, query = _points(40), _points(6, seed=2)
+    gram = _kernel_matrix("gaussian", x, x, 1.0)
+    expected = _kernel_matrix("gaussian", query, x, 1.0) @ np.linalg.inv(
+        gram + 40 * 0.001 * np.eye(40))
+    self.assertAllClose(kernels.kernel_ridge_smoother("gaussian", 1.0, x, query, 0.001),
+                        expected, rtol=1e-4, atol=1e-5)
+
+  def test_smoothers_fit_a_smooth_function(self):
+    x = tf.random.stateless_uniform([400, 1], seed=[0, 3], minval=-2, maxval=2)
+    target = np.sin(2 * x.numpy()[:, 0])
+    query = tf.linspace(-1.5, 1.5, 7)[:, None]
+    for smoother in (
+        kernels.kernel_ridge_smoother("gaussian", 0.5, x, query, 1e-4),
+        kernels.feature_ridge_smoother(*(lambda f: (f(x), f(query)))(
+            kernels.random_fourier_features(1, 300, kernel_name="gaussian", bandwidth=0.5,
+                                            seed=tf.constant([1, 1]))), 1e-4)):
+      self.assertAllClose(smoother.numpy() @ target, np.sin(2 * query.numpy()[:, 0]),
+                          atol=0.05)
+
+  def test_unknown_kernel(self):
+    with self.assertRaisesRegex(ValueError, "kernel='rbf'; expected one of gaussian, laplace"):
+      kernels.kernel("rbf", 1.0)
+
+
+if __name__ == "__main__":
+  tf.test.main()
