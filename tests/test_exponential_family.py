@@ -26,7 +26,7 @@ def _members(family):
     x = tf.random.stateless_normal([4, 2, 3], seed=[3, 1])
   else:
     make = lambda p: tfd.Poisson(log_rate=p)
-    x = tf.random.stateless_poisson([4, 2, 3], seed=[3, 1], lam=2.0)
+    x = tf.random.stateless_poisson([4, 2, 3], seed=[3, 1], lam=2.0, dtype=tf.float32)
   return (tfd.Independent(make(a), 2), tfd.Independent(make(b), 2), x)
 
 
