@@ -53,7 +53,7 @@ class LaunchersTest(tf.test.TestCase):
     workdir = os.path.join(self.get_temp_dir(), "never")
     for args, message in (
         (["--batch_size=0"], "--batch_size=0"),
-        (["--estimator=reinforce"], "--estimator=reinforce: value should be one of <ciwae|dreg|elbo"),
+        (["--estimator=reinforce"], "--estimator=reinforce: value should be one of <alws|ciwae|dreg|elbo"),
         (["--snr_num_draws=1"], "--snr_num_draws=1: 1 is not integer >= 2"),
         (["--estimator=nvil", "--estimator_options=baseline=mean"],
          "baseline='mean'; expected one of learned, moving_average, none"),

@@ -126,6 +126,7 @@ def alws(model: models_base.LatentVariableModel, x: tf.Tensor, *, seed: tf.Tenso
   """
   _check(num_sleep_samples, num_features, kernel, bandwidth, ridge, solver,
          validation_fraction, guide_update, exponential_family)
+  x = tf.convert_to_tensor(x)
   sleep_seed, feature_seed = tf.unstack(tf.random.experimental.stateless_split(
       tf.convert_to_tensor(seed, tf.int32), 2))
   joint = model.joint()
