@@ -47,6 +47,18 @@ class BenchmarksTest(tf.test.TestCase):
       rows = json.load(f)
     self.assertEqual([r["curve"][0] for r in rows], [[10, 20], [10, 20]])
 
+  def test_alws_cost(self):
+    out = self.create_tempdir().full_path
+    stdout = _run("alws_cost.py", "--sizes=16,32", "--num_features=16", "--repeats=1",
+                  "--seconds=0.05", f"--output={out}")
+    self.assertIn("| alws | exact | 32 | - |", stdout)
+    self.assertIn("| alws | random_features | 16 | 16 |", stdout)
+    self.assertTrue(os.path.getsize(os.path.join(out, "alws_cost.png")) > 1000)
+    with open(os.path.join(out, "alws_cost.json")) as f:
+      rows = json.load(f)
+    self.assertEqual(len(rows), 7)  # elbo + 3 solvers x 2 sizes
+    self.assertTrue(all(r["ms"] > 0 for r in rows))
+
 
 if __name__ == "__main__":
   tf.test.main()

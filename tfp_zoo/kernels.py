@@ -94,22 +94,23 @@ def feature_ridge_smoother(train_features: tf.Tensor, query_features: tf.Tensor,
   """S [B, N] of ridge regression on features Φ [N, D] with penalty NλI.
 
   Solves the D×D primal system, or the N×N dual one when N < D (the same S).
+  Products run in the features' dtype; the factorisation and solve in float64.
   """
-  phi = tf.cast(tf.stop_gradient(train_features), tf.float64)
-  query = tf.cast(tf.stop_gradient(query_features), tf.float64)
+  phi = tf.stop_gradient(train_features)
+  query = tf.stop_gradient(tf.cast(query_features, phi.dtype))
   n, d = phi.shape[0], phi.shape[1]
-  n_t = tf.cast(tf.shape(phi)[0], tf.float64)
-  penalty = n_t * tf.cast(ridge, tf.float64)
+  penalty = tf.cast(tf.shape(phi)[0], tf.float64) * tf.cast(ridge, tf.float64)
   if n is not None and d is not None and n < d:
-    gram = tf.matmul(phi, phi, transpose_b=True)  # N×N
+    gram = tf.cast(tf.matmul(phi, phi, transpose_b=True), tf.float64)  # N×N
     chol = tf.linalg.cholesky(gram + penalty * tf.eye(n, dtype=tf.float64))
-    cross = tf.matmul(query, phi, transpose_b=True)  # [B, N]
+    cross = tf.cast(tf.matmul(query, phi, transpose_b=True), tf.float64)  # [B, N]
     smoother = tf.transpose(tf.linalg.cholesky_solve(chol, tf.transpose(cross)))
   else:
-    gram = tf.matmul(phi, phi, transpose_a=True)  # D×D
+    gram = tf.cast(tf.matmul(phi, phi, transpose_a=True), tf.float64)  # D×D
     chol = tf.linalg.cholesky(gram + penalty * tf.eye(tf.shape(phi)[1], dtype=tf.float64))
-    smoother = tf.matmul(tf.transpose(tf.linalg.cholesky_solve(chol, tf.transpose(query))),
-                         phi, transpose_b=True)
+    solved = tf.cast(tf.linalg.cholesky_solve(
+        chol, tf.cast(tf.transpose(query), tf.float64)), phi.dtype)  # [D, B]
+    smoother = tf.matmul(solved, phi, transpose_a=True, transpose_b=True)
   return tf.cast(smoother, tf.float32)
 
 
