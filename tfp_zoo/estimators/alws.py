@@ -51,7 +51,6 @@ __all__ = ["alws", "SOLVERS"]
 
 SOLVERS = ("random_features", "nystrom", "exact")
 _BANDWIDTH_GRID = (0.25, 0.5, 1.0, 2.0, 4.0)  # multiples of the median heuristic
-_MEDIAN_POINTS = 200  # a median of 40,000 distances: sorting more costs more than it tells
 
 
 def _check(num_sleep_samples, num_features, kernel, bandwidth, ridge, solver,
@@ -177,7 +176,7 @@ def alws(model: models_base.LatentVariableModel, x: tf.Tensor, *, seed: tf.Tenso
 
   all_queries = tf.concat([queries, val_x], axis=0)
   if isinstance(bandwidth, str):
-    median = kernels.median_bandwidth(train_x, max_points=_MEDIAN_POINTS)
+    median = kernels.median_bandwidth(train_x)
     scales = _BANDWIDTH_GRID if bandwidth == "heldout" else (1.0,)
   else:
     median, scales = tf.constant(float(bandwidth)), (1.0,)

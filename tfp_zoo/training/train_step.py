@@ -75,8 +75,11 @@ def make_train_step(model: LatentVariableModel, estimator: Callable[..., Objecti
       phi_grads = tape.gradient(objectives.guide_loss, phi) if phi else []
     del tape
     generative_optimizer.apply_gradients(zip(theta_grads, theta))
-    if phi:
-      guide_optimizer.apply_gradients(zip(phi_grads, phi))
+    # An estimator may leave φ alone (alws with guide_update='none'): skip the
+    # variables it gives no gradient, rather than failing in the optimizer.
+    phi_pairs = [(g, v) for g, v in zip(phi_grads, phi) if g is not None]
+    if phi_pairs:
+      guide_optimizer.apply_gradients(phi_pairs)
     metrics = {"generative_loss": objectives.generative_loss,
                "guide_loss": objectives.guide_loss}
     metrics.update(objectives.metrics)
