@@ -100,6 +100,8 @@ MODELS = {
     "gaussian_mixture": lambda: models.get("gaussian_mixture", input_shape=(6, 6, 1),
                                            num_components=4),
     "linear_gaussian": lambda: models.get("linear_gaussian", input_shape=(6, 6, 1)),
+    "hyperspherical_vae": lambda: models.get("hyperspherical_vae", input_shape=(6, 6, 1),
+                                             latent_dim=2, hidden_sizes=(16,)),
 }
 
 

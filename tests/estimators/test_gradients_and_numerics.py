@@ -16,6 +16,8 @@ MODELS = {
     "vae2_gaussian": lambda: models.get("vae", input_shape=(6, 6, 1), stochastic_layers=2,
                                         likelihood="gaussian"),
     "linear_gaussian": lambda: models.get("linear_gaussian", input_shape=(6, 6, 1)),
+    "hyperspherical_vae": lambda: models.get("hyperspherical_vae", input_shape=(6, 6, 1),
+                                             hidden_sizes=(16,)),
 }
 REPARAMETERIZED_ONLY = ("elbo", "iwae", "miwae", "ciwae", "piwae", "dreg", "stl")
 ANY_LATENTS = ("rws", "wake_sleep", "vimco", "nvil", "alws")

@@ -33,6 +33,25 @@ class TrainStepTest(tf.test.TestCase, parameterized.TestCase):
     self.assertLess(before, best - 2.0)
     self.assertGreater(after, best - 0.5)
 
+  @parameterized.parameters("none", "sleep")
+  def test_alws_learns_without_a_guide_and_can_train_one_on_its_dreams(self, guide_update):
+    truth, x = _data()
+    model = models.LinearGaussian((4,), latent_size=2, seed=1)
+    before = float(tf.reduce_mean(model.exact_log_likelihood(x)))
+    phi0 = [v.numpy() for v in model.guide_variables]
+    step = training.make_train_step(
+        model, estimators.alws, training.make_optimizer(0.05, model.generative_variables),
+        training.make_optimizer(0.05, model.guide_variables), num_sleep_samples=400,
+        num_features=200, guide_update=guide_update)
+    for i in range(150):
+      step(x, tf.constant(i, tf.int64))
+    after = float(tf.reduce_mean(model.exact_log_likelihood(x)))
+    best = float(tf.reduce_mean(truth.exact_log_likelihood(x)))
+    self.assertLess(before, best - 2.0)
+    self.assertGreater(after, best - 0.5)
+    moved = [not np.allclose(a, v.numpy()) for a, v in zip(phi0, model.guide_variables)]
+    self.assertEqual(any(moved), guide_update == "sleep")
+
   def test_separate_losses_update_separate_groups(self):
     model = models.LinearGaussian((4,), latent_size=2, seed=1)
     _, x = _data()

@@ -1,0 +1,93 @@
+"""A VAE whose latent lives on the unit sphere S^{d−1} ⊂ R^d (d = 2: a circle).
+
+    z ~ Uniform(S^{d−1}),   x | z ~ p_θ(x | MLP_θ(z))  (Bernoulli or Gaussian pixels)
+    q_φ(z | x) = PowerSpherical(μ_φ(x), κ_φ(x))
+
+Davidson et al. (2018, "Hyperspherical variational auto-encoders") used a
+von Mises-Fisher guide; the power spherical distribution (De Cao & Aziz 2020)
+has the same role with an exact reparameterised sampler, so every estimator
+here runs on it, and ALWS needs no guide at all.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import tensorflow as tf
+import tensorflow_probability as tfp
+
+from tfp_zoo import nn
+from tfp_zoo.models import base, pixels
+
+tfd = tfp.distributions
+
+__all__ = ["HypersphericalVAE"]
+
+
+class HypersphericalVAE(base.LatentVariableModel):
+  """Latent 'z': a unit vector in R^latent_dim (latent_dim=2 puts it on a circle)."""
+
+  def __init__(self, input_shape: Sequence[int], *, latent_dim: int = 3,
+               hidden_sizes: int | Sequence[int] = (200, 200),
+               likelihood: str = "bernoulli", activation: str = "tanh", seed: int = 0,
+               name: str | None = None):
+    """Builds the networks.
+
+    Args:
+      input_shape: shape of one observation, e.g. (28, 28, 1).
+      latent_dim: d, the dimension of the space the sphere S^{d−1} sits in (>= 2).
+      hidden_sizes: deterministic hidden sizes of the encoder and decoder MLPs.
+      likelihood: 'bernoulli' (binary pixels) or 'gaussian' (continuous pixels).
+      activation: hidden activation, one of `nn.ACTIVATIONS`.
+      seed: integer seed of the initialisation.
+      name: module name.
+    """
+    super().__init__(input_shape, name=name)
+    if not isinstance(latent_dim, int) or latent_dim < 2:
+      raise ValueError(f"latent_dim={latent_dim!r}: expected an integer >= 2")
+    pixels.check_likelihood(likelihood)
+    hidden = (hidden_sizes,) if isinstance(hidden_sizes, int) else tuple(hidden_sizes)
+    if not all(isinstance(h, int) and h > 0 for h in hidden):
+      raise ValueError(f"hidden_sizes={hidden_sizes!r}: expected positive integer sizes")
+    self.latent_dim, self.likelihood = latent_dim, likelihood
+    data_size = int(np.prod(self.input_shape))
+    seeds = tf.random.experimental.stateless_split(tf.constant([seed, 8]), 2).numpy()
+    self.decoder = nn.MLP([latent_dim, *reversed(hidden), data_size], activation=activation,
+                          seed=seeds[0], name="decoder")
+    # Outputs an unnormalised mean direction and a raw concentration.
+    self.encoder = nn.MLP([data_size, *hidden, latent_dim + 1], activation=activation,
+                          seed=seeds[1], name="encoder")
+    if likelihood == "gaussian":
+      self.pixel_raw_scale = pixels.initial_raw_scale(data_size)
+
+  @property
+  def latent_names(self) -> tuple[str, ...]:
+    return ("z",)
+
+  def joint(self) -> tfd.JointDistributionCoroutine:
+    def model():
+      z = yield base.Root(tfd.SphericalUniform(dimension=self.latent_dim, name="z"))
+      yield pixels.observation(self.decoder(z), self.input_shape, self.likelihood,
+                               getattr(self, "pixel_raw_scale", None))
+    return tfd.JointDistributionCoroutine(model, name="joint")
+
+  def guide(self, x: tf.Tensor) -> tfd.JointDistributionCoroutine:
+    h = self.encoder(nn.flatten_event(tf.convert_to_tensor(x, tf.float32), self.event_ndims))
+    direction = tf.math.l2_normalize(h[..., :self.latent_dim], axis=-1, epsilon=1e-6)
+    concentration = tf.nn.softplus(h[..., self.latent_dim]) + 1.0
+
+    def model():
+      yield base.Root(tfd.PowerSpherical(direction, concentration, name="z"))
+    return tfd.JointDistributionCoroutine(model, name="guide")
+
+  @property
+  def generative_variables(self) -> tuple[tf.Variable, ...]:
+    variables = self.decoder.trainable_variables
+    if self.likelihood == "gaussian":
+      variables += (self.pixel_raw_scale,)
+    return variables
+
+  @property
+  def guide_variables(self) -> tuple[tf.Variable, ...]:
+    return self.encoder.trainable_variables
