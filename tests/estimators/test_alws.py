@@ -100,6 +100,8 @@ MODELS = {
     "gaussian_mixture": lambda: models.get("gaussian_mixture", input_shape=(6, 6, 1),
                                            num_components=4),
     "linear_gaussian": lambda: models.get("linear_gaussian", input_shape=(6, 6, 1)),
+    "matrix_factorisation": lambda: models.get("matrix_factorisation", input_shape=(6, 6, 1),
+                                               latent_size=5),
     "hyperspherical_vae": lambda: models.get("hyperspherical_vae", input_shape=(6, 6, 1),
                                              latent_dim=2, hidden_sizes=(16,)),
 }
@@ -173,3 +175,54 @@ class AlwsModelsTest(tf.test.TestCase, parameterized.TestCase):
 
 if __name__ == "__main__":
   tf.test.main()
+
+
+_STRATEGY_SCRIPT = r"""
+import sys
+import tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+sys.path.insert(0, sys.argv[1])
+from test_alws import MODELS
+from tfp_zoo import estimators, testing
+strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+for name, make in MODELS.items():
+  with strategy.scope():
+    model = make()
+  x = tf.cast(tf.random.stateless_uniform([8, 6, 6, 1], seed=[0, 1]) < 0.4, tf.float32)
+
+  @tf.function(autograph=False)
+  def step(x):
+    def replica(x):
+      context = tf.distribute.get_replica_context()
+      seed = tf.random.experimental.stateless_fold_in([1, 2], context.replica_id_in_sync_group)
+      with tf.GradientTape() as tape:
+        loss = estimators.alws(model, x, seed=seed, num_sleep_samples=64,
+                               num_features=32).generative_loss
+      grads = tape.gradient(loss, model.generative_variables)
+      return context.all_reduce("mean", [tf.convert_to_tensor(g) for g in grads])
+    return strategy.run(replica, args=(x,))
+  grads = step(strategy.experimental_distribute_values_from_function(
+      lambda ctx: x[4 * ctx.replica_id_in_sync_group:4 * (ctx.replica_id_in_sync_group + 1)]))
+  grads = strategy.experimental_local_results(grads)[0]
+  problems = testing.gradient_problems(model, grads, [])
+  print(name, "OK" if not problems else problems, strategy.num_replicas_in_sync, flush=True)
+"""
+
+
+class AlwsDistributedTest(tf.test.TestCase):
+
+  def test_runs_under_mirrored_strategy_on_two_cpu_replicas(self):
+    import os  # pylint: disable=g-import-not-at-top
+    import subprocess  # pylint: disable=g-import-not-at-top
+    import sys  # pylint: disable=g-import-not-at-top
+    here = os.path.dirname(os.path.abspath(__file__))
+    process = subprocess.run(
+        [sys.executable, "-c", _STRATEGY_SCRIPT, here], capture_output=True, text=True,
+        timeout=600, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"),
+        cwd=os.path.dirname(os.path.dirname(here)))
+    self.assertEqual(process.returncode, 0, process.stderr[-3000:])
+    lines = dict(line.split(" ", 1) for line in process.stdout.strip().splitlines())
+    self.assertCountEqual(lines, MODELS)
+    for name, result in lines.items():
+      self.assertEqual(result, "OK 2", name)

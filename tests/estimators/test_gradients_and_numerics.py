@@ -16,6 +16,8 @@ MODELS = {
     "vae2_gaussian": lambda: models.get("vae", input_shape=(6, 6, 1), stochastic_layers=2,
                                         likelihood="gaussian"),
     "linear_gaussian": lambda: models.get("linear_gaussian", input_shape=(6, 6, 1)),
+    "matrix_factorisation": lambda: models.get("matrix_factorisation", input_shape=(6, 6, 1),
+                                               latent_size=5, prior="exponential"),
     "hyperspherical_vae": lambda: models.get("hyperspherical_vae", input_shape=(6, 6, 1),
                                              hidden_sizes=(16,)),
 }

@@ -10,10 +10,11 @@ from tfp_zoo.models.discrete_vae import DiscreteVAE
 from tfp_zoo.models.gaussian_mixture import GaussianMixture
 from tfp_zoo.models.hyperspherical_vae import HypersphericalVAE
 from tfp_zoo.models.linear_gaussian import LinearGaussian
+from tfp_zoo.models.matrix_factorisation import MatrixFactorisation
 from tfp_zoo.models.sigmoid_belief_net import SigmoidBeliefNet
 from tfp_zoo.models.vae import VAE
 
-__all__ = ["LatentVariableModel", "DiscreteVAE", "GaussianMixture", "HypersphericalVAE", "LinearGaussian", "SigmoidBeliefNet", "VAE", "OBSERVATION", "Root",
+__all__ = ["LatentVariableModel", "DiscreteVAE", "GaussianMixture", "HypersphericalVAE", "MatrixFactorisation", "LinearGaussian", "SigmoidBeliefNet", "VAE", "OBSERVATION", "Root",
            "get", "get_class", "names", "check_hparams", "hparam_names"]
 
 _REGISTRY: Registry[type[LatentVariableModel]] = Registry("model")
@@ -23,6 +24,7 @@ _REGISTRY.register("gaussian_mixture", GaussianMixture)
 _REGISTRY.register("sigmoid_belief_net", SigmoidBeliefNet)
 _REGISTRY.register("discrete_vae", DiscreteVAE)
 _REGISTRY.register("hyperspherical_vae", HypersphericalVAE)
+_REGISTRY.register("matrix_factorisation", MatrixFactorisation)
 
 
 def names() -> tuple[str, ...]:
