@@ -15,7 +15,7 @@ from tfp_zoo import estimators, kernels, models, testing
 # The package re-exports the function `alws` under the module's name.
 alws_lib = importlib.import_module("tfp_zoo.estimators.alws")
 
-SIZES = (100, 400, 1600)
+SIZES = (200, 800, 3200)
 SEEDS = 5
 
 
