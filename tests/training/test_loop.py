@@ -82,6 +82,15 @@ class LoopTest(tf.test.TestCase):
         for record in tf.data.TFRecordDataset(path)
         for value in tf.compat.v1.Event.FromString(record.numpy()).summary.value})
 
+  def test_alws_trains_from_a_config_with_numeric_bandwidth(self):
+    workdir = os.path.join(self.get_temp_dir(), "alws")
+    result = training.train(_config(
+        workdir, estimator="alws", train_steps=10, checkpoint_every=5,
+        estimator_options={"bandwidth": 5.0, "num_sleep_samples": 64, "num_features": 32}))
+    self.assertEqual(result["step"], 10)
+    self.assertNear(result["train"]["bandwidth"], 5.0, 1e-6)
+    self.assertTrue(np.isfinite(result["test"]["mean"]))
+
   def test_workdir_contents(self):
     workdir = os.path.join(self.get_temp_dir(), "run")
     result = training.train(_config(workdir, eval_every=15))
@@ -116,6 +125,9 @@ class LoopTest(tf.test.TestCase):
         (dict(batch_size=20000), "--batch_size=20000: must be at most"),
         (dict(learning_rate=-1.0), "--learning_rate=-1.0: must be positive"),
         (dict(snr_num_draws=1), "--snr_num_draws=1: must be an integer >= 2"),
+        (dict(estimator="alws", estimator_options={"bandwidth": -2.0}),
+         "--estimator=alws with --model=vae: alws: bandwidth=-2.0"),
+        (dict(estimator="alws", estimator_options={"solver": 3}), "solver=3 must be a str"),
         (dict(estimator_options={"num_samples": 0}), "set num_samples with --num_samples"),
         (dict(estimator="nvil", estimator_options={"baseline": "mean"}),
          "--estimator_options: nvil: baseline='mean'; expected one of learned"),

@@ -113,7 +113,8 @@ def _check_types(flag: str, factory, values: dict[str, Any]) -> None:
   parameters = inspect.signature(factory).parameters
   for key, value in values.items():
     default = parameters[key].default
-    if default is None or default is inspect.Parameter.empty:
+    if (default is None or default is inspect.Parameter.empty
+        or parameters[key].annotation in ("Any", Any)):  # e.g. alws(bandwidth='median' or 5.0)
       continue
     expected = type(default)
     ok = (isinstance(value, expected) and not (expected is int and isinstance(value, bool))
