@@ -43,5 +43,15 @@ class NNTest(tf.test.TestCase, parameterized.TestCase):
       nn.MLP([2], seed=[0, 0])
 
 
+class ParseSizesTest(tf.test.TestCase):
+
+  def test_parse_sizes(self):
+    self.assertEqual(nn.parse_sizes(5, "hidden_sizes"), (5,))
+    self.assertEqual(nn.parse_sizes([200, 100], "hidden_sizes"), (200, 100))
+    for bad in ((), (0,), (3, -1), (2.5,)):
+      with self.assertRaisesRegex(ValueError, "hidden_sizes=.*positive integer sizes"):
+        nn.parse_sizes(bad, "hidden_sizes")
+
+
 if __name__ == "__main__":
   tf.test.main()

@@ -13,7 +13,7 @@ from typing import Callable, Sequence
 import numpy as np
 import tensorflow as tf
 
-__all__ = ["Dense", "MLP", "flatten_event", "ACTIVATIONS"]
+__all__ = ["Dense", "MLP", "flatten_event", "parse_sizes", "ACTIVATIONS"]
 
 ACTIVATIONS: dict[str, Callable[[tf.Tensor], tf.Tensor]] = {
     "tanh": tf.tanh,
@@ -21,6 +21,18 @@ ACTIVATIONS: dict[str, Callable[[tf.Tensor], tf.Tensor]] = {
     "softplus": tf.nn.softplus,
     "elu": tf.nn.elu,
 }
+
+
+def parse_sizes(value: int | Sequence[int], name: str) -> tuple[int, ...]:
+  """Layer sizes from one int or a sequence (flags give an int for one size).
+
+  Raises:
+    ValueError: naming the argument, unless every size is a positive int.
+  """
+  sizes = (value,) if isinstance(value, int) else tuple(value)
+  if not sizes or not all(isinstance(s, int) and s > 0 for s in sizes):
+    raise ValueError(f"{name}={value!r}: expected positive integer sizes")
+  return sizes
 
 
 def flatten_event(x: tf.Tensor, event_ndims: int) -> tf.Tensor:

@@ -67,9 +67,7 @@ class DiscreteVAE(base.LatentVariableModel):
     if latent == "categorical" and (not isinstance(num_categories, int)
                                     or num_categories < 2):
       raise ValueError(f"num_categories={num_categories!r}: expected an integer >= 2")
-    hidden = (hidden_sizes,) if isinstance(hidden_sizes, int) else tuple(hidden_sizes)
-    if not all(isinstance(h, int) and h > 0 for h in hidden):
-      raise ValueError(f"hidden_sizes={hidden_sizes!r}: expected positive integer sizes")
+    hidden = nn.parse_sizes(hidden_sizes, "hidden_sizes")
     self.latent = latent
     self.likelihood = likelihood
     self.num_latents = num_latents or _DEFAULT_NUM_LATENTS[latent]

@@ -47,9 +47,7 @@ class HypersphericalVAE(base.LatentVariableModel):
     if not isinstance(latent_dim, int) or latent_dim < 2:
       raise ValueError(f"latent_dim={latent_dim!r}: expected an integer >= 2")
     pixels.check_likelihood(likelihood)
-    hidden = (hidden_sizes,) if isinstance(hidden_sizes, int) else tuple(hidden_sizes)
-    if not all(isinstance(h, int) and h > 0 for h in hidden):
-      raise ValueError(f"hidden_sizes={hidden_sizes!r}: expected positive integer sizes")
+    hidden = nn.parse_sizes(hidden_sizes, "hidden_sizes")
     self.latent_dim, self.likelihood = latent_dim, likelihood
     data_size = int(np.prod(self.input_shape))
     seeds = tf.random.experimental.stateless_split(tf.constant([seed, 8]), 2).numpy()

@@ -34,16 +34,6 @@ _ARCHITECTURES = {
 _MIN_SCALE = 1e-4
 
 
-def _sizes(value: int | Sequence[int] | None, name: str) -> tuple[int, ...] | None:
-  """Accepts one size or a sequence of sizes (flags give an int for one)."""
-  if value is None:
-    return None
-  sizes = (value,) if isinstance(value, int) else tuple(value)
-  if not sizes or not all(isinstance(s, int) and s > 0 for s in sizes):
-    raise ValueError(f"{name}={value!r}: expected positive integer sizes")
-  return sizes
-
-
 def _diag_normal(params: tf.Tensor, name: str) -> tfd.Distribution:
   loc, raw_scale = tf.split(params, 2, axis=-1)
   return tfd.Independent(
@@ -79,8 +69,10 @@ class VAE(base.LatentVariableModel):
       raise ValueError(f"stochastic_layers={stochastic_layers}: expected 1 or 2")
     pixels.check_likelihood(likelihood)
     default_latents, default_hidden = _ARCHITECTURES[stochastic_layers]
-    hidden_sizes = _sizes(hidden_sizes, "hidden_sizes")
-    latent_sizes = _sizes(latent_sizes, "latent_sizes") or default_latents
+    hidden_sizes = None if hidden_sizes is None else nn.parse_sizes(hidden_sizes,
+                                                                    "hidden_sizes")
+    latent_sizes = (default_latents if latent_sizes is None
+                    else nn.parse_sizes(latent_sizes, "latent_sizes"))
     if len(latent_sizes) != stochastic_layers:
       raise ValueError(f"latent_sizes={latent_sizes}: expected {stochastic_layers} sizes")
     hidden = ([tuple(hidden_sizes)] * stochastic_layers if hidden_sizes
