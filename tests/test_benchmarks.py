@@ -59,6 +59,18 @@ class BenchmarksTest(tf.test.TestCase):
     self.assertEqual(len(rows), 7)  # elbo + 3 solvers x 2 sizes
     self.assertTrue(all(r["ms"] > 0 for r in rows))
 
+  def test_alws_denoising(self):
+    out = self.create_tempdir().full_path
+    stdout = _run("alws_denoising.py", "--dataset=mnist_small", f"--workdir_root={out}",
+                  "--train_steps=10", "--num_examples=12", "--map_steps=10", "--latent_size=4")
+    self.assertIn("| (noisy input) |", stdout)
+    self.assertIn("| alws |", stdout)
+    self.assertIn("| elbo |", stdout)
+    self.assertTrue(os.path.getsize(os.path.join(out, "denoising.png")) > 1000)
+    with open(os.path.join(out, "denoising.json")) as f:
+      result = json.load(f)
+    self.assertAllInRange([r["mse"] for r in result["rows"]], 0.0, 1.0)
+
 
 if __name__ == "__main__":
   tf.test.main()

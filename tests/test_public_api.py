@@ -19,7 +19,7 @@ class PublicApiTest(tf.test.TestCase):
 
   def test_public_functions_are_typed(self):
     for module in (models, estimators, tfp_zoo.evaluation, tfp_zoo.training, testing,
-                   tfp_zoo.kernels, tfp_zoo.exponential_family):
+                   tfp_zoo.kernels, tfp_zoo.exponential_family, tfp_zoo.inference):
       for name in module.__all__:
         obj = getattr(module, name)
         if inspect.isfunction(obj):
