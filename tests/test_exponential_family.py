@@ -55,6 +55,12 @@ class ExponentialFamilyTest(tf.test.TestCase, parameterized.TestCase):
     self.assertAllClose(form.natural_parameters, [[0.5], [-1.0]])
     self.assertAllClose(form.log_normalizer, np.log1p(np.exp([0.5, -1.0])))
 
+  def test_family(self):
+    self.assertEqual(exponential_family.family(_members("fast_bernoulli")[0]), "Bernoulli")
+    self.assertEqual(exponential_family.family(_members("normal")[0]), "Normal")
+    self.assertEqual(exponential_family.family(tfd.Poisson(log_rate=0.0)), "Poisson")
+    self.assertIsNone(exponential_family.family(tfd.Categorical(logits=[0.0, 1.0])))
+
   def test_unsupported_family_is_named(self):
     with self.assertRaisesRegex(ValueError, "no natural parameters for Categorical; .*"
                                 "supports Bernoulli, Normal, Poisson"):

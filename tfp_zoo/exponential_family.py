@@ -16,7 +16,7 @@ import tensorflow_probability as tfp
 
 tfd = tfp.distributions
 
-__all__ = ["NaturalForm", "natural_form", "SUPPORTED"]
+__all__ = ["NaturalForm", "natural_form", "family", "SUPPORTED"]
 
 SUPPORTED = ("Bernoulli", "Normal", "Poisson")
 
@@ -37,6 +37,17 @@ class NaturalForm(NamedTuple):
 def _flatten(t: tf.Tensor, ndims: int) -> tf.Tensor:
   shape = tf.shape(t)
   return tf.reshape(t, tf.concat([shape[:tf.rank(t) - ndims], [-1]], 0))
+
+
+def family(dist: tfd.Distribution) -> str | None:
+  """'Bernoulli', 'Normal' or 'Poisson' for a supported `dist` (under
+  `tfd.Independent` or not), else None."""
+  base = dist.distribution if isinstance(dist, tfd.Independent) else dist
+  for name, cls in (("Bernoulli", tfd.Bernoulli), ("Normal", tfd.Normal),
+                    ("Poisson", tfd.Poisson)):
+    if isinstance(base, cls):
+      return name
+  return None
 
 
 def natural_form(dist: tfd.Distribution) -> NaturalForm:
