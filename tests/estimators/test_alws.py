@@ -4,6 +4,9 @@ exact solvers; a regression that learns nothing, or a ridge penalty added off
 the diagonal, fails the same test. Plus every model, XLA, options."""
 
 import importlib
+import os
+import subprocess
+import sys
 from unittest import mock
 
 import numpy as np
@@ -136,16 +139,28 @@ class AlwsModelsTest(tf.test.TestCase, parameterized.TestCase):
 
   def test_heldout_bandwidth_picks_the_grid_point_with_least_error(self):
     model, x = _problem()
-    errors = {}
-    median = None
-    for bandwidth in ("median", "heldout"):
-      metrics = estimators.alws(model, x, seed=tf.constant([0, 1]), num_sleep_samples=400,
-                                bandwidth=bandwidth, solver="exact").metrics
-      errors[bandwidth] = float(metrics["regression_error"])
-      median = median or float(metrics["bandwidth"])
-      chosen = float(metrics["bandwidth"])
-    self.assertLessEqual(errors["heldout"], errors["median"])
-    self.assertIn(round(chosen / median, 3), alws_lib._BANDWIDTH_GRID)  # pylint: disable=protected-access
+    seed = tf.constant([0, 1])  # the same sleep samples in every call
+    run = lambda bandwidth: estimators.alws(model, x, seed=seed, num_sleep_samples=400,
+                                            bandwidth=bandwidth, solver="exact").metrics
+    median = float(run("median")["bandwidth"])
+    grid_errors = [float(run(median * scale)["regression_error"])
+                   for scale in alws_lib._BANDWIDTH_GRID]  # pylint: disable=protected-access
+    chosen = run("heldout")
+    best = int(np.argmin(grid_errors))
+    self.assertNotEqual(alws_lib._BANDWIDTH_GRID[best], 1.0)  # pylint: disable=protected-access
+    self.assertNear(float(chosen["bandwidth"]),
+                    median * alws_lib._BANDWIDTH_GRID[best], 1e-3 * median)  # pylint: disable=protected-access
+    self.assertNear(float(chosen["regression_error"]), grid_errors[best], 1e-4)
+
+  def test_nothing_held_out_reports_no_regression_error(self):
+    model, x = _problem()
+    metrics = estimators.alws(model, x, seed=tf.constant([0, 1]), num_sleep_samples=64,
+                              validation_fraction=0.0).metrics
+    self.assertNotIn("regression_error", metrics)
+    self.assertTrue(all(bool(tf.math.is_finite(v)) for v in metrics.values()))
+    with self.assertRaisesRegex(ValueError, "validation_fraction=0.001 of 64 rounds to none"):
+      estimators.alws(model, x, seed=tf.constant([0, 1]), num_sleep_samples=64,
+                      validation_fraction=0.001, bandwidth="heldout")
 
   def test_bad_options_are_named(self):
     model, x = _problem()
@@ -156,7 +171,7 @@ class AlwsModelsTest(tf.test.TestCase, parameterized.TestCase):
         (dict(bandwidth="silverman"), "bandwidth='silverman'"),
         (dict(ridge=0.0), "ridge=0.0 must be a positive number"),
         (dict(num_sleep_samples=2), "num_sleep_samples=2 must be an integer >= 4"),
-        (dict(bandwidth="heldout", validation_fraction=0.0), "needs validation_fraction"),
+        (dict(bandwidth="heldout", validation_fraction=0.0), "needs held-out samples"),
         (dict(exponential_family="yes"), "exponential_family='yes'")):
       with self.assertRaisesRegex(ValueError, message):
         estimators.alws(model, x, seed=tf.constant([0, 0]), **options)
@@ -172,10 +187,6 @@ class AlwsModelsTest(tf.test.TestCase, parameterized.TestCase):
     with self.assertRaisesRegex(ValueError, "no natural parameters for Categorical"):
       estimators.alws(model, x, seed=tf.constant([0, 0]), exponential_family=True,
                       num_sleep_samples=8)
-
-
-if __name__ == "__main__":
-  tf.test.main()
 
 
 _STRATEGY_SCRIPT = r"""
@@ -214,9 +225,6 @@ for name, make in MODELS.items():
 class AlwsDistributedTest(tf.test.TestCase):
 
   def test_runs_under_mirrored_strategy_on_two_cpu_replicas(self):
-    import os  # pylint: disable=g-import-not-at-top
-    import subprocess  # pylint: disable=g-import-not-at-top
-    import sys  # pylint: disable=g-import-not-at-top
     here = os.path.dirname(os.path.abspath(__file__))
     process = subprocess.run(
         [sys.executable, "-c", _STRATEGY_SCRIPT, here], capture_output=True, text=True,
@@ -227,3 +235,7 @@ class AlwsDistributedTest(tf.test.TestCase):
     self.assertCountEqual(lines, MODELS)
     for name, result in lines.items():
       self.assertEqual(result, "OK 2", name)
+
+
+if __name__ == "__main__":
+  tf.test.main()

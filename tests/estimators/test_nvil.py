@@ -62,7 +62,7 @@ def _warm_up(model, x, state, bound, steps=300):
   def step(seed):
     with tf.GradientTape() as tape:
       loss = estimators.nvil(model, x, seed=seed, bound=bound, num_samples=2,
-                             baseline="learned" if state.network else "moving_average",
+                             baseline="learned" if state.network is not None else "moving_average",
                              state=state).generative_loss
     if state.trainable_variables:
       optimizer.apply_gradients(zip(tape.gradient(loss, state.trainable_variables),

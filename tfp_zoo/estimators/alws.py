@@ -85,8 +85,6 @@ def _check(num_sleep_samples, num_features, kernel, bandwidth, ridge, solver,
     raise ValueError(f"alws: ridge={ridge!r} must be a positive number")
   if not 0.0 <= validation_fraction < 1.0:
     raise ValueError(f"alws: validation_fraction={validation_fraction} must be in [0, 1)")
-  if bandwidth == "heldout" and validation_fraction == 0.0:
-    raise ValueError("alws: bandwidth='heldout' needs validation_fraction > 0")
   if exponential_family_option not in (True, False, "auto"):
     raise ValueError(f"alws: exponential_family={exponential_family_option!r}; expected "
                      "True, False or 'auto'")
@@ -135,8 +133,9 @@ def alws(model: models_base.LatentVariableModel, x: tf.Tensor, *, seed: tf.Tenso
     guide_update: 'sleep' trains a model's guide on the sleep samples; 'none'.
 
   Returns:
-    `Objectives` with metrics 'regression_error' (held-out, relative),
-    'bandwidth' and 'sleep_log_joint'.
+    `Objectives` with metrics 'regression_error' (held-out, relative; absent
+    when validation_fraction holds out nothing), 'bandwidth' and
+    'sleep_log_joint'.
   """
   _check(num_sleep_samples, num_features, kernel, bandwidth, ridge, solver,
          validation_fraction, guide_update, exponential_family)
@@ -168,6 +167,10 @@ def alws(model: models_base.LatentVariableModel, x: tf.Tensor, *, seed: tf.Tenso
 
   num_val = int(round(num_sleep_samples * validation_fraction))
   num_train = num_sleep_samples - num_val
+  if bandwidth == "heldout" and num_val == 0:
+    raise ValueError(f"alws: bandwidth='heldout' needs held-out samples, but "
+                     f"validation_fraction={validation_fraction} of {num_sleep_samples} "
+                     "rounds to none")
   inputs = _flat(tf.cast(x_sleep, tf.float32), event_ndims)
   queries = _flat(tf.cast(x, tf.float32), event_ndims)
   train_x, val_x = inputs[:num_train], inputs[num_train:]
@@ -203,8 +206,7 @@ def alws(model: models_base.LatentVariableModel, x: tf.Tensor, *, seed: tf.Tenso
   for scale in scales:
     smoother = _smoother(solver, kernel, median * scale, train_x, all_queries, ridge,
                          num_features, feature_seed)
-    error = (predicted_log_joint_error(smoother[tf.shape(queries)[0]:]) if num_val
-             else tf.constant(float("nan")))
+    error = predicted_log_joint_error(smoother[tf.shape(queries)[0]:]) if num_val else None
     candidates.append((error, smoother, median * scale))
   if len(candidates) > 1:
     errors = tf.stack([c[0] for c in candidates])
@@ -226,8 +228,9 @@ def alws(model: models_base.LatentVariableModel, x: tf.Tensor, *, seed: tf.Tenso
   if guide_update == "sleep" and model.guide_variables:
     latents = {n: v for n, v in named.items() if n != models_base.OBSERVATION}
     guide_loss = -tf.reduce_mean(base.guide_log_prob(model, x_sleep, latents))
-  return base.Objectives(generative_loss, guide_loss, {
-      "regression_error": tf.stop_gradient(error),
-      "bandwidth": tf.stop_gradient(chosen),
-      "sleep_log_joint": tf.stop_gradient(tf.reduce_mean(log_joint))})
+  metrics = {"bandwidth": tf.stop_gradient(chosen),
+             "sleep_log_joint": tf.stop_gradient(tf.reduce_mean(log_joint))}
+  if error is not None:  # nothing held out, nothing to report
+    metrics["regression_error"] = tf.stop_gradient(error)
+  return base.Objectives(generative_loss, guide_loss, metrics)
 
