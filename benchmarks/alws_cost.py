@@ -15,6 +15,8 @@ import time
 from absl import app
 from absl import flags
 
+import common
+
 flags.DEFINE_list("sizes", ["250", "500", "1000", "2000", "4000"], "Sleep samples N.")
 flags.DEFINE_list("solvers", ["random_features", "nystrom", "exact"], "ALWS solvers.")
 flags.DEFINE_integer("num_features", 1000, "D, random features or Nyström landmarks "
@@ -82,9 +84,7 @@ def main(argv):
   with open(os.path.join(FLAGS.output, "alws_cost.json"), "w") as f:
     json.dump(rows, f, indent=2)
 
-  import matplotlib  # pylint: disable=g-import-not-at-top
-  matplotlib.use("Agg")
-  from matplotlib import pyplot as plt  # pylint: disable=g-import-not-at-top
+  plt = common.pyplot()
   fig, ax = plt.subplots(figsize=(6, 4))
   for solver in FLAGS.solvers:
     points = [(r["n"], r["ms"]) for r in rows if r["solver"] == solver]

@@ -17,10 +17,9 @@ import time
 from absl import app
 from absl import flags
 
-flags.DEFINE_string("data_dir", os.path.join(os.path.dirname(__file__), "..", "..",
-                                             "shared", "data", "mnist"),
-                    "Directory with the four MNIST idx .gz files (--dataset=mnist).")
-flags.DEFINE_enum("dataset", "mnist", ["mnist", "mnist_small"], "Continuous digits.")
+import common
+
+common.define_mnist_flags()
 flags.DEFINE_string("workdir_root", "/tmp/tfp_zoo_denoising", "One workdir per estimator "
                     "(resumed if there); the JSON and PNG go here too.")
 flags.DEFINE_list("estimators", ["alws", "elbo"], "Estimators to compare.")
@@ -39,7 +38,7 @@ def main(argv):
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   from tfp_zoo import datasets, inference, training  # pylint: disable=g-import-not-at-top
 
-  data_dir = FLAGS.data_dir if FLAGS.dataset == "mnist" else None
+  data_dir = common.mnist_data_dir()
   clean = datasets.eval_images(
       datasets.load_images(FLAGS.dataset, "test", data_dir=data_dir)[:FLAGS.num_examples],
       binarization="none")
@@ -79,9 +78,7 @@ def main(argv):
   with open(os.path.join(FLAGS.workdir_root, "denoising.json"), "w") as f:
     json.dump({"noisy_mse": noisy_mse, "rows": rows}, f, indent=2)
 
-  import matplotlib  # pylint: disable=g-import-not-at-top
-  matplotlib.use("Agg")
-  from matplotlib import pyplot as plt  # pylint: disable=g-import-not-at-top
+  plt = common.pyplot()
   shown = min(10, FLAGS.num_examples)
   grid = [("clean", clean), ("noisy", noisy)] + [
       (f"{e} MAP", denoised[e]) for e in FLAGS.estimators]

@@ -25,11 +25,9 @@ import time
 from absl import app
 from absl import flags
 
-flags.DEFINE_string("data_dir", os.path.join(os.path.dirname(__file__), "..", "..",
-                                             "shared", "data", "mnist"),
-                    "Directory with the four MNIST idx .gz files (--dataset=mnist).")
-flags.DEFINE_enum("dataset", "mnist", ["mnist", "mnist_small"], "Data for the warm-up "
-                  "and the gradient batch.")
+import common
+
+common.define_mnist_flags()
 flags.DEFINE_string("workdir", "/tmp/tfp_zoo_snr_vae", "Warm-up run (resumed if there).")
 flags.DEFINE_integer("warmup_steps", 2000, "IWAE (K=5) steps before measuring.")
 flags.DEFINE_list("estimators", ["iwae", "miwae", "piwae", "rws", "dreg"], "Estimators.")
@@ -62,7 +60,7 @@ def main(argv):
       _options(e, b)
   config = training.TrainConfig(
       workdir=FLAGS.workdir, model="vae", estimator="iwae", num_samples=5,
-      dataset=FLAGS.dataset, data_dir=FLAGS.data_dir if FLAGS.dataset == "mnist" else None,
+      dataset=FLAGS.dataset, data_dir=common.mnist_data_dir(),
       train_steps=FLAGS.warmup_steps, log_every=500, checkpoint_every=FLAGS.warmup_steps,
       eval_num_samples=100, eval_examples=500)
   warmup = training.train(config)
@@ -98,9 +96,7 @@ def main(argv):
   with open(os.path.join(FLAGS.output, "gradient_snr.json"), "w") as f:
     json.dump({"step": step, "rows": rows}, f, indent=2)
 
-  import matplotlib  # pylint: disable=g-import-not-at-top
-  matplotlib.use("Agg")
-  from matplotlib import pyplot as plt  # pylint: disable=g-import-not-at-top
+  plt = common.pyplot()
   fig, axes = plt.subplots(1, 2, figsize=(10, 4))
   for ax, key, title in zip(axes, ("guide_snr", "model_snr"),
                             ("guide (inference network) φ", "model (generative network) θ")):

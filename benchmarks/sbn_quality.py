@@ -16,10 +16,9 @@ import time
 from absl import app
 from absl import flags
 
-flags.DEFINE_string("data_dir", os.path.join(os.path.dirname(__file__), "..", "..",
-                                             "shared", "data", "mnist"),
-                    "Directory with the four MNIST idx .gz files.")
-flags.DEFINE_enum("dataset", "mnist", ["mnist", "mnist_small"], "mnist reads --data_dir.")
+import common
+
+common.define_mnist_flags()
 flags.DEFINE_string("workdir_root", "/tmp/tfp_zoo_sbn_quality", "One workdir per estimator "
                     "goes here (an existing run is resumed).")
 flags.DEFINE_list("estimators", ["wake_sleep", "rws"], "Estimators to compare.")
@@ -58,7 +57,8 @@ def main(argv):
     config = training.TrainConfig(
         workdir=os.path.join(FLAGS.workdir_root, estimator), model="sigmoid_belief_net",
         model_hparams={"layer_sizes": tuple(int(s) for s in FLAGS.layer_sizes.split("-"))},
-        estimator=estimator, num_samples=FLAGS.num_samples, dataset="mnist", data_dir=FLAGS.data_dir, binarization="dynamic",
+        estimator=estimator, num_samples=FLAGS.num_samples, dataset=FLAGS.dataset,
+        data_dir=common.mnist_data_dir(), binarization="dynamic",
         learning_rate=FLAGS.learning_rate, train_steps=FLAGS.train_steps,
         log_every=max(FLAGS.train_steps // 20, 1),
         checkpoint_every=max(FLAGS.train_steps // 4, 1),
@@ -83,9 +83,7 @@ def main(argv):
   with open(os.path.join(FLAGS.workdir_root, "sbn_quality.json"), "w") as f:
     json.dump(rows, f, indent=2)
   if FLAGS.plot:
-    import matplotlib  # pylint: disable=g-import-not-at-top
-    matplotlib.use("Agg")
-    from matplotlib import pyplot as plt  # pylint: disable=g-import-not-at-top
+    plt = common.pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
     for r in rows:
       ax.plot(*r["curve"], marker="o", label=r["estimator"])

@@ -19,11 +19,17 @@ def _run(script, *args):
   return process.stdout
 
 
+def _EMPTY_DATA_DIR(test):  # pylint: disable=invalid-name
+  """A --data_dir with no MNIST: a script that ignored --dataset would fail."""
+  return f"--data_dir={test.create_tempdir().full_path}"
+
+
 class BenchmarksTest(tf.test.TestCase):
 
   def test_gradient_snr(self):
     out = self.create_tempdir().full_path
-    stdout = _run("gradient_snr.py", "--dataset=mnist_small", f"--workdir={out}/run",
+    stdout = _run("gradient_snr.py", "--dataset=mnist_small", _EMPTY_DATA_DIR(self),
+                  f"--workdir={out}/run",
                   "--warmup_steps=20", "--budgets=1,4", "--num_draws=3",
                   "--estimators=iwae,miwae", f"--output={out}")
     self.assertIn("| guide (φ) SNR | T=1 | T=4 |", stdout)
@@ -37,7 +43,8 @@ class BenchmarksTest(tf.test.TestCase):
 
   def test_sbn_quality(self):
     out = self.create_tempdir().full_path
-    stdout = _run("sbn_quality.py", "--dataset=mnist_small", f"--workdir_root={out}",
+    stdout = _run("sbn_quality.py", "--dataset=mnist_small", _EMPTY_DATA_DIR(self),
+                  f"--workdir_root={out}",
                   "--layer_sizes=5-10", "--train_steps=20", "--curve_points=2",
                   "--eval_examples=20", "--eval_num_samples=10")
     self.assertIn("| wake_sleep | 20 |", stdout)
@@ -61,7 +68,8 @@ class BenchmarksTest(tf.test.TestCase):
 
   def test_alws_denoising(self):
     out = self.create_tempdir().full_path
-    stdout = _run("alws_denoising.py", "--dataset=mnist_small", f"--workdir_root={out}",
+    stdout = _run("alws_denoising.py", "--dataset=mnist_small", _EMPTY_DATA_DIR(self),
+                  f"--workdir_root={out}",
                   "--train_steps=10", "--num_examples=12", "--map_steps=10", "--latent_size=4")
     self.assertIn("| (noisy input) |", stdout)
     self.assertIn("| alws |", stdout)

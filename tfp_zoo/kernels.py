@@ -27,7 +27,8 @@ import tensorflow_probability as tfp
 
 tfk = tfp.math.psd_kernels
 
-__all__ = ["KERNELS", "median_bandwidth", "solve_dtype", "random_fourier_features", "nystrom_features",
+__all__ = ["KERNELS", "median_bandwidth", "solve_dtype", "random_fourier_features",
+           "nystrom_features",
            "feature_ridge_smoother", "kernel_ridge_smoother", "kernel"]
 
 KERNELS = ("gaussian", "laplace")

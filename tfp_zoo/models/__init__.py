@@ -14,7 +14,8 @@ from tfp_zoo.models.matrix_factorisation import MatrixFactorisation
 from tfp_zoo.models.sigmoid_belief_net import SigmoidBeliefNet
 from tfp_zoo.models.vae import VAE
 
-__all__ = ["LatentVariableModel", "DiscreteVAE", "GaussianMixture", "HypersphericalVAE", "MatrixFactorisation", "LinearGaussian", "SigmoidBeliefNet", "VAE", "OBSERVATION", "Root",
+__all__ = ["LatentVariableModel", "DiscreteVAE", "GaussianMixture", "HypersphericalVAE",
+           "MatrixFactorisation", "LinearGaussian", "SigmoidBeliefNet", "VAE", "OBSERVATION", "Root",
            "get", "get_class", "names", "check_hparams", "hparam_names"]
 
 _REGISTRY: Registry[type[LatentVariableModel]] = Registry("model")
