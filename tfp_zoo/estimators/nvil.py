@@ -61,9 +61,7 @@ class NvilBaseline(tf.Module):
     self.network = None
     if learned:
       self.network = nn.MLP([int(np.prod(self.input_shape)), hidden_size, 1],
-                            seed=tf.random.experimental.stateless_split(
-                                tf.constant([seed, 6]), 1)[0].numpy(),
-                            name="baseline_network")
+                            seed=(seed, 6), name="baseline_network")
 
   def learned_part(self, x: tf.Tensor) -> tf.Tensor:
     """b_ψ(x), shape [batch] (zeros without a network)."""
