@@ -29,6 +29,8 @@ flags.DEFINE_integer("train_steps", 3000, "Steps per estimator (batch 100).")
 flags.DEFINE_integer("num_examples", 1000, "Noisy test digits.")
 flags.DEFINE_float("noise", 0.3, "Standard deviation of the added Gaussian noise.")
 flags.DEFINE_integer("map_steps", 500, "Adam steps of the MAP search.")
+flags.DEFINE_string("alws_options", "", "ALWS options as key=value,... (e.g. "
+                    "'bandwidth=heldout,ridge=1e-4').")
 FLAGS = flags.FLAGS
 
 
@@ -37,6 +39,7 @@ def main(argv):
   import numpy as np  # pylint: disable=g-import-not-at-top
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   from tfp_zoo import datasets, inference, training  # pylint: disable=g-import-not-at-top
+  from tfp_zoo.registry import parse_key_values  # pylint: disable=g-import-not-at-top
 
   data_dir = common.mnist_data_dir()
   clean = datasets.eval_images(
@@ -44,11 +47,14 @@ def main(argv):
       binarization="none")
   noisy = clean + FLAGS.noise * tf.random.stateless_normal(clean.shape, seed=[4, 2]).numpy()
   rows, denoised = [], {}
+  options = parse_key_values(FLAGS.alws_options)
   for estimator in FLAGS.estimators:
     config = training.TrainConfig(
         workdir=os.path.join(FLAGS.workdir_root, estimator), model="matrix_factorisation",
         model_hparams={"latent_size": FLAGS.latent_size, "prior": FLAGS.prior},
-        estimator=estimator, num_samples=1, dataset=FLAGS.dataset, data_dir=data_dir,
+        estimator=estimator, num_samples=1,
+        estimator_options=options if estimator == "alws" else {},
+        dataset=FLAGS.dataset, data_dir=data_dir,
         binarization="none", train_steps=FLAGS.train_steps,
         log_every=max(FLAGS.train_steps // 10, 1), checkpoint_every=FLAGS.train_steps,
         eval_num_samples=100, eval_examples=200)

@@ -25,6 +25,8 @@ def main(argv):
 
 def _train(config):
   result = training.train(config)
+  if "test" not in result:  # stopped early by SIGTERM: checkpointed, not evaluated
+    return
   print(f"done: step {result['step']}, test log-likelihood {result['test']['mean']:.3f} "
         f"(workdir {config.workdir})")
 

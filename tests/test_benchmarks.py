@@ -79,6 +79,26 @@ class BenchmarksTest(tf.test.TestCase):
       result = json.load(f)
     self.assertAllInRange([r["mse"] for r in result["rows"]], 0.0, 1.0)
 
+  def test_alws_sample_quality_trains_its_classifier(self):
+    out = self.create_tempdir().full_path
+    stdout = _run("alws_sample_quality.py", "--dataset=mnist_small", _EMPTY_DATA_DIR(self),
+                  f"--workdir_root={out}", f"--classifier={out}/classifier",
+                  "--budget_seconds=3", "--num_samples=300", "--hidden_sizes=16",
+                  "--latent_size=4")
+    self.assertIn("classifier test accuracy", stdout)
+    self.assertIn("| (training digits: the floor) |", stdout)
+    with open(os.path.join(out, "sample_quality.json")) as f:
+      result = json.load(f)
+    self.assertEqual([r["estimator"] for r in result["rows"]], ["alws", "elbo"])
+    # Distances are positive, and any model's samples are further from the test
+    # digits than other real digits are.
+    self.assertGreater(result["floor"], 0.0)
+    self.assertTrue(all(r["frechet"] > result["floor"] and r["steps"] >= 1
+                        for r in result["rows"]))
+    self.assertTrue(os.path.getsize(os.path.join(out, "sample_quality.png")) > 1000)
+    self.assertTrue(os.path.isdir(os.path.join(out, "classifier")))
+    self.assertFalse(os.path.exists(os.path.join(out, "classifier.tmp")))
+
 
 if __name__ == "__main__":
   tf.test.main()

@@ -12,8 +12,9 @@ from typing import Any, Callable
 
 from absl import flags
 
-from tfp_zoo import datasets, estimators, models, training
+from tfp_zoo import datasets, estimators, export, models, training
 from tfp_zoo.registry import parse_key_values
+from tfp_zoo.training import distribute
 
 __all__ = ["define_train_flags", "train_config_from_flags", "run_or_exit", "parse_flags",
            "is_existing_dir"]
@@ -57,9 +58,15 @@ def define_train_flags() -> None:
   flags.DEFINE_float("learning_rate", 1e-3, "Adam learning rate.", lower_bound=0.0)
   flags.DEFINE_integer("train_steps", 2000, "Total steps (a resumed run continues "
                        "up to this).", lower_bound=1)
+  flags.DEFINE_float("max_train_seconds", 0.0, "Wall-clock budget of this invocation: "
+                     "checkpoint and stop when it is spent (0 = no limit).", lower_bound=0.0)
   flags.DEFINE_integer("seed", 0, "Seed of initialisation, data order and samples.",
                        lower_bound=0, upper_bound=2**31 - 1)
   flags.DEFINE_bool("jit_compile", False, "Compile the train step with XLA.")
+  flags.DEFINE_enum("strategy", "default", distribute.STRATEGIES,
+                    "tf.distribute strategy: default (one device), one_device, mirrored "
+                    "(all local GPUs), multi_worker_mirrored (TF_CONFIG), tpu (--tpu).")
+  flags.DEFINE_string("tpu", "", "TPU name or grpc:// address for --strategy=tpu.")
   flags.DEFINE_integer("log_every", 100, "Steps between progress lines and summaries.",
                        lower_bound=1)
   flags.DEFINE_integer("checkpoint_every", 1000, "Steps between checkpoints.",
@@ -100,6 +107,7 @@ def train_config_from_flags(values: flags.FlagValues) -> training.TrainConfig:
   fields = {name: values[name].value for name in (
       "workdir", "model", "estimator", "num_samples", "dataset", "data_dir",
       "download", "binarization", "batch_size", "learning_rate", "train_steps",
+      "max_train_seconds", "strategy", "tpu",
       "seed", "jit_compile", "log_every", "checkpoint_every", "eval_every",
       "eval_num_samples", "eval_examples", "snr_every", "snr_num_draws")}
   fields["model_hparams"] = parse_key_values(values.model_hparams)
@@ -124,5 +132,5 @@ def run_or_exit(fn: Callable[[], None]) -> None:
   try:
     fn()
   except (training.ConfigError, datasets.DatasetNotFoundError,
-          training.TrainingDivergedError) as e:
+          training.TrainingDivergedError, export.ExportError) as e:
     sys.exit(f"FATAL {type(e).__name__}: {e}")

@@ -2,6 +2,8 @@
 evaluate; bad flags fail fast with one line naming the flag."""
 
 import os
+import re
+import signal
 import subprocess
 import sys
 
@@ -83,6 +85,85 @@ class LaunchersTest(tf.test.TestCase):
     process = _run("evaluate.py", f"--workdir={self.get_temp_dir()}/none", timeout=120)
     self.assertNotEqual(process.returncode, 0)
     self.assertIn("--workdir", _last_line(process))
+
+  def test_sample_pictures_from_workdir_and_saved_model(self):
+    workdir = os.path.join(self.get_temp_dir(), "planar")
+    trained = _run("train.py", f"--workdir={workdir}", "--train_steps=10",
+                   "--model_hparams=hidden_sizes=16,latent_sizes=2", "--batch_size=50",
+                   "--log_every=5", "--checkpoint_every=10", "--eval_num_samples=5",
+                   "--eval_examples=20")
+    self.assertEqual(trained.returncode, 0, trained.stderr[-3000:])
+    out = os.path.join(self.get_temp_dir(), "pictures")
+    sampled = _run("sample.py", f"--workdir={workdir}", f"--output={out}/w.png",
+                   "--num_samples=16", "--grid_points=4", "--posterior_examples=2")
+    self.assertEqual(sampled.returncode, 0, sampled.stderr[-3000:])
+    for name in ("w.png", "w_latent_grid.png", "w_posterior.png"):
+      self.assertGreater(os.path.getsize(os.path.join(out, name)), 1000, name)
+    exported = _run("export.py", f"--workdir={workdir}", f"--output={out}/model")
+    self.assertEqual(exported.returncode, 0, exported.stderr[-3000:])
+    sampled = _run("sample.py", f"--saved_model={out}/model", f"--output={out}/s.png",
+                   "--num_samples=16", "--grid_points=4")
+    self.assertEqual(sampled.returncode, 0, sampled.stderr[-3000:])
+    for name in ("s.png", "s_latent_grid.png"):
+      self.assertGreater(os.path.getsize(os.path.join(out, name)), 1000, name)
+    # Bad sources (neither, both, not a SavedModel): tests/test_pictures.py.
+
+  def test_sigkill_then_restart_reproduces_the_uninterrupted_losses(self):
+    flags_ = ["--train_steps=200", *TINY]
+    straight = _run("train.py", f"--workdir={self.get_temp_dir()}/straight", *flags_)
+    self.assertEqual(straight.returncode, 0, straight.stderr[-3000:])
+    killed_dir = f"{self.get_temp_dir()}/killed"
+    process = _start("train.py", f"--workdir={killed_dir}", *flags_)
+    _wait_for_line(process, "train 25/200")
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait(timeout=60)
+    self.assertEqual(process.returncode, -signal.SIGKILL)
+    restarted = _run("train.py", f"--workdir={killed_dir}", *flags_)
+    self.assertEqual(restarted.returncode, 0, restarted.stderr[-3000:])
+    resumed_at = int(re.search(r"Resuming from step (\d+)", restarted.stdout).group(1))
+    self.assertBetween(resumed_at, 10, 190)
+    expected, got = _losses(straight.stdout), _losses(restarted.stdout)
+    compared = [s for s in got if s > resumed_at]
+    self.assertNotEmpty(compared)
+    for step in compared:
+      self.assertEqual(got[step], expected[step], f"step {step}")
+
+  def test_sigterm_checkpoints_and_exits_cleanly(self):
+    workdir = f"{self.get_temp_dir()}/terminated"
+    process = _start("train.py", f"--workdir={workdir}", "--train_steps=100000", *TINY)
+    _wait_for_line(process, "train 25/100000")
+    process.send_signal(signal.SIGTERM)
+    stdout, stderr = process.communicate(timeout=120)
+    self.assertEqual(process.returncode, 0, stderr[-3000:])
+    step = int(re.search(r"SIGTERM: saved the checkpoint of step (\d+)", stdout).group(1))
+    self.assertTrue(os.path.exists(os.path.join(workdir, "checkpoints", f"ckpt-{step}.index")))
+    self.assertFalse(os.path.exists(os.path.join(workdir, "results.json")))
+    restarted = _run("train.py", f"--workdir={workdir}", f"--train_steps={step + 5}", *TINY)
+    self.assertEqual(restarted.returncode, 0, restarted.stderr[-3000:])
+    self.assertIn(f"Resuming from step {step}", restarted.stdout)
+
+
+def _start(launcher, *args):
+  return subprocess.Popen([sys.executable, os.path.join(ROOT, "launchers", launcher), *args],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+
+
+def _wait_for_line(process, prefix):
+  for line in process.stdout:
+    if line.startswith(prefix):
+      return
+  raise AssertionError(f"the process ended before printing {prefix!r}: "
+                       f"{process.stderr.read()[-3000:]}")
+
+
+def _losses(stdout):
+  """{step: the metrics part of its progress line} (rate and eta dropped)."""
+  losses = {}
+  for line in stdout.splitlines():
+    match = re.match(r"train (\d+)/\d+ .*?\| eta [^|]*\| (.*)", line)
+    if match:
+      losses[int(match.group(1))] = match.group(2)
+  return losses
 
 
 if __name__ == "__main__":

@@ -1,13 +1,15 @@
 """The training loop: resumes exactly, writes checkpoints, summaries and results."""
 
+import contextlib
 import glob
+import io
 import json
 import os
 
 import numpy as np
 import tensorflow as tf
 
-from tfp_zoo import training
+from tfp_zoo import estimators, training
 from tfp_zoo.training import loop
 
 TINY = {"hidden_sizes": (16,), "latent_sizes": (4,)}
@@ -40,6 +42,37 @@ class LoopTest(tf.test.TestCase):
     for a, b in zip(weights_a, weights_b):
       self.assertAllClose(a, b, rtol=1e-5, atol=1e-6)
     self.assertAllClose(result["train"]["iwae"], result_resumed["train"]["iwae"], rtol=1e-5)
+
+  def test_unreadable_checkpoints_fall_back_or_refuse(self):
+    straight = os.path.join(self.get_temp_dir(), "fallback_straight")
+    broken = os.path.join(self.get_temp_dir(), "fallback")
+    training.train(_config(straight))
+    training.train(_config(broken, train_steps=20))  # ckpt-10 and ckpt-20
+    checkpoints = os.path.join(broken, "checkpoints")
+
+    def truncate(prefix):
+      for path in glob.glob(os.path.join(checkpoints, prefix + ".data-*")):
+        with open(path, "r+b") as f:
+          f.truncate(os.path.getsize(path) // 2)
+    truncate("ckpt-20")
+    output = io.StringIO()
+    with contextlib.redirect_stdout(output):
+      training.train(_config(broken))
+    self.assertIn("Fell back to", output.getvalue())
+    self.assertIn("ckpt-10: skipped unreadable ckpt-20", output.getvalue())
+    # Resumed from step 10, it reproduces the uninterrupted run exactly.
+    for a, b in zip(_weights(straight)[1], _weights(broken)[1]):
+      self.assertAllClose(a, b, rtol=1e-5, atol=1e-6)
+    # A lost state file hides nothing: the newest checkpoint is found from its files.
+    os.remove(os.path.join(checkpoints, "checkpoint"))
+    self.assertEqual(training.train(_config(broken, train_steps=31))["step"], 31)
+    for prefix in ("ckpt-*",):
+      truncate(prefix)
+    with self.assertRaisesRegex(training.ConfigError,
+                                "no readable checkpoint .*Refusing to restart from step 0"):
+      training.train(_config(broken, train_steps=40))
+    with self.assertRaisesRegex(training.ConfigError, "no readable checkpoint"):
+      training.restore_model(broken)
 
   def test_estimator_state_is_checkpointed_and_resumed(self):
     # NVIL's baseline (network and moving average) shapes every update, so a
@@ -91,6 +124,33 @@ class LoopTest(tf.test.TestCase):
     self.assertNear(result["train"]["bandwidth"], 5.0, 1e-6)
     self.assertTrue(np.isfinite(result["test"]["mean"]))
 
+  def test_alws_learned_feature_map_is_trained_and_checkpointed(self):
+    workdir = os.path.join(self.get_temp_dir(), "alws_learned")
+    options = {"feature_map": "learned", "feature_size": 4, "num_sleep_samples": 64,
+               "num_features": 32}
+    training.train(_config(workdir, estimator="alws", train_steps=5, checkpoint_every=5,
+                           estimator_options=options))
+    path = tf.train.latest_checkpoint(os.path.join(workdir, "checkpoints"))
+    head = [n for n, _ in tf.train.list_variables(path)
+            if n.startswith("estimator_state/head/kernel/.ATTRIBUTES")]
+    self.assertLen(head, 1)
+    # The guide optimizer moved the map: it differs from a fresh one.
+    fresh = estimators.make_state("alws", training.restore_model(workdir)[0], **options)
+    trained = tf.train.load_variable(path, head[0])
+    self.assertGreater(float(np.abs(trained - fresh.head.kernel.numpy()).max()), 1e-4)
+
+  def test_distributed_code_path_on_one_replica_matches_the_default(self):
+    # mirrored over this machine's one CPU: strategy.run, distributed input and
+    # the replica seed all run, and with one replica change nothing.
+    default = training.train(_config(os.path.join(self.get_temp_dir(), "d"), train_steps=10))
+    mirrored = training.train(_config(os.path.join(self.get_temp_dir(), "m"), train_steps=10,
+                                      strategy="mirrored"))
+    self.assertAllClose(default["train"]["iwae"], mirrored["train"]["iwae"], rtol=1e-5)
+    with self.assertRaisesRegex(training.ConfigError, "--strategy=tpu: no TPU reachable"):
+      training.train(_config(os.path.join(self.get_temp_dir(), "t"), strategy="tpu"))
+    with self.assertRaisesRegex(training.ConfigError, "--strategy='gpus': one of default"):
+      training.train(_config(os.path.join(self.get_temp_dir(), "t"), strategy="gpus"))
+
   def test_workdir_contents(self):
     workdir = os.path.join(self.get_temp_dir(), "run")
     result = training.train(_config(workdir, eval_every=15))
@@ -107,7 +167,18 @@ class LoopTest(tf.test.TestCase):
       for event in tf.compat.v1.train.summary_iterator(path):
         tags.update(v.tag for v in event.summary.value)
     self.assertContainsSubset({"iwae", "generative_loss", "ess", "examples_per_second",
-                               "test_log_likelihood_k20", "test_ess_k20"}, tags)
+                               "test_log_likelihood_k20", "test_ess_k20",
+                               "samples/x_mean", "samples/x"}, tags)
+
+  def test_time_budget_checkpoints_and_stops_then_resumes(self):
+    workdir = os.path.join(self.get_temp_dir(), "budget")
+    # A budget spent by the first step: stop after it, checkpointed and evaluated.
+    result = training.train(_config(workdir, train_steps=1000, max_train_seconds=1e-6))
+    self.assertEqual(result["step"], 1)
+    self.assertEqual(_weights(workdir)[0], 1)
+    self.assertTrue(np.isfinite(result["test"]["mean"]))
+    result = training.train(_config(workdir, train_steps=12))  # no budget: runs to the end
+    self.assertEqual(result["step"], 12)
 
   def test_incompatible_resume_is_refused(self):
     workdir = os.path.join(self.get_temp_dir(), "run")
@@ -125,6 +196,7 @@ class LoopTest(tf.test.TestCase):
         (dict(batch_size=20000), "--batch_size=20000: must be at most"),
         (dict(learning_rate=-1.0), "--learning_rate=-1.0: must be positive"),
         (dict(snr_num_draws=1), "--snr_num_draws=1: must be an integer >= 2"),
+        (dict(max_train_seconds=-1.0), "--max_train_seconds=-1.0: must be a non-negative"),
         (dict(estimator="alws", estimator_options={"bandwidth": -2.0}),
          "--estimator=alws with --model=vae: alws: bandwidth=-2.0"),
         (dict(estimator="alws", estimator_options={"solver": 3}), "solver=3 must be a str"),

@@ -7,7 +7,7 @@ from typing import Any, Callable
 import tensorflow as tf
 
 from tfp_zoo.registry import Registry
-from tfp_zoo.estimators.alws import alws
+from tfp_zoo.estimators.alws import AlwsFeatureMap, alws, alws_state
 from tfp_zoo.estimators.base import Objectives, importance_log_weights
 from tfp_zoo.estimators.dreg import dreg, stl
 from tfp_zoo.estimators.elbo import elbo
@@ -19,8 +19,8 @@ from tfp_zoo.estimators.vimco import vimco
 from tfp_zoo.estimators.wake_sleep import wake_sleep
 
 __all__ = ["Objectives", "elbo", "iwae", "miwae", "ciwae", "piwae", "dreg", "stl", "rws",
-           "vimco", "wake_sleep", "nvil", "alws", "NvilBaseline", "importance_log_weights", "get",
-           "names", "check_options", "make_state", "accepts", "Estimator"]
+           "vimco", "wake_sleep", "nvil", "alws", "NvilBaseline", "AlwsFeatureMap",
+           "importance_log_weights", "get", "names", "check_options", "make_state", "accepts", "Estimator"]
 
 Estimator = Callable[..., Objectives]
 _REGISTRY: Registry[Estimator] = Registry("estimator")
@@ -32,7 +32,8 @@ for _name, _fn in (("elbo", elbo), ("iwae", iwae), ("miwae", miwae), ("ciwae", c
 # Estimators that keep state between steps (e.g. NVIL's baseline): a factory
 # `(model, **options) -> tf.Module | None`; the module's trainable variables are
 # trained with the guide's optimizer and it is passed back as `state=`.
-_STATE_FACTORIES: dict[str, Callable[..., tf.Module | None]] = {"nvil": nvil_state}
+_STATE_FACTORIES: dict[str, Callable[..., tf.Module | None]] = {"nvil": nvil_state,
+                                                                "alws": alws_state}
 
 
 def names() -> tuple[str, ...]:

@@ -9,6 +9,7 @@ import os
 from typing import Any
 
 from tfp_zoo import datasets, estimators, models
+from tfp_zoo.training import distribute
 
 __all__ = ["TrainConfig", "ConfigError", "save_config", "load_config",
            "check_resume_compatible"]
@@ -38,8 +39,11 @@ class TrainConfig:
   batch_size: int = 100
   learning_rate: float = 1e-3
   train_steps: int = 2000
+  max_train_seconds: float = 0.0
   seed: int = 0
   jit_compile: bool = False
+  strategy: str = "default"
+  tpu: str = ""
   log_every: int = 100
   checkpoint_every: int = 1000
   eval_every: int = 0
@@ -61,6 +65,8 @@ class TrainConfig:
          f"one of {', '.join(estimators.names())}")
     need(self.dataset in datasets.DATASETS, "dataset",
          f"one of {', '.join(datasets.DATASETS)}")
+    need(self.strategy in distribute.STRATEGIES, "strategy",
+         f"one of {', '.join(distribute.STRATEGIES)}")
     need(self.binarization in datasets.BINARIZATIONS, "binarization",
          f"one of {', '.join(datasets.BINARIZATIONS)}")
     for field in ("num_samples", "batch_size", "train_steps", "log_every",
@@ -73,6 +79,8 @@ class TrainConfig:
       need(isinstance(getattr(self, field), int) and getattr(self, field) >= 0, field,
            "must be a non-negative integer (0 = off / all)")
     need(self.learning_rate > 0, "learning_rate", "must be positive")
+    need(isinstance(self.max_train_seconds, (int, float)) and self.max_train_seconds >= 0,
+         "max_train_seconds", "must be a non-negative number of seconds (0 = no limit)")
     need(isinstance(self.seed, int) and 0 <= self.seed < 2**31, "seed",
          "must be an integer in [0, 2^31)")
     try:

@@ -18,10 +18,13 @@ class Progress:
   """Prints 'label done/total (pct) | rate | eta | extra' lines."""
 
   def __init__(self, label: str, total: int, *, start: int = 0, unit: str = "step",
-               stream: TextIO | None = None):
+               stream: TextIO | None = None, max_seconds: float = 0.0):
+    """`max_seconds` > 0: the work also stops after that long (eta is the
+    sooner end, and the line says which)."""
     self.label, self.total, self.unit = label, total, unit
     self._start, self._t0 = start, time.monotonic()
     self._stream = stream or sys.stdout
+    self._max_seconds = max_seconds
 
   def rate(self, done: int) -> float:
     elapsed = time.monotonic() - self._t0
@@ -31,6 +34,12 @@ class Progress:
     rate = self.rate(done)
     eta = (self.total - done) / rate if rate > 0 else 0.0
     pct = 100.0 * done / self.total if self.total else 100.0
+    budget = ""
+    if self._max_seconds:
+      left = self._max_seconds - (time.monotonic() - self._t0)
+      if left < eta:
+        eta, budget = left, " (time budget)"
+        pct = 100.0 * (1.0 - left / self._max_seconds)
     line = (f"{self.label} {done}/{self.total} ({pct:.0f}%) | {rate:.1f} {self.unit}/s"
-            f" | eta {_duration(eta)}")
+            f" | eta {_duration(eta)}{budget}")
     print(line + (f" | {extra}" if extra else ""), file=self._stream, flush=True)

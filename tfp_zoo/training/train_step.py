@@ -8,6 +8,7 @@ import tensorflow as tf
 import tf_keras
 
 from tfp_zoo.estimators.base import Objectives
+from tfp_zoo.training.distribute import replica_seed
 from tfp_zoo.models.base import LatentVariableModel
 
 __all__ = ["make_optimizer", "make_train_step", "step_seed"]
@@ -42,6 +43,7 @@ def make_train_step(model: LatentVariableModel, estimator: Callable[..., Objecti
                     guide_optimizer: Optimizer | None = None, *,
                     seed: int = 0, jit_compile: bool = False,
                     state: tf.Module | None = None,
+                    strategy: tf.distribute.Strategy | None = None,
                     **estimator_options: Any) -> TrainStep:
   """Returns `step(x, step_number) -> metrics`, compiled with `tf.function`.
 
@@ -51,6 +53,12 @@ def make_train_step(model: LatentVariableModel, estimator: Callable[..., Objecti
   An estimator's `state` (`estimators.make_state`) is passed as `state=`, and
   its trainable variables (e.g. NVIL's baseline network) join φ: build the
   guide optimizer over `model.guide_variables + state.trainable_variables`.
+
+  With a `strategy` (model and optimizers built in its scope), `x` is a
+  distributed batch (`distribute.distribute_batches`): each replica runs the
+  estimator on its slice with its own seed, gradients are scaled by 1/R and
+  summed by the optimizers, and the metrics are averaged over replicas
+  (see `tfp_zoo/training/distribute.py`).
   """
   theta = tuple(model.generative_variables)
   phi = tuple(model.guide_variables)
@@ -62,10 +70,14 @@ def make_train_step(model: LatentVariableModel, estimator: Callable[..., Objecti
   if phi and guide_optimizer is None:
     raise ValueError("the model has guide variables: pass a guide_optimizer")
 
-  @tf.function(jit_compile=jit_compile, autograph=False)
-  def step(x: tf.Tensor, step_number: tf.Tensor) -> dict[str, tf.Tensor]:
+  replicas = strategy.num_replicas_in_sync if strategy is not None else 1
+  if replicas > 1 and state is not None and state.variables:
+    raise ValueError("an estimator with state (e.g. nvil's baseline) is not supported "
+                     "with more than one replica yet")
+
+  def replica_step(x: tf.Tensor, step_number: tf.Tensor) -> dict[str, tf.Tensor]:
     with tf.GradientTape(persistent=True) as tape:
-      objectives = estimator(model, x, seed=step_seed(seed, step_number),
+      objectives = estimator(model, x, seed=replica_seed(step_seed(seed, step_number)),
                              **estimator_options)
     if objectives.generative_loss is objectives.guide_loss:
       grads = tape.gradient(objectives.generative_loss, theta + phi)
@@ -74,6 +86,9 @@ def make_train_step(model: LatentVariableModel, estimator: Callable[..., Objecti
       theta_grads = tape.gradient(objectives.generative_loss, theta)
       phi_grads = tape.gradient(objectives.guide_loss, phi) if phi else []
     del tape
+    if replicas > 1:  # the optimizers sum over replicas: make that the mean
+      theta_grads = [None if g is None else g / replicas for g in theta_grads]
+      phi_grads = [None if g is None else g / replicas for g in phi_grads]
     generative_optimizer.apply_gradients(zip(theta_grads, theta))
     # An estimator may leave φ alone (alws with guide_update='none'): skip the
     # variables it gives no gradient, rather than failing in the optimizer.
@@ -84,5 +99,15 @@ def make_train_step(model: LatentVariableModel, estimator: Callable[..., Objecti
                "guide_loss": objectives.guide_loss}
     metrics.update(objectives.metrics)
     return metrics
+
+  if strategy is None:
+    return tf.function(replica_step, jit_compile=jit_compile, autograph=False)
+  compiled = tf.function(replica_step, jit_compile=jit_compile, autograph=False)
+
+  @tf.function(autograph=False)
+  def step(x: Any, step_number: tf.Tensor) -> dict[str, tf.Tensor]:
+    metrics = strategy.run(compiled, args=(x, step_number))
+    return {k: strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None)
+            for k, v in metrics.items()}
 
   return step

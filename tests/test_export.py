@@ -1,0 +1,171 @@
+"""SavedModel export: loads and samples with TensorFlow alone, reproduces the
+trained model's draws, validates its inputs, and is written atomically."""
+
+import os
+import subprocess
+import sys
+import textwrap
+from unittest import mock
+
+import numpy as np
+import tensorflow as tf
+
+from tfp_zoo import export, models, training
+from tfp_zoo.models import base
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# Runs in a fresh interpreter that imports only numpy and TensorFlow.
+_TF_ONLY = textwrap.dedent("""
+    import sys
+    import numpy as np
+    import tensorflow as tf
+
+    path, reference = sys.argv[1], np.load(sys.argv[2])
+    loaded = tf.saved_model.load(path)
+    out = loaded.sample(tf.constant(6), tf.constant([3, 4]))
+    assert out["x"].shape == (6, 28, 28, 1) and out["z"].shape == (6, 4), out
+    assert set(np.unique(out["x"].numpy())) <= {0.0, 1.0}  # Bernoulli pixels
+    mean = out["x_mean"].numpy()
+    assert mean.min() >= 0 and mean.max() <= 1
+    np.testing.assert_array_equal(out["x"].numpy(), reference["x"])
+    np.testing.assert_allclose(out["z"].numpy(), reference["z"], rtol=1e-6)
+    np.testing.assert_allclose(mean, reference["x_mean"], rtol=1e-5, atol=1e-6)
+
+    decoded = loaded.decode(z=out["z"], seed=tf.constant([0, 0]))
+    np.testing.assert_allclose(decoded["x_mean"].numpy(), mean, rtol=1e-5, atol=1e-6)
+    codes = loaded.signatures["encode"](x=out["x"], seed=tf.constant([1, 1]))
+    assert codes["z"].shape == (6, 4) and codes["z_guide_mean"].shape == (6, 4)
+    ll = loaded.log_likelihood(out["x"], tf.constant(300), tf.constant([2, 2]))
+    assert ll["log_likelihood"].shape == (6,) and np.all(np.isfinite(ll["log_likelihood"]))
+    assert np.all(ll["log_likelihood"].numpy() < 0)
+    assert np.all((ll["ess"].numpy() >= 1) & (ll["ess"].numpy() <= 300.01))
+    for bad in (lambda: loaded.log_likelihood(tf.zeros([2, 28, 27, 1]), tf.constant(10),
+                                              tf.constant([0, 0])),
+                lambda: loaded.signatures["log_likelihood"](
+                    x=tf.zeros([2, 27, 28, 1]), num_samples=tf.constant(10),
+                    seed=tf.constant([0, 0]))):
+      try:
+        bad()
+      except (ValueError, TypeError, tf.errors.InvalidArgumentError) as e:
+        assert "28" in str(e), e
+      else:
+        raise AssertionError("a wrong image width was accepted")
+    try:
+      loaded.sample(tf.constant(0), tf.constant([0, 0]))
+    except tf.errors.InvalidArgumentError as e:
+      assert "num_samples must be at least 1" in str(e), e
+    else:
+      raise AssertionError("num_samples=0 was accepted")
+    leaked = [m for m in sys.modules if m.startswith(("tfp_zoo", "tensorflow_probability"))]
+    assert not leaked, leaked
+    print("TF-ONLY OK")
+""")
+
+
+def _tiny_workdir(test, **overrides):
+  fields = dict(workdir=os.path.join(test.get_temp_dir(), "run"), model="vae",
+                model_hparams={"hidden_sizes": (16,), "latent_sizes": (4,)},
+                estimator="iwae", num_samples=2, batch_size=20, train_steps=5,
+                checkpoint_every=5, log_every=5, eval_num_samples=5, eval_examples=10)
+  fields.update(overrides)
+  training.train(training.TrainConfig(**fields))
+  return fields["workdir"]
+
+
+def _reference_sample(model, n, seed):
+  joint = model.joint()
+  values = joint.sample(n, seed=tf.constant(seed))
+  dists, _ = joint.sample_distributions(value=values, seed=tf.constant(seed))
+  return values, getattr(dists, base.OBSERVATION).mean()
+
+
+class ExportTest(tf.test.TestCase):
+
+  def test_launcher_export_runs_in_a_tensorflow_only_process(self):
+    workdir = _tiny_workdir(self)
+    model, _, _ = training.restore_model(workdir)
+    values, mean = _reference_sample(model, 6, [3, 4])
+    reference = os.path.join(self.get_temp_dir(), "reference.npz")
+    np.savez(reference, x=values.x.numpy(), z=values.z.numpy(), x_mean=mean.numpy())
+    output = os.path.join(self.get_temp_dir(), "exported")
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=ROOT)
+    process = subprocess.run([sys.executable, os.path.join(ROOT, "launchers", "export.py"),
+                              f"--workdir={workdir}", f"--output={output}"],
+                             capture_output=True, text=True, env=env, timeout=300)
+    self.assertEqual(process.returncode, 0, process.stderr[-3000:])
+    self.assertIn(f"wrote {output}", process.stdout)
+    again = subprocess.run([sys.executable, os.path.join(ROOT, "launchers", "export.py"),
+                            f"--workdir={workdir}", f"--output={output}"],
+                           capture_output=True, text=True, env=env, timeout=300)
+    self.assertNotEqual(again.returncode, 0)
+    self.assertIn("already exists; pass --overwrite", again.stderr.strip().splitlines()[-1])
+
+    script = os.path.join(self.get_temp_dir(), "tf_only.py")
+    with open(script, "w") as f:
+      f.write(_TF_ONLY)
+    clean_env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    process = subprocess.run([sys.executable, script, output, reference],
+                             capture_output=True, text=True, timeout=300,
+                             cwd=self.get_temp_dir(), env=dict(clean_env,
+                                                               TF_CPP_MIN_LOG_LEVEL="2"))
+    self.assertEqual(process.returncode, 0, process.stderr[-3000:])
+    self.assertIn("TF-ONLY OK", process.stdout)
+
+  def test_every_kind_of_latent_round_trips(self):
+    for name, hparams in (
+        ("vae", dict(hidden_sizes=(8,), latent_sizes=(4, 3), stochastic_layers=2)),
+        ("sigmoid_belief_net", dict(layer_sizes=(3, 5))),
+        ("gaussian_mixture", dict(num_components=3)),
+        ("hyperspherical_vae", dict(latent_dim=3, hidden_sizes=(8,)))):
+      model = models.get(name, input_shape=(28, 28, 1), **hparams)
+      path = export.export_model(model, os.path.join(self.get_temp_dir(), name))
+      loaded = tf.saved_model.load(path)
+      values, mean = _reference_sample(model, 5, [5, 6])
+      out = loaded.sample(tf.constant(5), tf.constant([5, 6]))
+      for latent in model.latent_names:
+        self.assertAllClose(out[latent], getattr(values, latent), msg=f"{name}.{latent}")
+      self.assertAllClose(out["x_mean"], mean, rtol=1e-5, atol=1e-6)
+      latents = {n: out[n] for n in model.latent_names}
+      decoded = loaded.decode(**latents, seed=tf.constant([0, 0]))
+      self.assertAllClose(decoded["x_mean"], mean, rtol=1e-5, atol=1e-6, msg=name)
+      self.assertEqual(set(loaded.signatures), {"sample", "decode", "encode",
+                                                "log_likelihood"})
+
+  def test_exported_log_likelihood_matches_the_exact_value(self):
+    model = models.get("linear_gaussian", input_shape=(6,), latent_size=2, seed=3)
+    loaded = tf.saved_model.load(export.export_model(
+        model, os.path.join(self.get_temp_dir(), "lg")))
+    x = model.joint().sample(4, seed=tf.constant([8, 8])).x
+    # K=1001 is not a multiple of the 250-particle chunk: the padding must not count.
+    out = loaded.log_likelihood(x, tf.constant(1001), tf.constant([1, 2]))
+    exact = model.exact_log_likelihood(x)
+    z = (out["log_likelihood"] - exact) / tf.maximum(out["stderr"], 1e-3)
+    self.assertAllLess(tf.abs(z), 3.0)
+    # The estimate is the exported value of evaluation.log_likelihood's formula,
+    # not a coincidence: a K=1 "estimate" of the same x differs by more.
+    one = loaded.log_likelihood(x, tf.constant(1), tf.constant([1, 2]))
+    self.assertAllEqual(one["ess"], tf.ones(4))
+
+  def test_export_is_atomic_and_refuses_to_clobber(self):
+    model = models.get("linear_gaussian", input_shape=(6,), latent_size=2)
+    path = os.path.join(self.get_temp_dir(), "atomic")
+    with mock.patch.object(tf.saved_model, "save", side_effect=RuntimeError("disk full")):
+      with self.assertRaisesRegex(RuntimeError, "disk full"):
+        export.export_model(model, path)
+    self.assertEqual([p for p in os.listdir(self.get_temp_dir()) if "atomic" in p], [])
+    export.export_model(model, path)
+    stamp = os.path.getmtime(os.path.join(path, "saved_model.pb"))
+    with self.assertRaisesRegex(export.ExportError, "already exists; pass --overwrite"):
+      export.export_model(model, path)
+    with mock.patch.object(tf.saved_model, "save", side_effect=RuntimeError("disk full")):
+      with self.assertRaisesRegex(RuntimeError, "disk full"):
+        export.export_model(model, path, overwrite=True)
+    self.assertEqual(os.path.getmtime(os.path.join(path, "saved_model.pb")), stamp)
+    export.export_model(model, path, overwrite=True)
+    self.assertEqual(sorted(p for p in os.listdir(self.get_temp_dir()) if "atomic" in p),
+                     ["atomic"])
+
+
+if __name__ == "__main__":
+  tf.test.main()

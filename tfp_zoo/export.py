@@ -1,0 +1,224 @@
+"""SavedModel export for sampling: a trained model that TensorFlow alone can run.
+
+The exported module has these `tf.function`s, also saved as serving
+signatures (keyword tensors in, a dict of tensors out):
+
+* `sample(num_samples, seed)` -> the observation 'x', its mean 'x_mean'
+  (E[x | z]) and every latent, each with leading dimension num_samples;
+* `decode(**latents)` -> 'x_mean' and 'x' (one draw, seeded by `seed`), given
+  every latent of the joint (for a one-layer VAE just `z`);
+* `encode(x, seed)` -> one draw of each latent from the guide q(z | x), and
+  'guide_mean' of each where it has one (models with a guide only);
+* `log_likelihood(x, num_samples, seed)` -> the importance-sampled log p(x)
+  (guide proposal, or the prior without a guide), its ESS and standard error,
+  drawn in chunks so memory grows with the chunk, not with num_samples.
+
+All draws are stateless: `sample(n, seed)` reproduces
+`model.joint().sample(n, seed=seed)` of the trained model exactly (graph mode).
+Inputs are checked against the model's shapes (a wrong image width is an
+error naming the expected shape) and num_samples must be at least 1.
+
+The directory is written atomically: to a temporary sibling, renamed into
+place only when complete, so a failed export leaves nothing at the target.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import shutil
+import tempfile
+from typing import Any, Callable
+
+import tensorflow as tf
+
+from tfp_zoo import evaluation, pictures
+from tfp_zoo.models import base
+
+__all__ = ["export_model", "export_workdir", "sample_with_means", "decode", "ExportError",
+           "LOG_LIKELIHOOD_CHUNK"]
+
+# Importance samples per chunk in the exported log_likelihood.
+LOG_LIKELIHOOD_CHUNK = 250
+
+
+class ExportError(ValueError):
+  """The export target or the model cannot be exported; nothing was written."""
+
+
+def _check_count(num_samples: tf.Tensor, name: str) -> tf.Tensor:
+  tf.debugging.assert_positive(num_samples, message=f"{name} must be at least 1")
+  return num_samples
+
+
+def _named(fn: Callable[..., Any], names: list[str]) -> Callable[..., Any]:
+  """`fn(*args)` with named parameters, so the saved function takes keywords
+  (decode(z1=..., z2=..., seed=...)) rather than args_0, args_1, ..."""
+  def wrapper(*args, **kwargs):
+    bound = wrapper.__signature__.bind(*args, **kwargs)
+    return fn(*(bound.arguments[n] for n in names))
+  wrapper.__signature__ = inspect.Signature(
+      [inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD) for n in names])
+  wrapper.__name__ = fn.__name__.lstrip("_")
+  return wrapper
+
+
+def _parts(values: Any) -> dict[str, tf.Tensor]:
+  return dict(values._asdict()) if hasattr(values, "_asdict") else dict(values)
+
+
+def _observation_mean(dist: Any) -> tf.Tensor:
+  try:
+    return tf.cast(dist.mean(), tf.float32)
+  except NotImplementedError:
+    return tf.cast(dist.sample(seed=[0, 0]), tf.float32)  # no closed-form mean
+
+
+def sample_with_means(model: base.LatentVariableModel, num_samples: int | tf.Tensor,
+                      seed: tf.Tensor) -> dict[str, tf.Tensor]:
+  """`model.joint().sample(num_samples, seed)` as a dict, with 'x' as float32
+  and 'x_mean' = E[x | z] of the same draws."""
+  joint = model.joint()
+  values = joint.sample(num_samples, seed=seed)
+  # The same draws, with their distributions: x's distribution gives its mean.
+  dists, _ = joint.sample_distributions(value=values, seed=seed)
+  out = _parts(values)
+  out[base.OBSERVATION] = tf.cast(out[base.OBSERVATION], tf.float32)
+  out["x_mean"] = _observation_mean(_parts(dists)[base.OBSERVATION])
+  return out
+
+
+def decode(model: base.LatentVariableModel, latents: dict[str, tf.Tensor],
+           seed: tf.Tensor) -> dict[str, tf.Tensor]:
+  """'x_mean' = E[x | z] and one draw 'x' given every latent of the joint."""
+  joint = model.joint()
+  value = [latents[n] for n in _parts(joint.dtype) if n != base.OBSERVATION] + [None]
+  dists, values = joint.sample_distributions(value=value, seed=seed)
+  return {"x_mean": _observation_mean(_parts(dists)[base.OBSERVATION]),
+          base.OBSERVATION: tf.cast(_parts(values)[base.OBSERVATION], tf.float32)}
+
+
+class _Sampler(tf.Module):
+  """The exported module: the model's variables and four functions."""
+
+  def __init__(self, model: base.LatentVariableModel):
+    super().__init__(name="sampler")
+    self.model = model
+    joint = model.joint()
+    dtypes = _parts(joint.dtype)
+    shapes = _parts(joint.event_shape)
+    self._latents = tuple(n for n in dtypes if n != base.OBSERVATION)
+    x_spec = tf.TensorSpec([None, *model.input_shape], tf.float32, name=base.OBSERVATION)
+    count = tf.TensorSpec([], tf.int32, name="num_samples")
+    seed = tf.TensorSpec([2], tf.int32, name="seed")
+    latent_specs = [tf.TensorSpec([None, *shapes[n].as_list()], dtypes[n], name=n)
+                    for n in self._latents]
+    # Plain constants are not saved; non-trainable variables are.
+    self.input_shape = tf.Variable(model.input_shape, dtype=tf.int32, trainable=False)
+    self.latent_names = tf.Variable(self._latents, dtype=tf.string, trainable=False)
+    self.planar_latent = tf.Variable(pictures.has_planar_latent(model),
+                                     trainable=False)  # for launchers/sample.py
+    self.sample = tf.function(self._sample, autograph=False, input_signature=[count, seed])
+    self.decode = tf.function(_named(self._decode, [*self._latents, "seed"]), autograph=False,
+                              input_signature=[*latent_specs, seed])
+    self.log_likelihood = tf.function(self._log_likelihood, autograph=False,
+                                      input_signature=[x_spec, count, seed])
+    if model.has_guide:
+      self.encode = tf.function(self._encode, autograph=False, input_signature=[x_spec, seed])
+
+  def _sample(self, num_samples, seed):
+    return sample_with_means(self.model, _check_count(num_samples, "num_samples"), seed)
+
+  def _decode(self, *args):
+    *latents, seed = args
+    return decode(self.model, dict(zip(self._latents, latents)), seed)
+
+  def _check_x(self, x):
+    # The signature already fixes the shape; this also guards graph callers.
+    return tf.ensure_shape(x, [None, *self.model.input_shape])
+
+  def _encode(self, x, seed):
+    x = self._check_x(x)
+    guide = self.model.guide(x)
+    values = guide.sample(seed=seed)
+    out = _parts(values)
+    dists, _ = guide.sample_distributions(value=values, seed=seed)
+    for name, dist in _parts(dists).items():
+      try:
+        out[f"{name}_guide_mean"] = dist.mean()
+      except NotImplementedError:
+        pass
+    return out
+
+  def _log_likelihood(self, x, num_samples, seed):
+    x = self._check_x(x)
+    num_samples = _check_count(num_samples, "num_samples")
+    num_chunks = (num_samples + LOG_LIKELIHOOD_CHUNK - 1) // LOG_LIKELIHOOD_CHUNK
+    batch = tf.shape(x)[0]
+
+    def body(i, log_weights):
+      size = tf.minimum(LOG_LIKELIHOOD_CHUNK, num_samples - i * LOG_LIKELIHOOD_CHUNK)
+      chunk = evaluation.log_likelihood_weights(
+          self.model, x, seed=tf.random.experimental.stateless_fold_in(seed, i),
+          num_samples=size)
+      return i + 1, log_weights.write(i, tf.pad(
+          chunk, [[0, LOG_LIKELIHOOD_CHUNK - size], [0, 0]], constant_values=-float("inf")))
+
+    _, log_weights = tf.while_loop(
+        lambda i, _: i < num_chunks, body,
+        (tf.constant(0), tf.TensorArray(tf.float32, size=num_chunks,
+                                        element_shape=[LOG_LIKELIHOOD_CHUNK, None])))
+    # Padding weights are exp(-inf) = 0: they change neither sum.
+    log_weights = tf.reshape(log_weights.stack(), [-1, batch])
+    k = tf.cast(num_samples, tf.float32)
+    estimate = tf.reduce_logsumexp(log_weights, 0) - tf.math.log(k)
+    ess = tf.exp(2. * tf.reduce_logsumexp(log_weights, 0)
+                 - tf.reduce_logsumexp(2. * log_weights, 0))
+    stderr = tf.sqrt(tf.maximum(1. / ess - 1. / k, 0.))
+    return {"log_likelihood": estimate, "ess": ess, "stderr": stderr}
+
+
+def export_model(model: base.LatentVariableModel, path: str, *,
+                 overwrite: bool = False) -> str:
+  """Writes `model` as a SavedModel at `path` (atomically); returns `path`.
+
+  Raises:
+    ExportError: `path` exists and `overwrite` is False, or its parent is not
+      a writable directory. Nothing is left at `path` on any failure.
+  """
+  path = os.path.abspath(path)
+  parent = os.path.dirname(path)
+  if os.path.exists(path) and not overwrite:
+    raise ExportError(f"--output={path} already exists; pass --overwrite to replace it")
+  if os.path.exists(path) and not os.path.isdir(path):
+    raise ExportError(f"--output={path} exists and is not a directory")
+  try:
+    os.makedirs(parent, exist_ok=True)
+  except OSError as e:
+    raise ExportError(f"--output={path}: cannot create its parent directory ({e})") from None
+  module = _Sampler(model)
+  signatures = {"sample": module.sample, "decode": module.decode,
+                "log_likelihood": module.log_likelihood}
+  if model.has_guide:
+    signatures["encode"] = module.encode
+  tmp = tempfile.mkdtemp(prefix=os.path.basename(path) + ".tmp-", dir=parent)
+  try:
+    tf.saved_model.save(module, tmp, signatures=signatures)
+    if os.path.exists(path):  # overwrite: swap, then delete the old one
+      old = tempfile.mkdtemp(prefix=os.path.basename(path) + ".old-", dir=parent)
+      os.replace(path, os.path.join(old, "export"))
+      os.replace(tmp, path)
+      shutil.rmtree(old, ignore_errors=True)
+    else:
+      os.replace(tmp, path)
+  except BaseException:
+    shutil.rmtree(tmp, ignore_errors=True)
+    raise
+  return path
+
+
+def export_workdir(workdir: str, path: str, *, overwrite: bool = False) -> str:
+  """Exports the latest checkpoint of a training workdir; returns `path`."""
+  from tfp_zoo import training  # pylint: disable=g-import-not-at-top  (training imports much)
+  model, _, _ = training.restore_model(workdir)
+  return export_model(model, path, overwrite=overwrite)
