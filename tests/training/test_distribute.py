@@ -8,6 +8,7 @@ runs happen in subprocesses.
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -17,6 +18,7 @@ from unittest import mock
 import numpy as np
 import tensorflow as tf
 
+from tfp_zoo import training
 from tfp_zoo.training import distribute
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -96,17 +98,15 @@ def _free_port():
 
 _WORKER = textwrap.dedent("""
     import sys
-    import numpy as np
     from tfp_zoo import training
-    workdir, out, steps = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    workdir, steps = sys.argv[1], int(sys.argv[2])
     config = training.TrainConfig(
         workdir=workdir, model="vae", model_hparams={"hidden_sizes": (8,), "latent_sizes": (2,)},
         estimator="iwae", num_samples=2, batch_size=20, train_steps=steps, log_every=2,
         checkpoint_every=3, eval_num_samples=5, eval_examples=10,
         strategy="multi_worker_mirrored")
-    result = training.train(config)
-    model, _, step = training.restore_model(workdir)
-    np.savez(out, step=step, *[v.numpy() for v in model.trainable_variables])
+    result = training.train(config)  # this worker's own copy of the weights:
+    print("CHECKSUM", repr(result["parameter_checksum"]))
     print("WORKER DONE", result["step"])
 """)
 
@@ -131,8 +131,7 @@ class DistributeTest(tf.test.TestCase):
       env = dict(ENV, TF_CONFIG=json.dumps({"cluster": cluster,
                                             "task": {"type": "worker", "index": index}}))
       processes.append(subprocess.Popen(
-          [sys.executable, script, workdir, os.path.join(self.get_temp_dir(), f"w{index}.npz"),
-           "6"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env))
+          [sys.executable, script, workdir, "6"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env))
     outputs = [p.communicate(timeout=600) for p in processes]
     for p, (stdout, stderr) in zip(processes, outputs):
       self.assertEqual(p.returncode, 0, stderr[-3000:])
@@ -140,10 +139,17 @@ class DistributeTest(tf.test.TestCase):
     self.assertTrue(os.path.exists(os.path.join(workdir, "checkpoints", "ckpt-6.index")))
     self.assertTrue(os.path.exists(os.path.join(workdir, "results.json")))  # the chief's
     self.assertEqual([d for d in os.listdir(workdir) if "scratch" in d], [])
-    w0, w1 = (np.load(os.path.join(self.get_temp_dir(), f"w{i}.npz")) for i in range(2))
-    self.assertEqual(int(w0["step"]), 6)
-    for key in w0.files:
-      self.assertAllEqual(w0[key], w1[key])
+    # Both workers hold the same weights in memory, and the chief saved them.
+    checksums = [float(re.search(r"CHECKSUM (\S+)", out).group(1)) for out, _ in outputs]
+    self.assertEqual(checksums[0], checksums[1])
+    model, _, step = training.restore_model(workdir)
+    self.assertEqual(step, 6)
+    saved = sum(float(np.sum(v.numpy().astype(np.float64))
+                      + np.sum(np.square(v.numpy().astype(np.float64))))
+                for v in model.trainable_variables)
+    self.assertAllClose(saved, checksums[0], rtol=1e-12)
+    with open(os.path.join(workdir, "results.json")) as f:
+      self.assertEqual(json.load(f)["parameter_checksum"], checksums[0])
 
   def test_strategy_errors_name_the_flag(self):
     with self.assertRaisesRegex(distribute.StrategyError, "--strategy='gpu': one of default"):

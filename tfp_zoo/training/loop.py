@@ -77,6 +77,13 @@ def _build(config: config_lib.TrainConfig, input_shape, *, chief: bool = True):
   return model, state, generative_optimizer, guide_optimizer, step, manager, checkpoint
 
 
+def _parameter_checksum(model) -> float:
+  """Σ over θ and φ of Σ v + Σ v², in float64: equal on every worker of a
+  multi-worker run that stayed in sync (each reads its own copy)."""
+  return float(sum(np.sum(v.numpy().astype(np.float64)) + np.sum(
+      np.square(v.numpy().astype(np.float64))) for v in model.trainable_variables))
+
+
 def _save(manager: tf.train.CheckpointManager, step: int, chief: bool) -> None:
   manager.save(checkpoint_number=step)
   if not chief:
@@ -283,11 +290,13 @@ def train(config: config_lib.TrainConfig) -> dict[str, Any]:
   if last_saved != current:
     _save(manager, current, chief)
   writer.flush()
+  checksum = _parameter_checksum(model)
   if not chief:  # the chief evaluates and writes results.json
-    return {"step": current, "train": metrics}
+    return {"step": current, "train": metrics, "parameter_checksum": checksum}
   result = _evaluate_to_summary(model, test_images, config, eval_writer, current,
                                 num_samples=config.eval_num_samples, verbose=True)
-  final = {"step": current, "train": metrics, "test": result._asdict()}
+  final = {"step": current, "train": metrics, "test": result._asdict(),
+           "parameter_checksum": checksum}
   path = os.path.join(config.workdir, RESULTS_FILE)
   with open(path + ".tmp", "w") as f:
     json.dump(final, f, indent=2)
