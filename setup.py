@@ -27,5 +27,5 @@ setuptools.setup(
     ],
     # matplotlib draws the benchmark plots; the tests run one benchmark end to end.
     extras_require={"plots": ["matplotlib>=3.8,<4"],
-                    "test": ["pytest>=8", "matplotlib>=3.8,<4"]},
+                    "test": ["pytest>=8", "pytest-xdist>=3.5,<4", "matplotlib>=3.8,<4"]},
 )

@@ -257,7 +257,10 @@ def train(config: config_lib.TrainConfig) -> dict[str, Any]:
       current += 1
       step.assign(current)
       out_of_time = time.monotonic() >= deadline
-      stop = out_of_time or sigterm.received
+      # Read the flag once: a signal arriving later in this iteration is handled
+      # at the next step, so "saved" below is never claimed for an unsaved step.
+      terminated = sigterm.received
+      stop = out_of_time or terminated
       boundary = (current % config.checkpoint_every == 0 or current == config.train_steps
                   or stop)
       if current % config.log_every == 0 or boundary:
@@ -280,7 +283,7 @@ def train(config: config_lib.TrainConfig) -> dict[str, Any]:
       if config.eval_every and current % config.eval_every == 0:
         _evaluate_to_summary(model, test_images, config, eval_writer, current,
                              num_samples=min(config.eval_num_samples, 100))
-      if sigterm.received:
+      if terminated:
         writer.flush()
         print(f"SIGTERM: saved the checkpoint of step {current} and stopped (run again with "
               "the same flags to resume)", flush=True)
