@@ -51,6 +51,18 @@ class LogLikelihoodTest(tf.test.TestCase, parameterized.TestCase):
     with self.assertRaises(AssertionError):
       _check(self, model, x, result)
 
+  def test_summary_of_padded_log_weights(self):
+    log_weights = tf.constant([[-1.0, 3.0], [-2.0, 1.0], [0.5, 2.0]])
+    w = np.exp(log_weights.numpy())
+    summary = evaluation.summarize_log_weights(log_weights, 3)
+    self.assertAllClose(summary.log_likelihood, np.log(w.mean(0)), rtol=1e-6)
+    self.assertAllClose(summary.ess, w.sum(0) ** 2 / (w ** 2).sum(0), rtol=1e-5)
+    self.assertAllClose(summary.stderr, np.sqrt(1 / summary.ess.numpy() - 1 / 3), rtol=1e-5)
+    # −inf rows (the export's chunk padding) change nothing when K says 3.
+    padded = tf.concat([log_weights, tf.fill([2, 2], -np.inf)], 0)
+    for a, b in zip(evaluation.summarize_log_weights(padded, tf.constant(3)), summary):
+      self.assertAllClose(a, b)
+
   def test_ess_matches_its_definition(self):
     model = models.LinearGaussian((4,), latent_size=2, seed=3)
     x = model.joint().sample(3, seed=[1, 2]).x

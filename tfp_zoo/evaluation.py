@@ -24,7 +24,8 @@ from tfp_zoo.estimators import base as estimators_base
 from tfp_zoo.models import base as models_base
 
 __all__ = ["LogLikelihood", "DatasetLogLikelihood", "GradientSNR", "log_likelihood",
-           "log_likelihood_weights", "dataset_log_likelihood", "gradient_snr"]
+           "log_likelihood_weights", "summarize_log_weights", "dataset_log_likelihood",
+           "gradient_snr"]
 
 
 class LogLikelihood(NamedTuple):
@@ -78,10 +79,19 @@ def log_likelihood(model: models_base.LatentVariableModel, x: tf.Tensor, *,
   for i in range(num_chunks):
     size = min(chunk_size, num_samples - i * chunk_size)
     chunks.append(chunk_fn(x, seeds[i], size))
-  log_weights = tf.concat(chunks, axis=0)
-  estimate = tfp.math.reduce_logmeanexp(log_weights, axis=0)
+  return summarize_log_weights(tf.concat(chunks, axis=0), num_samples)
+
+
+def summarize_log_weights(log_weights: tf.Tensor, num_samples: Any) -> LogLikelihood:
+  """log p̂(x), ESS and standard error from log-weights [K', batch].
+
+  `num_samples` is K, which may be a tensor; rows beyond it must be −inf
+  (padding: weight zero, so they change neither the sums nor the ESS).
+  """
+  k = tf.cast(num_samples, log_weights.dtype)
+  estimate = tf.reduce_logsumexp(log_weights, axis=0) - tf.math.log(k)
   ess = tf.exp(tfp.experimental.mcmc.log_ess_from_log_weights(log_weights))
-  stderr = tf.sqrt(tf.maximum(1.0 / ess - 1.0 / num_samples, 0.0))
+  stderr = tf.sqrt(tf.maximum(1.0 / ess - 1.0 / k, 0.0))
   return LogLikelihood(estimate, ess, stderr)
 
 

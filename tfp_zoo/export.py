@@ -33,6 +33,7 @@ from typing import Any, Callable
 import tensorflow as tf
 
 from tfp_zoo import evaluation, pictures
+from tfp_zoo.estimators.base import as_named
 from tfp_zoo.models import base
 
 __all__ = ["export_model", "export_workdir", "sample_with_means", "decode", "ExportError",
@@ -63,10 +64,6 @@ def _named(fn: Callable[..., Any], names: list[str]) -> Callable[..., Any]:
   return wrapper
 
 
-def _parts(values: Any) -> dict[str, tf.Tensor]:
-  return dict(values._asdict()) if hasattr(values, "_asdict") else dict(values)
-
-
 def _observation_mean(dist: Any) -> tf.Tensor:
   try:
     return tf.cast(dist.mean(), tf.float32)
@@ -82,9 +79,9 @@ def sample_with_means(model: base.LatentVariableModel, num_samples: int | tf.Ten
   values = joint.sample(num_samples, seed=seed)
   # The same draws, with their distributions: x's distribution gives its mean.
   dists, _ = joint.sample_distributions(value=values, seed=seed)
-  out = _parts(values)
+  out = as_named(values)
   out[base.OBSERVATION] = tf.cast(out[base.OBSERVATION], tf.float32)
-  out["x_mean"] = _observation_mean(_parts(dists)[base.OBSERVATION])
+  out["x_mean"] = _observation_mean(as_named(dists)[base.OBSERVATION])
   return out
 
 
@@ -92,10 +89,10 @@ def decode(model: base.LatentVariableModel, latents: dict[str, tf.Tensor],
            seed: tf.Tensor) -> dict[str, tf.Tensor]:
   """'x_mean' = E[x | z] and one draw 'x' given every latent of the joint."""
   joint = model.joint()
-  value = [latents[n] for n in _parts(joint.dtype) if n != base.OBSERVATION] + [None]
+  value = [latents[n] for n in as_named(joint.dtype) if n != base.OBSERVATION] + [None]
   dists, values = joint.sample_distributions(value=value, seed=seed)
-  return {"x_mean": _observation_mean(_parts(dists)[base.OBSERVATION]),
-          base.OBSERVATION: tf.cast(_parts(values)[base.OBSERVATION], tf.float32)}
+  return {"x_mean": _observation_mean(as_named(dists)[base.OBSERVATION]),
+          base.OBSERVATION: tf.cast(as_named(values)[base.OBSERVATION], tf.float32)}
 
 
 class _Sampler(tf.Module):
@@ -105,8 +102,8 @@ class _Sampler(tf.Module):
     super().__init__(name="sampler")
     self.model = model
     joint = model.joint()
-    dtypes = _parts(joint.dtype)
-    shapes = _parts(joint.event_shape)
+    dtypes = as_named(joint.dtype)
+    shapes = as_named(joint.event_shape)
     self._latents = tuple(n for n in dtypes if n != base.OBSERVATION)
     x_spec = tf.TensorSpec([None, *model.input_shape], tf.float32, name=base.OBSERVATION)
     count = tf.TensorSpec([], tf.int32, name="num_samples")
@@ -141,9 +138,9 @@ class _Sampler(tf.Module):
     x = self._check_x(x)
     guide = self.model.guide(x)
     values = guide.sample(seed=seed)
-    out = _parts(values)
+    out = as_named(values)
     dists, _ = guide.sample_distributions(value=values, seed=seed)
-    for name, dist in _parts(dists).items():
+    for name, dist in as_named(dists).items():
       try:
         out[f"{name}_guide_mean"] = dist.mean()
       except NotImplementedError:
@@ -169,13 +166,9 @@ class _Sampler(tf.Module):
         (tf.constant(0), tf.TensorArray(tf.float32, size=num_chunks,
                                         element_shape=[LOG_LIKELIHOOD_CHUNK, None])))
     # Padding weights are exp(-inf) = 0: they change neither sum.
-    log_weights = tf.reshape(log_weights.stack(), [-1, batch])
-    k = tf.cast(num_samples, tf.float32)
-    estimate = tf.reduce_logsumexp(log_weights, 0) - tf.math.log(k)
-    ess = tf.exp(2. * tf.reduce_logsumexp(log_weights, 0)
-                 - tf.reduce_logsumexp(2. * log_weights, 0))
-    stderr = tf.sqrt(tf.maximum(1. / ess - 1. / k, 0.))
-    return {"log_likelihood": estimate, "ess": ess, "stderr": stderr}
+    result = evaluation.summarize_log_weights(
+        tf.reshape(log_weights.stack(), [-1, batch]), num_samples)
+    return result._asdict()
 
 
 def export_model(model: base.LatentVariableModel, path: str, *,

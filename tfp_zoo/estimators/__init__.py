@@ -20,7 +20,8 @@ from tfp_zoo.estimators.wake_sleep import wake_sleep
 
 __all__ = ["Objectives", "elbo", "iwae", "miwae", "ciwae", "piwae", "dreg", "stl", "rws",
            "vimco", "wake_sleep", "nvil", "alws", "NvilBaseline", "AlwsFeatureMap",
-           "importance_log_weights", "get", "names", "check_options", "make_state", "accepts", "Estimator"]
+           "importance_log_weights", "get", "names", "check_options", "make_state", "accepts",
+           "Estimator"]
 
 Estimator = Callable[..., Objectives]
 _REGISTRY: Registry[Estimator] = Registry("estimator")

@@ -136,11 +136,12 @@ class AlwsFeatureMap(tf.Module):
     """ψ_ω(x) for flattened inputs [N, input_size]: [N, F]."""
     return tf.nn.relu(self.network(inputs))
 
-  def loss(self, inputs: tf.Tensor, targets: tf.Tensor) -> tf.Tensor:
-    """Mean squared error of the head on targets standardised per column."""
+  def loss(self, features: tf.Tensor, targets: tf.Tensor) -> tf.Tensor:
+    """Mean squared error of the head, on features ψ_ω(x), against the targets
+    standardised per column."""
     mean, variance = tf.nn.moments(targets, axes=[0], keepdims=True)
     standard = (targets - mean) / tf.sqrt(variance + 1e-6)
-    return tf.reduce_mean(tf.square(self.head(self(inputs)) - standard))
+    return tf.reduce_mean(tf.square(self.head(features) - standard))
 
 
 def alws_state(model: models_base.LatentVariableModel, *, feature_map: str = "kernel",
@@ -248,8 +249,9 @@ def alws(model: models_base.LatentVariableModel, x: tf.Tensor, *, seed: tf.Tenso
       raise ValueError(f"alws: the feature map predicts {state.num_targets} targets but "
                        f"this model has {targets.shape[-1]}; make the state with the same "
                        "exponential_family option")
-    feature_loss = state.loss(inputs[:num_train], tf.stop_gradient(train_targets))
-    inputs, queries = tf.stop_gradient(state(inputs)), tf.stop_gradient(state(queries))
+    features = state(inputs)
+    feature_loss = state.loss(features[:num_train], tf.stop_gradient(train_targets))
+    inputs, queries = tf.stop_gradient(features), tf.stop_gradient(state(queries))
   train_x, val_x = inputs[:num_train], inputs[num_train:]
   # An unpenalised intercept: regress the centred targets and add their mean
   # back, so the ridge shrinks towards the mean rather than towards zero (the

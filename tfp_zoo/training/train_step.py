@@ -100,9 +100,9 @@ def make_train_step(model: LatentVariableModel, estimator: Callable[..., Objecti
     metrics.update(objectives.metrics)
     return metrics
 
-  if strategy is None:
-    return tf.function(replica_step, jit_compile=jit_compile, autograph=False)
   compiled = tf.function(replica_step, jit_compile=jit_compile, autograph=False)
+  if strategy is None:
+    return compiled
 
   @tf.function(autograph=False)
   def step(x: Any, step_number: tf.Tensor) -> dict[str, tf.Tensor]:
