@@ -10,6 +10,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 from tfp_zoo.datasets import idx
+from tfp_zoo.errors import DatasetNotFoundError
 from tfp_zoo.datasets.idx_builder import IdxImages
 
 __all__ = ["DATASETS", "SPLITS", "DatasetNotFoundError", "load_images", "shipped_dir"]
@@ -18,8 +19,6 @@ DATASETS = ("mnist_small", "mnist", "fashion_mnist")
 SPLITS = ("train", "test")
 
 
-class DatasetNotFoundError(FileNotFoundError):
-  """A dataset is not available offline where it was asked for."""
 
 
 def shipped_dir() -> str:

@@ -1,14 +1,14 @@
-"""Estimators: `(model, x, *, seed, **options) -> Objectives` learning algorithms."""
+"""Estimators: `(model, x, *, seed, **options) -> Objectives` learning algorithms.
 
-from __future__ import annotations
+`bind(name, **options)` checks the options once and pairs the estimator with
+the state it keeps (see `binding.py`); the functions themselves stay plain.
+"""
 
-from typing import Any, Callable
-
-import tensorflow as tf
-
-from tfp_zoo.registry import Registry
 from tfp_zoo.estimators.alws import AlwsFeatureMap, alws, alws_state
 from tfp_zoo.estimators.base import Objectives, importance_log_weights
+from tfp_zoo.estimators.binding import BoundEstimator, bind
+from tfp_zoo.estimators.catalog import (Estimator, accepts, check_options, get, make_state,
+                                        names, state_factory)
 from tfp_zoo.estimators.dreg import dreg, stl
 from tfp_zoo.estimators.elbo import elbo
 from tfp_zoo.estimators.iwae import iwae
@@ -21,48 +21,4 @@ from tfp_zoo.estimators.wake_sleep import wake_sleep
 __all__ = ["Objectives", "elbo", "iwae", "miwae", "ciwae", "piwae", "dreg", "stl", "rws",
            "vimco", "wake_sleep", "nvil", "alws", "NvilBaseline", "AlwsFeatureMap",
            "importance_log_weights", "get", "names", "check_options", "make_state", "accepts",
-           "Estimator"]
-
-Estimator = Callable[..., Objectives]
-_REGISTRY: Registry[Estimator] = Registry("estimator")
-for _name, _fn in (("elbo", elbo), ("iwae", iwae), ("miwae", miwae), ("ciwae", ciwae),
-                   ("piwae", piwae), ("dreg", dreg), ("stl", stl), ("rws", rws),
-                   ("vimco", vimco), ("wake_sleep", wake_sleep), ("nvil", nvil),
-                   ("alws", alws)):
-  _REGISTRY.register(_name, _fn)
-# Estimators that keep state between steps (e.g. NVIL's baseline): a factory
-# `(model, **options) -> tf.Module | None`; the module's trainable variables are
-# trained with the guide's optimizer and it is passed back as `state=`.
-_STATE_FACTORIES: dict[str, Callable[..., tf.Module | None]] = {"nvil": nvil_state,
-                                                                "alws": alws_state}
-
-
-def names() -> tuple[str, ...]:
-  """Names of the registered estimators."""
-  return _REGISTRY.names()
-
-
-def get(name: str) -> Estimator:
-  """The estimator function registered as `name` (ValueError lists the known ones)."""
-  return _REGISTRY.lookup(name)
-
-
-def check_options(name: str, options: dict[str, Any]) -> None:
-  """Raises ValueError naming the estimator's options if `options` has others."""
-  _REGISTRY.check_kwargs(name, options, skip=("model", "x", "seed", "state"))
-
-
-def accepts(name: str, option: str) -> bool:
-  """Whether estimator `name` takes the keyword `option` (e.g. 'num_samples')."""
-  import inspect  # pylint: disable=g-import-not-at-top
-  return option in inspect.signature(_REGISTRY.lookup(name)).parameters
-
-
-def make_state(name: str, model: Any, **options: Any) -> tf.Module | None:
-  """The state estimator `name` keeps between steps with `options`, or None.
-
-  Pass it to the estimator as `state=` at every step, train its
-  `trainable_variables` with the guide's, and checkpoint it.
-  """
-  factory = _STATE_FACTORIES.get(name)
-  return None if factory is None else factory(model, **options)
+           "Estimator", "bind", "BoundEstimator", "state_factory"]

@@ -9,6 +9,7 @@ import os
 from typing import Any
 
 from tfp_zoo import datasets, estimators, models
+from tfp_zoo.errors import ConfigError
 from tfp_zoo.training import distribute
 
 __all__ = ["TrainConfig", "ConfigError", "save_config", "load_config",
@@ -19,8 +20,6 @@ CONFIG_FILE = "config.json"
 _IDENTITY = ("model", "model_hparams", "dataset", "binarization", "seed")
 
 
-class ConfigError(ValueError):
-  """A configuration value is not allowed; the message names the field/flag."""
 
 
 @dataclasses.dataclass

@@ -23,6 +23,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfp_zoo import datasets, estimators, evaluation, export, models, pictures
+from tfp_zoo.errors import TrainingDivergedError
 from tfp_zoo.training import config as config_lib
 from tfp_zoo.training import distribute
 from tfp_zoo.training.progress import Progress
@@ -39,8 +40,6 @@ RESULTS_FILE = "results.json"
 EVAL_SEED = 0
 
 
-class TrainingDivergedError(RuntimeError):
-  """A loss became NaN or infinite; no checkpoint was written for that state."""
 
 
 def _model(config: config_lib.TrainConfig, input_shape) -> models.LatentVariableModel:
