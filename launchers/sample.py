@@ -11,10 +11,13 @@ for a few test digits, the true posterior p(z | x) ∝ p(z, x) evaluated on a
 grid beside the guide q(z | x), as in the first figure of the ALWS blog post.
 """
 
+import math
+
 from absl import app
 from absl import flags
 from absl import logging
 
+from tfp_zoo import figures
 from tfp_zoo import launch_flags
 
 FLAGS = flags.FLAGS
@@ -28,6 +31,8 @@ flags.DEFINE_integer("grid_points", 15, "Latent grid points per axis (2-D latent
                      lower_bound=2, upper_bound=100)
 flags.DEFINE_float("extent", 3.0, "The latent grid spans [-extent, extent]^2.",
                    lower_bound=0.01)
+flags.register_validator("extent", lambda v: math.isfinite(v),
+                         message="must be a finite number >= 0.01")
 flags.DEFINE_integer("posterior_examples", 4, "Test digits in the posterior figure.",
                      lower_bound=0, upper_bound=20)
 flags.register_multi_flags_validator(
@@ -44,8 +49,7 @@ def main(argv):
 
 
 def _sample():
-  from tfp_zoo import pictures  # pylint: disable=g-import-not-at-top
-  written = pictures.write_pictures(
+  written = figures.write_pictures(
       FLAGS.output, workdir=FLAGS.workdir, saved_model=FLAGS.saved_model,
       num_samples=FLAGS.num_samples, seed=FLAGS.seed, grid_points=FLAGS.grid_points,
       extent=FLAGS.extent, posterior_examples=FLAGS.posterior_examples)

@@ -2,7 +2,12 @@ r"""Trains a model with an estimator; resumes from --workdir; evaluates at the e
 
     python launchers/train.py --workdir=/tmp/vae --model=vae --estimator=iwae \
         --num_samples=5 --train_steps=2000
+
+Every flag is a field of `tfp_zoo.training.TrainConfig`; see the README's
+"Launching" section for which ones a resumed run may change.
 """
+
+import sys
 
 from absl import app
 from absl import flags
@@ -20,15 +25,12 @@ def main(argv):
   del argv
   logging.set_verbosity(logging.WARNING)  # our progress lines, not TF's INFO logs
   config = launch_flags.train_config_from_flags(FLAGS)
-  launch_flags.run_or_exit(lambda: _train(config))
-
-
-def _train(config):
-  result = training.train(config)
-  if "test" not in result:  # stopped early by SIGTERM: checkpointed, not evaluated
-    return
-  print(f"done: step {result['step']}, test log-likelihood {result['test']['mean']:.3f} "
-        f"(workdir {config.workdir})")
+  result = launch_flags.run_or_exit(lambda: training.train(config))
+  if result.get("stopped_by") == "SIGINT":  # checkpointed, not evaluated
+    sys.exit(launch_flags.INTERRUPTED)
+  if "test" in result:  # not stopped early by SIGTERM
+    print(f"done: step {result['step']}, test log-likelihood {result['test']['mean']:.3f} "
+          f"(workdir {config.workdir})")
 
 
 if __name__ == "__main__":

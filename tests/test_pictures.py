@@ -4,7 +4,7 @@ exact linear-Gaussian posterior."""
 import numpy as np
 import tensorflow as tf
 
-from tfp_zoo import models, pictures
+from tfp_zoo import figures, models, pictures
 
 
 class PicturesTest(tf.test.TestCase):
@@ -58,11 +58,11 @@ class PicturesTest(tf.test.TestCase):
   def test_write_pictures_needs_exactly_one_source(self):
     from tfp_zoo import training  # pylint: disable=g-import-not-at-top
     with self.assertRaisesRegex(training.ConfigError, "exactly one of --workdir and"):
-      pictures.write_pictures("/tmp/x.png")
+      figures.write_pictures("/tmp/x.png")
     with self.assertRaisesRegex(training.ConfigError, "exactly one of --workdir and"):
-      pictures.write_pictures("/tmp/x.png", workdir="/a", saved_model="/b")
+      figures.write_pictures("/tmp/x.png", workdir="/a", saved_model="/b")
     with self.assertRaisesRegex(training.ConfigError, "is not a SavedModel directory"):
-      pictures.write_pictures("/tmp/x.png", saved_model=self.get_temp_dir())
+      figures.write_pictures("/tmp/x.png", saved_model=self.get_temp_dir())
 
 
 if __name__ == "__main__":

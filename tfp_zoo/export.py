@@ -15,8 +15,12 @@ signatures (keyword tensors in, a dict of tensors out):
 
 All draws are stateless: `sample(n, seed)` reproduces
 `model.joint().sample(n, seed=seed)` of the trained model exactly (graph mode).
-Inputs are checked against the model's shapes (a wrong image width is an
-error naming the expected shape) and num_samples must be at least 1.
+Inputs are checked as in the Python API, by graph ops that TensorFlow alone
+runs: x against the model's shapes (a wrong image width is an error naming the
+expected shape), its values finite and, for Bernoulli models, in [0, 1] (the
+error says to divide 8-bit images by 255), and num_samples at least 1. Value
+errors are `tf.errors.InvalidArgumentError`s with a line starting `x:` or
+`num_samples:`.
 
 The directory is written atomically: to a temporary sibling, renamed into
 place only when complete, so a failed export leaves nothing at the target.
@@ -35,8 +39,9 @@ import tensorflow as tf
 from tfp_zoo import evaluation, pictures
 from tfp_zoo.errors import ExportError
 from tfp_zoo.sampling import decode, sample_with_means
-from tfp_zoo.estimators.base import as_named
+from tfp_zoo.estimators.base import as_named, check_observations
 from tfp_zoo.models import base
+from tfp_zoo.training import workdir as workdir_lib
 
 __all__ = ["export_model", "export_workdir", "sample_with_means", "decode", "ExportError",
            "LOG_LIKELIHOOD_CHUNK"]
@@ -46,10 +51,10 @@ LOG_LIKELIHOOD_CHUNK = 250
 
 
 
-
 def _check_count(num_samples: tf.Tensor, name: str) -> tf.Tensor:
-  tf.debugging.assert_positive(num_samples, message=f"{name} must be at least 1")
-  return num_samples
+  with tf.control_dependencies([base.check_that(
+      num_samples >= 1, f"{name}: expected an integer >= 1")]):
+    return tf.identity(num_samples)
 
 
 def _named(fn: Callable[..., Any], names: list[str]) -> Callable[..., Any]:
@@ -100,8 +105,10 @@ class _Sampler(tf.Module):
     return decode(self.model, dict(zip(self._latents, latents)), seed)
 
   def _check_x(self, x):
-    # The signature already fixes the shape; this also guards graph callers.
-    return tf.ensure_shape(x, [None, *self.model.input_shape])
+    # The signature already fixes the shape; this also guards graph callers,
+    # and adds the model's value checks (finite, in its support) as graph ops.
+    x = tf.ensure_shape(x, [None, *self.model.input_shape])
+    return check_observations(self.model, x)
 
   def _encode(self, x, seed):
     x = self._check_x(x)
@@ -140,20 +147,48 @@ class _Sampler(tf.Module):
     return result._asdict()
 
 
+def _check_target(path: str, overwrite: bool) -> None:
+  """Only a SavedModel or an empty directory may be replaced, never a workdir."""
+  if not os.path.exists(path):
+    return
+  if not os.path.isdir(path):
+    raise ExportError(f"--output={path} exists and is not a directory")
+  contents = os.listdir(path)
+  if not contents:
+    return  # an empty directory: nothing to lose
+  is_saved_model = os.path.isfile(os.path.join(path, "saved_model.pb"))
+  if not is_saved_model:
+    what = ("a training workdir" if {"config.json", "checkpoints"} & set(contents)
+            else "a directory that is not a SavedModel")
+    raise ExportError(f"--output={path} is {what}; --overwrite replaces only an "
+                      "existing SavedModel or an empty directory: choose another --output")
+  if not overwrite:
+    raise ExportError(f"--output={path} already exists; pass --overwrite to replace it")
+
+
+def _readable(path: str) -> None:
+  """mkdtemp makes 0700 directories: give the export the umask's usual modes."""
+  umask = os.umask(0)
+  os.umask(umask)
+  for root, dirs, files in os.walk(path):
+    os.chmod(root, 0o777 & ~umask)
+    for name in files:
+      os.chmod(os.path.join(root, name), 0o666 & ~umask)
+
+
 def export_model(model: base.LatentVariableModel, path: str, *,
                  overwrite: bool = False) -> str:
   """Writes `model` as a SavedModel at `path` (atomically); returns `path`.
 
   Raises:
-    ExportError: `path` exists and `overwrite` is False, or its parent is not
-      a writable directory. Nothing is left at `path` on any failure.
+    ExportError: `path` exists and is not a SavedModel or an empty directory
+      (a workdir is never replaced), or exists and `overwrite` is False, or its
+      parent is not a writable directory. Nothing is left at `path` on any
+      failure, and an existing export is kept.
   """
   path = os.path.abspath(path)
   parent = os.path.dirname(path)
-  if os.path.exists(path) and not overwrite:
-    raise ExportError(f"--output={path} already exists; pass --overwrite to replace it")
-  if os.path.exists(path) and not os.path.isdir(path):
-    raise ExportError(f"--output={path} exists and is not a directory")
+  _check_target(path, overwrite)
   try:
     os.makedirs(parent, exist_ok=True)
   except OSError as e:
@@ -163,9 +198,13 @@ def export_model(model: base.LatentVariableModel, path: str, *,
                 "log_likelihood": module.log_likelihood}
   if model.has_guide:
     signatures["encode"] = module.encode
-  tmp = tempfile.mkdtemp(prefix=os.path.basename(path) + ".tmp-", dir=parent)
+  try:
+    tmp = tempfile.mkdtemp(prefix=os.path.basename(path) + ".tmp-", dir=parent)
+  except OSError as e:
+    raise ExportError(f"--output={path}: cannot write in {parent} ({e.strerror})") from None
   try:
     tf.saved_model.save(module, tmp, signatures=signatures)
+    _readable(tmp)
     if os.path.exists(path):  # overwrite: swap, then delete the old one
       old = tempfile.mkdtemp(prefix=os.path.basename(path) + ".old-", dir=parent)
       os.replace(path, os.path.join(old, "export"))
@@ -173,6 +212,10 @@ def export_model(model: base.LatentVariableModel, path: str, *,
       shutil.rmtree(old, ignore_errors=True)
     else:
       os.replace(tmp, path)
+  except OSError as e:
+    shutil.rmtree(tmp, ignore_errors=True)
+    raise ExportError(f"--output={path}: cannot write the export ({e.strerror or e}); "
+                      "nothing was changed there") from None
   except BaseException:
     shutil.rmtree(tmp, ignore_errors=True)
     raise
@@ -180,7 +223,11 @@ def export_model(model: base.LatentVariableModel, path: str, *,
 
 
 def export_workdir(workdir: str, path: str, *, overwrite: bool = False) -> str:
-  """Exports the latest checkpoint of a training workdir; returns `path`."""
-  from tfp_zoo import training  # pylint: disable=g-import-not-at-top  (training imports much)
-  model, _, _ = training.restore_model(workdir)
+  """Exports the latest checkpoint of a training workdir; returns `path`.
+
+  The workdir is only read (no lock is taken), and never replaced.
+  """
+  if os.path.abspath(path) == os.path.abspath(workdir):
+    raise ExportError(f"--output={path} is the --workdir; choose another --output")
+  model, _, _ = workdir_lib.restore_model(workdir)
   return export_model(model, path, overwrite=overwrite)

@@ -10,16 +10,17 @@ import numpy as np
 import tensorflow as tf
 
 from tfp_zoo import estimators, training
-from tfp_zoo.training import loop
+from tfp_zoo.training import workdir as workdir_lib
 
 TINY = {"hidden_sizes": (16,), "latent_sizes": (4,)}
 
 
 def _config(workdir, **overrides):
-  fields = dict(workdir=workdir, model="vae", model_hparams=dict(TINY), estimator="iwae",
-                num_samples=3, batch_size=20, train_steps=30, log_every=5,
+  fields = dict(workdir=workdir, model="vae", model_hparams=dict(TINY), estimator="iwae", batch_size=20, train_steps=30, log_every=5,
                 checkpoint_every=10, eval_num_samples=20, eval_examples=40)
   fields.update(overrides)
+  if "num_samples" not in overrides and fields["estimator"] in ("iwae", "elbo", "dreg"):
+    fields["num_samples"] = 3
   return training.TrainConfig(**fields)
 
 
@@ -185,7 +186,7 @@ class LoopTest(tf.test.TestCase):
   def test_incompatible_resume_is_refused(self):
     workdir = os.path.join(self.get_temp_dir(), "run")
     training.train(_config(workdir, train_steps=5, eval_examples=10))
-    with self.assertRaisesRegex(training.ConfigError, "--model_hparams=.*differs from the run"):
+    with self.assertRaisesRegex(training.ConfigError, "cannot continue: --model_hparams: run .*now"):
       training.train(_config(workdir, model_hparams={"hidden_sizes": (8,)}))
 
   def test_bad_config_values_name_the_flag(self):
@@ -221,8 +222,8 @@ class LoopTest(tf.test.TestCase):
   def test_a_run_that_failed_before_its_first_checkpoint_can_be_retried(self):
     workdir = os.path.join(self.get_temp_dir(), "retry")
     os.makedirs(workdir)
-    training.config.save_config(_config(workdir, model_hparams={"hidden_sizes": (8,)}),
-                                os.path.join(workdir, "config.json"))
+    workdir_lib.save_config(_config(workdir, model_hparams={"hidden_sizes": (8,)}), workdir,
+                            None)
     with open(os.path.join(workdir, "results.json"), "w") as f:
       f.write("{}")  # stale
     result = training.train(_config(workdir, train_steps=5, eval_examples=10))
@@ -237,10 +238,6 @@ class LoopTest(tf.test.TestCase):
     with self.assertRaisesRegex(training.ConfigError, "exists and is not a directory"):
       training.train(_config(path, train_steps=2))
 
-  def test_non_finite_loss_names_the_step(self):
-    with self.assertRaisesRegex(training.TrainingDivergedError, "non-finite loss at step 7"):
-      loop._check_finite({"iwae": float("nan"), "ess": 1.0}, 7)
-    loop._check_finite({"iwae": -3.0}, 7)
 
 
 if __name__ == "__main__":

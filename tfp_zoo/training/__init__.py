@@ -1,11 +1,12 @@
-"""Training: the compiled train step, the resumable loop, configuration, progress."""
+"""Training: configuration, the compiled train step, the resumable loop, the workdir."""
 
-from tfp_zoo.training.config import ConfigError, TrainConfig, load_config
-from tfp_zoo.training.loop import (TrainingDivergedError, evaluate_workdir,
-                                   restore_model, train)
-from tfp_zoo.training.progress import Progress
-from tfp_zoo.training.train_step import make_optimizer, make_train_step, step_seed
+from tfp_zoo.errors import ConfigError, ResourceError, TrainingDivergedError, WorkdirLockedError
+from tfp_zoo.progress import Progress
+from tfp_zoo.training.config import TrainConfig
+from tfp_zoo.training.loop import train
+from tfp_zoo.training.train_step import Trainer, make_optimizer, make_train_step, step_seed
+from tfp_zoo.training.workdir import evaluate_workdir, load_config, restore_model
 
-__all__ = ["ConfigError", "TrainConfig", "load_config", "TrainingDivergedError",
-           "evaluate_workdir", "restore_model", "train", "Progress", "make_optimizer",
-           "make_train_step", "step_seed"]
+__all__ = ["ConfigError", "ResourceError", "TrainingDivergedError", "WorkdirLockedError",
+           "TrainConfig", "load_config", "evaluate_workdir", "restore_model", "train", "Progress",
+           "Trainer", "make_optimizer", "make_train_step", "step_seed"]

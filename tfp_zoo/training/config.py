@@ -1,108 +1,152 @@
-"""The run configuration: validated once, saved in the workdir, checked on resume."""
+"""The run configuration: the one place defaults live; the launcher's flags are
+derived from it; `validate()` runs once, before any strategy or data.
+
+Each field's metadata says how it becomes a flag (`help`, bounds, choices) and
+how it may change when a run resumes (`resume`):
+
+* `same`: fixes the checkpoint, the data or the numbers drawn; a resumed run
+  must give the same value.
+* `applied`: may change; the new value is applied after the restore and logged
+  (the learning rate).
+* `upwards`: may not fall below the restored step (`train_steps`).
+* `free`: cadence, budgets and placement; may change freely.
+"""
 
 from __future__ import annotations
 
 import dataclasses
-import inspect
-import json
+import math
 import os
+import resource
 from typing import Any
 
 from tfp_zoo import datasets, estimators, models
 from tfp_zoo.errors import ConfigError
+from tfp_zoo.estimators import binding
 from tfp_zoo.training import distribute
 
-__all__ = ["TrainConfig", "ConfigError", "save_config", "load_config",
-           "check_resume_compatible"]
+__all__ = ["TrainConfig", "ConfigError", "DEFAULT_NUM_SAMPLES", "RESUME_RULES",
+           "estimate_memory_bytes"]
 
-CONFIG_FILE = "config.json"
-# Fields that fix the shape of the checkpoint: a resumed run must not change them.
-_IDENTITY = ("model", "model_hparams", "dataset", "binarization", "seed")
+# K for estimators that take num_samples when --num_samples is not given (IWAE paper).
+DEFAULT_NUM_SAMPLES = 5
 
 
+def _field(default: Any, help: str, *, resume: str = "same", lower: float | None = None,
+           upper: float | None = None, choices: Any = None, factory: Any = None,
+           required: bool = False) -> Any:
+  metadata = dict(help=help, resume=resume, lower=lower, upper=upper, choices=choices,
+                  required=required)
+  if factory is not None:
+    return dataclasses.field(default_factory=factory, metadata=metadata)
+  return dataclasses.field(default=default, metadata=metadata)
 
 
 @dataclasses.dataclass
 class TrainConfig:
-  """Everything a training run needs. Field names match the launcher's flags."""
-  workdir: str
-  model: str = "vae"
-  model_hparams: dict[str, Any] = dataclasses.field(default_factory=dict)
-  estimator: str = "iwae"
-  num_samples: int = 5
-  estimator_options: dict[str, Any] = dataclasses.field(default_factory=dict)
-  dataset: str = "mnist_small"
-  data_dir: str | None = None
-  download: bool = False
-  binarization: str = "dynamic"
-  batch_size: int = 100
-  learning_rate: float = 1e-3
-  train_steps: int = 2000
-  max_train_seconds: float = 0.0
-  seed: int = 0
-  jit_compile: bool = False
-  strategy: str = "default"
-  tpu: str = ""
-  log_every: int = 100
-  checkpoint_every: int = 1000
-  eval_every: int = 0
-  eval_num_samples: int = 5000
-  eval_examples: int = 0
-  eval_batch_size: int = 100
-  snr_every: int = 0
-  snr_num_draws: int = 20
+  """Everything a training run needs. Each field is a flag of launchers/train.py."""
+  workdir: str = _field(None, "Run directory: config, checkpoints, summaries. An "
+                        "existing run there is resumed.", resume="free", required=True)
+  model: str = _field("vae", "Model to train.", choices=models.names)
+  model_hparams: dict[str, Any] = _field(
+      None, "Model hyperparameters as key=value,... e.g. 'stochastic_layers=2' or "
+      "'latent_sizes=100-50'.", factory=dict)
+  estimator: str = _field("iwae", "Learning algorithm.", choices=estimators.names)
+  num_samples: int | None = _field(
+      None, f"K, samples per example for the estimator (default {DEFAULT_NUM_SAMPLES}; "
+      "an error for estimators without K, e.g. alws).", lower=1)
+  estimator_options: dict[str, Any] = _field(
+      None, "Further estimator options as key=value,... e.g. 'analytic_kl=true' for elbo.",
+      factory=dict)
+  dataset: str = _field("mnist_small", "mnist_small ships with the package (10k/1k "
+                        "digits); mnist and fashion_mnist read --data_dir.",
+                        choices=lambda: datasets.DATASETS)
+  data_dir: str | None = _field(None, "Directory with the four idx .gz files, or a TFDS "
+                                "data_dir where the dataset is prepared (a resumed run "
+                                "compares the data's content, not this path).",
+                                resume="free")
+  download: bool = _field(False, "Allow TFDS to download the dataset (network).",
+                          resume="free")
+  binarization: str = _field("dynamic", "dynamic: resampled every visit; fixed: once; "
+                             "none: grey levels (Gaussian pixels).",
+                             choices=lambda: datasets.BINARIZATIONS)
+  batch_size: int = _field(100, "Examples per step (the global batch).", lower=1)
+  learning_rate: float = _field(1e-3, "Adam learning rate (a resumed run applies a new "
+                                "value).", resume="applied", lower=0.0)
+  train_steps: int = _field(2000, "Total steps (a resumed run continues up to this).",
+                            resume="upwards", lower=1)
+  max_train_seconds: float = _field(0.0, "Wall-clock budget of this invocation: "
+                                    "checkpoint and stop when it is spent (0 = no limit).",
+                                    resume="free", lower=0.0)
+  seed: int = _field(0, "Seed of initialisation, data order and samples.", lower=0,
+                     upper=2**31 - 1)
+  jit_compile: bool = _field(False, "Compile the train step with XLA (draws other "
+                             "numbers, so it cannot change on resume).")
+  strategy: str = _field("default", "tf.distribute strategy: default (one device), "
+                         "one_device, mirrored (all local GPUs), multi_worker_mirrored "
+                         "(TF_CONFIG), tpu (--tpu).", resume="free",
+                         choices=lambda: distribute.STRATEGIES)
+  tpu: str = _field("", "TPU name or grpc:// address for --strategy=tpu.", resume="free")
+  log_every: int = _field(100, "Steps between progress lines and summaries.",
+                          resume="free", lower=1)
+  checkpoint_every: int = _field(1000, "Steps between checkpoints.", resume="free", lower=1)
+  eval_every: int = _field(0, "Steps between quick test evaluations (K<=100); 0 = only "
+                           "at the end.", resume="free", lower=0)
+  eval_num_samples: int = _field(5000, "K of the final test evaluation.", resume="free",
+                                 lower=1)
+  eval_examples: int = _field(0, "Test examples to evaluate (0 = all).", resume="free",
+                              lower=0)
+  eval_batch_size: int = _field(100, "Examples per evaluation batch.", resume="free",
+                                lower=1)
+  snr_every: int = _field(0, "Steps between gradient diagnostics in TensorBoard: the SNR "
+                          "|mean|/sd of the θ- and φ-gradients over --snr_num_draws seeds "
+                          "on the current batch, and the ESS; 0 = off.", resume="free",
+                          lower=0)
+  snr_num_draws: int = _field(20, "Gradient draws per SNR estimate.", resume="free",
+                              lower=2)
 
   def validate(self) -> "TrainConfig":
-    """Checks every field; raises ConfigError naming the first bad one."""
-    def need(ok: bool, field: str, allowed: str) -> None:
-      if not ok:
-        raise ConfigError(f"--{field}={getattr(self, field)!r}: {allowed}")
-
-    need(bool(self.workdir), "workdir", "a directory is required")
-    need(self.model in models.names(), "model", f"one of {', '.join(models.names())}")
-    need(self.estimator in estimators.names(), "estimator",
-         f"one of {', '.join(estimators.names())}")
-    need(self.dataset in datasets.DATASETS, "dataset",
-         f"one of {', '.join(datasets.DATASETS)}")
-    need(self.strategy in distribute.STRATEGIES, "strategy",
-         f"one of {', '.join(distribute.STRATEGIES)}")
-    need(self.binarization in datasets.BINARIZATIONS, "binarization",
-         f"one of {', '.join(datasets.BINARIZATIONS)}")
-    for field in ("num_samples", "batch_size", "train_steps", "log_every",
-                  "checkpoint_every", "eval_num_samples", "eval_batch_size"):
-      need(isinstance(getattr(self, field), int) and getattr(self, field) >= 1, field,
-           "must be a positive integer")
-    need(isinstance(self.snr_num_draws, int) and self.snr_num_draws >= 2, "snr_num_draws",
-         "must be an integer >= 2 (a standard deviation needs two draws)")
-    for field in ("eval_every", "eval_examples", "snr_every"):
-      need(isinstance(getattr(self, field), int) and getattr(self, field) >= 0, field,
-           "must be a non-negative integer (0 = off / all)")
-    need(self.learning_rate > 0, "learning_rate", "must be positive")
-    need(isinstance(self.max_train_seconds, (int, float)) and self.max_train_seconds >= 0,
-         "max_train_seconds", "must be a non-negative number of seconds (0 = no limit)")
-    need(isinstance(self.seed, int) and 0 <= self.seed < 2**31, "seed",
-         "must be an integer in [0, 2^31)")
+    """Checks names, types and values of every field, the model's hparams and the
+    estimator's options; raises ConfigError naming the first bad one."""
+    for field in dataclasses.fields(self):
+      _check_field(self, field)
     try:
       models.check_hparams(self.model, self.model_hparams)
+      binding.check_option_types(f"model {self.model!r}", models.get_class(self.model),
+                                 self.model_hparams)
     except ValueError as e:
       raise ConfigError(f"--model_hparams: {e}") from None
     if "num_samples" in self.estimator_options:
       raise ConfigError("--estimator_options: set num_samples with --num_samples")
     try:
-      estimators.check_options(self.estimator, self.all_estimator_options())
+      bound = self.bind_estimator()
     except ValueError as e:
       raise ConfigError(f"--estimator_options: {e}") from None
-    _check_types("--estimator_options", estimators.get(self.estimator),
-                 self.estimator_options)
-    _check_types("--model_hparams", models.get_class(self.model), self.model_hparams)
+    if self.num_samples is not None and not bound.takes_num_samples:
+      raise ConfigError(f"--num_samples={self.num_samples}: --estimator={self.estimator} "
+                        "takes no K and would ignore it; remove --num_samples (see its "
+                        "--estimator_options)")
+    _check_memory(self)
     return self
 
-  def all_estimator_options(self) -> dict[str, Any]:
-    """The estimator's keyword options: --num_samples (if it takes K) and the rest."""
+  def bind_estimator(self) -> estimators.BoundEstimator:
+    """The estimator with its options (and K where it takes one), checked."""
+    options = dict(self.estimator_options)
+    if estimators.accepts(self.estimator, "num_samples"):
+      options["num_samples"] = self.effective_num_samples
+    return estimators.bind(self.estimator, **options)
+
+  @property
+  def effective_num_samples(self) -> int | None:
+    """K as the estimator sees it (None for estimators without K)."""
     if self.estimator in estimators.names() and not estimators.accepts(
         self.estimator, "num_samples"):
-      return dict(self.estimator_options)  # e.g. alws: num_sleep_samples instead
-    return {"num_samples": self.num_samples, **self.estimator_options}
+      return None
+    return DEFAULT_NUM_SAMPLES if self.num_samples is None else self.num_samples
+
+  def all_estimator_options(self) -> dict[str, Any]:
+    """The estimator's keyword options: K (if it takes one) and the rest."""
+    return dict(self.bind_estimator().options)
 
   def resolved_model_hparams(self) -> dict[str, Any]:
     """Model hyperparameters with data-dependent defaults filled in."""
@@ -115,50 +159,93 @@ class TrainConfig:
     return hparams
 
 
-def _check_types(flag: str, factory, values: dict[str, Any]) -> None:
-  """Each value must have the type of the parameter's default (ints pass for floats)."""
-  parameters = inspect.signature(factory).parameters
-  for key, value in values.items():
-    default = parameters[key].default
-    if (default is None or default is inspect.Parameter.empty
-        or parameters[key].annotation in ("Any", Any)):  # e.g. alws(bandwidth='median' or 5.0)
-      continue
-    expected = type(default)
-    ok = (isinstance(value, expected) and not (expected is int and isinstance(value, bool))
-          or (expected is float and isinstance(value, int) and not isinstance(value, bool)))
+RESUME_RULES: dict[str, str] = {f.name: f.metadata["resume"]
+                                for f in dataclasses.fields(TrainConfig)}
+
+
+def _check_field(config: TrainConfig, field: dataclasses.Field) -> None:
+  value, meta, name = getattr(config, field.name), field.metadata, field.name
+  def need(ok: bool, allowed: str) -> None:
     if not ok:
-      raise ConfigError(f"{flag}: {key}={value!r} must be a {expected.__name__} "
-                        f"(default {default!r})")
+      raise ConfigError(f"--{name}={value!r}: {allowed}")
+
+  kind = field.type.split(" |")[0] if isinstance(field.type, str) else field.type
+  if meta["required"]:
+    need(bool(value), "required (a directory)")
+  if value is None:
+    need(field.default is None and not meta["required"], "required")
+    return
+  if meta["choices"] is not None:
+    need(value in meta["choices"](), f"one of {', '.join(meta['choices']())}")
+  if kind == "int":
+    need(isinstance(value, int) and not isinstance(value, bool), "must be an integer")
+  elif kind == "float":
+    need(isinstance(value, (int, float)) and not isinstance(value, bool), "must be a number")
+    need(math.isfinite(value), "must be finite")
+  elif kind == "bool":
+    need(isinstance(value, bool), "must be true or false")
+  elif kind == "str":
+    need(isinstance(value, str), "must be a string")
+  elif kind.startswith("dict"):
+    need(isinstance(value, dict), "must be key=value pairs")
+  lower, upper = meta["lower"], meta["upper"]
+  if lower is not None or upper is not None:
+    need((lower is None or (value > lower if name == "learning_rate" else value >= lower))
+         and (upper is None or value <= upper), _range_text(name, kind, lower, upper))
 
 
-def save_config(config: TrainConfig, path: str) -> None:
-  tmp = path + ".tmp"
-  with open(tmp, "w") as f:
-    json.dump(dataclasses.asdict(config), f, indent=2, sort_keys=True)
-  os.replace(tmp, path)
+def _range_text(name: str, kind: str, lower: float | None, upper: float | None) -> str:
+  if name == "learning_rate":
+    return "must be positive"
+  if name == "snr_num_draws":
+    return "must be an integer >= 2 (a standard deviation needs two draws)"
+  if upper is not None:
+    return f"must be an integer in [{lower:g}, {upper + 1:g})"
+  if kind == "float":
+    return "must be a non-negative number (0 = no limit)"
+  return ("must be a positive integer" if lower == 1
+          else "must be a non-negative integer (0 = off / all)")
 
 
-def load_config(workdir: str) -> TrainConfig:
-  """Reads the config a run saved in `workdir`."""
-  path = os.path.join(workdir, CONFIG_FILE)
-  if not os.path.isfile(path):
-    raise ConfigError(f"--workdir={workdir}: no {CONFIG_FILE} there; is it a "
-                      "training workdir?")
-  with open(path) as f:
-    fields = json.load(f)
-  known = {f.name for f in dataclasses.fields(TrainConfig)}
-  config = TrainConfig(**{k: v for k, v in fields.items() if k in known})
-  for key in ("model_hparams", "estimator_options"):  # JSON turns tuples into lists
-    setattr(config, key, {k: tuple(v) if isinstance(v, list) else v
-                          for k, v in getattr(config, key).items()})
-  return config
+def estimate_memory_bytes(config: TrainConfig, event_size: int = 784) -> int:
+  """A rough lower bound on the training step's largest allocations.
+
+  The estimator's particles hold K × batch activations of every layer (and
+  their gradients); the parameters hold Adam's two slots and a gradient each.
+  Used to refuse a run that cannot fit before TensorFlow tries and dies.
+  """
+  options = config.estimator_options
+  particles = (config.effective_num_samples or 1) * config.batch_size
+  particles = max(particles, int(options.get("num_sleep_samples", 0) or 0))
+  hparams = config.model_hparams
+  sizes = [event_size, *_sizes(hparams.get("hidden_sizes", (200, 200))),
+           *_sizes(hparams.get("latent_sizes", hparams.get("layer_sizes", (50,))))]
+  activations = particles * sum(sizes) * 4 * 3  # forward, backward, temporaries
+  parameters = 2 * sum(a * b for a, b in zip(sizes[:-1], sizes[1:])) * 4 * 4
+  features = int(options.get("num_features", 0) or 0)
+  kernel = features * (max(particles, config.batch_size) + features) * 4 * 2
+  return activations + parameters + kernel
 
 
-def check_resume_compatible(saved: TrainConfig, config: TrainConfig) -> None:
-  """Raises ConfigError if `config` cannot continue the run saved in the workdir."""
-  for field in _IDENTITY:
-    if getattr(saved, field) != getattr(config, field):
-      raise ConfigError(
-          f"--{field}={getattr(config, field)!r} differs from the run in "
-          f"--workdir={config.workdir} ({getattr(saved, field)!r}); use a new "
-          "workdir or the same value")
+def _sizes(value: Any) -> tuple[int, ...]:
+  if isinstance(value, int):
+    return (value,)
+  return tuple(v for v in value if isinstance(v, int)) if isinstance(value, tuple) else ()
+
+
+def available_memory_bytes() -> int:
+  """Physical memory, or the address-space limit if one is set and lower."""
+  total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+  soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+  return min(total, soft) if soft != resource.RLIM_INFINITY else total
+
+
+def _check_memory(config: TrainConfig) -> None:
+  needed, available = estimate_memory_bytes(config), available_memory_bytes()
+  if needed > available:
+    flags = ("--num_samples or --batch_size" if config.effective_num_samples
+             else "--batch_size or --estimator_options=num_sleep_samples/num_features")
+    raise ConfigError(
+        f"out of memory: a step needs at least {needed / 2**30:.1f} GiB and "
+        f"{available / 2**30:.1f} GiB is available; lower {flags} (or the "
+        "--model_hparams layer sizes)")

@@ -1,22 +1,28 @@
-"""A generic, compiled train step: one optimizer for θ, one for φ."""
+"""A generic, compiled train step (one optimizer for θ, one for φ), and the
+`Trainer` that owns everything a step changes: θ, φ, the estimator's state,
+both optimizers and the step counter."""
 
 from __future__ import annotations
 
 from typing import Any, Callable, Mapping
 
+import numpy as np
 import tensorflow as tf
 import tf_keras
 
+from tfp_zoo.errors import TrainingDivergedError
 from tfp_zoo.estimators.base import Objectives
-from tfp_zoo.training.distribute import replica_seed
+from tfp_zoo.estimators.binding import BoundEstimator, bind
 from tfp_zoo.models.base import LatentVariableModel
+from tfp_zoo.training.distribute import replica_seed
 
-__all__ = ["make_optimizer", "make_train_step", "step_seed"]
+__all__ = ["make_optimizer", "make_train_step", "step_seed", "Trainer", "FINITE"]
 
 TrainStep = Callable[[tf.Tensor, tf.Tensor], Mapping[str, tf.Tensor]]
-
-
 Optimizer = tf_keras.optimizers.legacy.Optimizer
+# The key of the step's metrics that says whether the losses and the updated
+# variables are all finite (checked inside the compiled step, at every step).
+FINITE = "finite"
 
 
 def make_optimizer(learning_rate: float, variables: tuple[tf.Variable, ...]) -> Optimizer:
@@ -38,7 +44,14 @@ def step_seed(seed: int | tf.Tensor, step: tf.Tensor) -> tf.Tensor:
   return tf.random.experimental.stateless_fold_in(base, tf.cast(step, tf.int32))
 
 
-def make_train_step(model: LatentVariableModel, estimator: Callable[..., Objectives],
+def _all_finite(tensors: list[tf.Tensor]) -> tf.Tensor:
+  """One reduction: a NaN or infinity anywhere makes the sum non-finite."""
+  sums = [tf.reduce_sum(tf.cast(t, tf.float32)) for t in tensors if t.dtype.is_floating]
+  return tf.math.is_finite(tf.add_n(sums)) if sums else tf.constant(True)
+
+
+def make_train_step(model: LatentVariableModel,
+                    estimator: BoundEstimator | Callable[..., Objectives],
                     generative_optimizer: Optimizer,
                     guide_optimizer: Optimizer | None = None, *,
                     seed: int = 0, jit_compile: bool = False,
@@ -49,26 +62,33 @@ def make_train_step(model: LatentVariableModel, estimator: Callable[..., Objecti
 
   The step applies grad(generative_loss, θ) with `generative_optimizer` and
   grad(guide_loss, φ) with `guide_optimizer`; when the estimator returns the
-  same tensor for both losses (ELBO, IWAE) one backward pass serves both.
-  An estimator's `state` (`estimators.make_state`) is passed as `state=`, and
-  its trainable variables (e.g. NVIL's baseline network) join φ: build the
-  guide optimizer over `model.guide_variables + state.trainable_variables`.
+  same tensor for both losses (ELBO, IWAE) one backward pass serves both. An
+  estimator's `state` is passed as `state=`, and its trainable variables join
+  φ. `estimator` is a `BoundEstimator` (`estimators.bind`) or a plain function
+  with its `estimator_options`. `Trainer` builds all of this from one bound
+  estimator; this function is for custom loops and tests.
+
+  The metrics hold both losses, the estimator's metrics and `FINITE`: whether
+  both losses and every updated variable are finite after this step.
 
   With a `strategy` (model and optimizers built in its scope), `x` is a
   distributed batch (`distribute.distribute_batches`): each replica runs the
   estimator on its slice with its own seed, gradients are scaled by 1/R and
-  summed by the optimizers, and the metrics are averaged over replicas
-  (see `tfp_zoo/training/distribute.py`).
+  summed by the optimizers, and the metrics are averaged over replicas.
   """
+  if not isinstance(estimator, BoundEstimator):
+    estimator = bind(estimator, **estimator_options)
+  elif estimator_options:
+    raise ValueError("options belong to the bound estimator: bind(name, **options)")
   theta = tuple(model.generative_variables)
   phi = tuple(model.guide_variables)
   if state is not None:
     phi += tuple(state.trainable_variables)
-    estimator_options = dict(estimator_options, state=state)
   if not theta:
     raise ValueError(f"{type(model).__name__} has no generative variables")
   if phi and guide_optimizer is None:
     raise ValueError("the model has guide variables: pass a guide_optimizer")
+  checked = list(theta + phi) + (list(state.variables) if state is not None else [])
 
   replicas = strategy.num_replicas_in_sync if strategy is not None else 1
   if replicas > 1 and state is not None and state.variables:
@@ -78,7 +98,7 @@ def make_train_step(model: LatentVariableModel, estimator: Callable[..., Objecti
   def replica_step(x: tf.Tensor, step_number: tf.Tensor) -> dict[str, tf.Tensor]:
     with tf.GradientTape(persistent=True) as tape:
       objectives = estimator(model, x, seed=replica_seed(step_seed(seed, step_number)),
-                             **estimator_options)
+                             state=state)
     if objectives.generative_loss is objectives.guide_loss:
       grads = tape.gradient(objectives.generative_loss, theta + phi)
       theta_grads, phi_grads = grads[:len(theta)], grads[len(theta):]
@@ -98,6 +118,9 @@ def make_train_step(model: LatentVariableModel, estimator: Callable[..., Objecti
     metrics = {"generative_loss": objectives.generative_loss,
                "guide_loss": objectives.guide_loss}
     metrics.update(objectives.metrics)
+    finite = _all_finite([objectives.generative_loss, objectives.guide_loss]
+                         + [v.read_value() for v in checked])
+    metrics[FINITE] = tf.cast(finite, tf.float32)
     return metrics
 
   compiled = tf.function(replica_step, jit_compile=jit_compile, autograph=False)
@@ -107,7 +130,74 @@ def make_train_step(model: LatentVariableModel, estimator: Callable[..., Objecti
   @tf.function(autograph=False)
   def step(x: Any, step_number: tf.Tensor) -> dict[str, tf.Tensor]:
     metrics = strategy.run(compiled, args=(x, step_number))
+    # FINITE's mean is 1 only if every replica is finite.
     return {k: strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None)
             for k, v in metrics.items()}
 
   return step
+
+
+class Trainer:
+  """Owns what a training step changes: the model (θ, φ), the estimator's
+  state, one Adam per group and the step counter; `trainer(x)` runs one step.
+
+  Build it inside `strategy.scope()` when training with a strategy.
+  """
+
+  def __init__(self, model: LatentVariableModel, estimator: BoundEstimator, *,
+               learning_rate: float, seed: int = 0, jit_compile: bool = False,
+               strategy: tf.distribute.Strategy | None = None):
+    self.model, self.estimator = model, estimator
+    self.state = estimator.init(model)
+    self.guide_variables = tuple(model.guide_variables) + (
+        tuple(self.state.trainable_variables) if self.state is not None else ())
+    self.generative_optimizer = make_optimizer(learning_rate, model.generative_variables)
+    self.guide_optimizer = make_optimizer(learning_rate, self.guide_variables)
+    self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+    self._seed, self._jit_compile, self._strategy = seed, jit_compile, strategy
+    self._step_fn: TrainStep | None = None
+
+  def checkpoint(self) -> tf.train.Checkpoint:
+    """Everything that resumes the run exactly (names kept from earlier runs)."""
+    parts = dict(step=self.step, model=self.model,
+                 generative_optimizer=self.generative_optimizer,
+                 guide_optimizer=self.guide_optimizer)
+    if self.state is not None:
+      parts["estimator_state"] = self.state
+    return tf.train.Checkpoint(**parts)
+
+  def set_learning_rate(self, learning_rate: float) -> None:
+    for optimizer in (self.generative_optimizer, self.guide_optimizer):
+      optimizer.learning_rate = learning_rate
+
+  def all_finite(self) -> bool:
+    """Host check of every checkpointed variable, optimizer slots included."""
+    variables = (list(self.model.variables) + list(self.generative_optimizer.variables())
+                 + list(self.guide_optimizer.variables())
+                 + (list(self.state.variables) if self.state is not None else []))
+    return all(np.all(np.isfinite(v.numpy())) for v in variables if v.dtype.is_floating)
+
+  def __call__(self, x: Any) -> dict[str, float]:
+    """One step on batch `x`; returns its metrics as floats.
+
+    Raises:
+      TrainingDivergedError: a loss or an updated variable is not finite; the
+        run must stop without saving this state.
+    """
+    if self._step_fn is None:
+      self._step_fn = make_train_step(
+          self.model, self.estimator, self.generative_optimizer, self.guide_optimizer,
+          seed=self._seed, jit_compile=self._jit_compile, state=self.state,
+          strategy=self._strategy)
+    current = int(self.step.numpy())
+    outputs = self._step_fn(x, tf.constant(current, tf.int64))
+    metrics = {k: float(v) for k, v in outputs.items()}
+    if metrics.pop(FINITE) < 1.0:
+      bad = {k: v for k, v in metrics.items() if not np.isfinite(v)}
+      raise TrainingDivergedError(
+          f"step {current + 1} made the " + (f"loss non-finite ({bad})" if bad else
+                                            "parameters non-finite")
+          + "; stopped without saving that state (the last checkpoint is the last "
+          "finite one); try a lower --learning_rate")
+    self.step.assign(current + 1)
+    return metrics

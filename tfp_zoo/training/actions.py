@@ -1,0 +1,209 @@
+"""What the training loop does besides stepping: periodic actions (log,
+checkpoint with image summaries, gradient SNR, quick evaluation) and the
+conditions that stop it (signals, time budget, last step), each a small object.
+
+An action is called after every step as `action(step, metrics, x, stopping)`
+and decides itself whether it is due; `stopping` is true on the last step of
+this invocation, whatever ended it.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import signal
+import threading
+import time
+from typing import Any, Mapping
+
+import numpy as np
+import tensorflow as tf
+
+from tfp_zoo import evaluation, pictures, sampling
+from tfp_zoo.errors import TrainingDivergedError
+from tfp_zoo.progress import Progress
+from tfp_zoo.training import config as config_lib
+from tfp_zoo.training import workdir as workdir_lib
+from tfp_zoo.training.train_step import Trainer
+
+__all__ = ["write_scalars", "LogMetrics", "SaveCheckpoint", "GradientSnr", "QuickEval",
+           "StopConditions", "evaluate_to_summary"]
+
+
+def write_scalars(writer, step: int, scalars: Mapping[str, float]) -> list[str]:
+  """Writes the finite scalars; returns the names of those left out."""
+  skipped = []
+  with writer.as_default(step=step):
+    for name, value in scalars.items():
+      if math.isfinite(value):
+        tf.summary.scalar(name, value)
+      else:
+        skipped.append(name)
+  return skipped
+
+
+def _due(every: int, step: int) -> bool:
+  return bool(every) and step % every == 0
+
+
+class LogMetrics:
+  """Every `every` steps (and at the end): summaries and a progress line."""
+
+  def __init__(self, writer, progress: Progress, every: int, batch_size: int):
+    self.writer, self.progress, self.every, self.batch_size = (writer, progress, every,
+                                                               batch_size)
+    self.last: dict[str, float] = {}
+
+  def __call__(self, step: int, metrics: dict[str, float], x: Any, stopping: bool) -> None:
+    self.last = metrics
+    if not (_due(self.every, step) or stopping):
+      return
+    rate = self.progress.rate(step)
+    skipped = write_scalars(self.writer, step,
+                            {**metrics, "examples_per_second": rate * self.batch_size})
+    shown = " | ".join(f"{k} {v:.3f}" for k, v in metrics.items() if k != "guide_loss")
+    if skipped:
+      shown += f" | not summarised (non-finite): {', '.join(skipped)}"
+    self.progress.update(step, shown)
+
+
+class SaveCheckpoint:
+  """Every `every` steps, at the last step and when stopping: checks every
+  checkpointed variable is finite, saves, and writes sample image summaries."""
+
+  def __init__(self, trainer: Trainer, workdir: str, *, every: int, last_step: int,
+               chief: bool, writer, seed: int, saved_step: int):
+    # Every worker of a multi-worker run must save (saving is collective); only
+    # the chief's copy is kept, the others write to a scratch directory.
+    directory = (workdir_lib.CHECKPOINT_DIR if chief
+                 else f"{workdir_lib.CHECKPOINT_DIR}_scratch_worker_{os.getpid()}")
+    self.directory = os.path.join(workdir, directory)
+    self.manager = tf.train.CheckpointManager(trainer.checkpoint(), self.directory,
+                                              max_to_keep=3)
+    self.trainer, self.every, self.last_step, self.chief = trainer, every, last_step, chief
+    self.writer, self.seed, self.saved_step = writer, seed, saved_step
+
+  def __call__(self, step: int, metrics: Any, x: Any, stopping: bool) -> None:
+    if _due(self.every, step) or step == self.last_step or stopping:
+      self.save(step)
+
+  def save(self, step: int) -> None:
+    if step == self.saved_step:
+      return
+    if not self.trainer.all_finite():
+      raise TrainingDivergedError(
+          f"step {step}: an optimizer slot or estimator state is not finite; stopped "
+          "without saving it; try a lower --learning_rate")
+    with workdir_lib.writing(self.directory, "a checkpoint"):
+      self.manager.save(checkpoint_number=step)
+    self.saved_step = step
+    if not self.chief:
+      shutil.rmtree(self.directory, ignore_errors=True)
+    elif len(self.trainer.model.input_shape) == 3:  # image data: sample grids
+      out = sampling.sample_with_means(self.trainer.model, 64,
+                                       tf.constant([self.seed, 7], tf.int32))
+      with self.writer.as_default(step=step):
+        for name in ("x_mean", "x"):
+          grid = np.nan_to_num(np.clip(pictures.tile(out[name].numpy()), 0., 1.))
+          tf.summary.image(f"samples/{name}", grid[None, :, :, None])
+
+
+class GradientSnr:
+  """Rainforth et al.'s gradient SNR (θ and φ) and the ESS on the current batch.
+
+  The draws run on a copy of the estimator's state, so asking for diagnostics
+  never changes the training run (e.g. NVIL's moving average).
+  """
+
+  def __init__(self, trainer: Trainer, writer, every: int, num_draws: int, seed: int):
+    self.trainer, self.writer, self.every = trainer, writer, every
+    self.num_draws, self.seed = num_draws, seed
+
+  def __call__(self, step: int, metrics: Any, x: Any, stopping: bool) -> None:
+    if not _due(self.every, step):
+      return
+    trainer, options = self.trainer, dict(self.trainer.estimator.options)
+    if trainer.state is not None:
+      copy = trainer.estimator.init(trainer.model)
+      for target, source in zip(copy.variables, trainer.state.variables):
+        target.assign(source)
+      options["state"] = copy
+    seed = tf.random.experimental.stateless_fold_in(tf.constant([self.seed, 7]), step)
+    snr = evaluation.gradient_snr(trainer.estimator.fn, trainer.model, x,
+                                  num_draws=self.num_draws, seed=seed, **options)
+    scalars = {"gradient_snr/generative": snr.generative_mean, "gradient_snr/ess": snr.ess}
+    if trainer.model.guide_variables:
+      scalars["gradient_snr/guide"] = snr.guide_mean
+    write_scalars(self.writer, step, scalars)
+
+
+def evaluate_to_summary(model, images, config: config_lib.TrainConfig, writer, step: int, *,
+                        num_samples: int, verbose: bool = False):
+  """The importance-sampled test log-likelihood, to TensorBoard (if finite)."""
+  progress = Progress(f"eval (K={num_samples})", len(images), unit="examples")
+  report = (lambda done, total: progress.update(done)) if verbose else None
+  result = evaluation.dataset_log_likelihood(
+      model, images, seed=tf.constant([workdir_lib.EVAL_SEED, 2]), num_samples=num_samples,
+      batch_size=config.eval_batch_size, progress=report)
+  write_scalars(writer, step, {f"test_log_likelihood_k{num_samples}": result.mean,
+                               f"test_ess_k{num_samples}": result.mean_ess})
+  writer.flush()
+  if verbose:
+    print(f"test log-likelihood (K={num_samples}, {result.num_examples} examples): "
+          f"{result.mean:.3f} ± {result.stderr:.3f} nats | mean ESS "
+          f"{result.mean_ess:.1f}/{num_samples}", flush=True)
+  return result
+
+
+class QuickEval:
+  """Every `every` steps: test log-likelihood with K ≤ 100, to TensorBoard."""
+
+  def __init__(self, model, images, config: config_lib.TrainConfig, writer):
+    self.model, self.images, self.config, self.writer = model, images, config, writer
+
+  def __call__(self, step: int, metrics: Any, x: Any, stopping: bool) -> None:
+    if _due(self.config.eval_every, step):
+      evaluate_to_summary(self.model, self.images, self.config, self.writer, step,
+                          num_samples=min(self.config.eval_num_samples, 100))
+
+
+class StopConditions:
+  """Why the loop stops: the last step, the time budget, SIGTERM or Ctrl-C.
+
+  While active, SIGTERM (e.g. preemption) and the first Ctrl-C ask the loop to
+  checkpoint and stop after the current step; a second Ctrl-C aborts at once.
+  The budget counts tracing too: wall-clock comparisons of estimators pay it alike.
+  """
+
+  def __init__(self, train_steps: int, max_seconds: float):
+    self.train_steps = train_steps
+    self.deadline = time.monotonic() + max_seconds if max_seconds else math.inf
+    self.signal: str | None = None
+    self._previous: dict[int, Any] = {}
+
+  def _handle(self, signum, frame) -> None:
+    del frame
+    if signum == signal.SIGINT and self.signal == "SIGINT":
+      raise KeyboardInterrupt  # the second Ctrl-C: abort now
+    self.signal = signal.Signals(signum).name
+
+  def reason(self, step: int) -> str | None:
+    """Read once per step, so a signal arriving later is handled at the next step."""
+    if self.signal:
+      return self.signal
+    if step >= self.train_steps:
+      return "train_steps"
+    if time.monotonic() >= self.deadline:
+      return "time budget"
+    return None
+
+  def __enter__(self) -> "StopConditions":
+    if threading.current_thread() is threading.main_thread():  # signals need the main thread
+      for sig in (signal.SIGTERM, signal.SIGINT):
+        self._previous[sig] = signal.signal(sig, self._handle)
+    return self
+
+  def __exit__(self, *exc) -> None:
+    for sig, handler in self._previous.items():
+      signal.signal(sig, handler)

@@ -1,0 +1,369 @@
+"""A run's directory: paths, the saved config, the lock, the resume contract,
+restore with fallback, and what reads a finished run (`restore_model`,
+`evaluate_workdir`).
+
+A workdir holds `config.json` (the run's configuration and its data digest),
+`checkpoints/` (`tf.train.CheckpointManager`: step, model, both optimizers,
+the estimator's state), `train/` and `eval/` TensorBoard summaries,
+`results.json` (the final evaluation) and `lock` (who is training it).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import errno
+import fcntl
+import json
+import math
+import os
+import socket
+from typing import Any, Iterator
+
+import numpy as np
+import tensorflow as tf
+
+from tfp_zoo import datasets, estimators, evaluation, models
+from tfp_zoo.errors import ConfigError, ResourceError, WorkdirLockedError
+from tfp_zoo.progress import Progress
+from tfp_zoo.training import config as config_lib
+
+__all__ = ["CONFIG_FILE", "CHECKPOINT_DIR", "RESULTS_FILE", "LOCK_FILE", "EVAL_SEED",
+           "Lock", "save_config", "load_config", "load_saved_run", "has_checkpoint", "check_resume", "checkpoint_candidates",
+           "restore", "build_model", "test_images", "restore_model", "evaluate_workdir",
+           "write_json", "read_results", "writing"]
+
+CONFIG_FILE = "config.json"
+CHECKPOINT_DIR = "checkpoints"
+RESULTS_FILE = "results.json"
+LOCK_FILE = "lock"
+DIGEST_KEY = "data_digest"  # beside the TrainConfig fields in config.json
+# Evaluation draws (test binarisation, importance samples) do not depend on the
+# run's --seed, so runs with different seeds are compared on the same test set,
+# and launchers/evaluate.py with its default seed reproduces results.json.
+EVAL_SEED = 0
+
+
+@contextlib.contextmanager
+def writing(path: str, what: str) -> Iterator[None]:
+  """Turns a failed write (read-only, full disk, ...) into one clear line."""
+  try:
+    yield
+  except OSError as e:
+    raise ResourceError(_write_failure(path, what, e.errno, e.strerror)) from None
+  except (tf.errors.PermissionDeniedError, tf.errors.ResourceExhaustedError,
+          tf.errors.FailedPreconditionError, tf.errors.UnknownError) as e:
+    reason = str(e.message).strip().splitlines()[0][:160]
+    raise ResourceError(f"cannot write {what} at {path} ({reason}); check that the "
+                        "directory is writable and the disk has space") from None
+
+
+def _write_failure(path: str, what: str, code: int | None, reason: str | None) -> str:
+  hint = {errno.ENOSPC: "the disk is full: free space or choose another --workdir",
+          errno.EDQUOT: "the disk quota is exceeded: free space or choose another --workdir",
+          errno.EACCES: "permission denied: make it writable or choose another --workdir",
+          errno.EROFS: "the file system is read-only: choose another --workdir",
+          errno.EPERM: "not permitted: make it writable or choose another --workdir"}.get(
+              code, "check that the directory is writable and the disk has space")
+  return f"cannot write {what} at {path} ({reason or code}): {hint}"
+
+
+def _finite_json(value: Any) -> Any:
+  """NaN and infinities become None: results.json is always valid JSON."""
+  if isinstance(value, dict):
+    return {k: _finite_json(v) for k, v in value.items()}
+  if isinstance(value, (list, tuple)):
+    return [_finite_json(v) for v in value]
+  if isinstance(value, (float, np.floating)):
+    return float(value) if math.isfinite(value) else None
+  if isinstance(value, np.integer):
+    return int(value)
+  return value
+
+
+def write_json(path: str, value: Any, what: str) -> None:
+  """Writes `value` atomically (a temporary sibling, then a rename)."""
+  tmp = path + ".tmp"
+  with writing(path, what):
+    try:
+      with open(tmp, "w") as f:
+        json.dump(_finite_json(value), f, indent=2, sort_keys=True, allow_nan=False)
+      os.replace(tmp, path)
+    finally:
+      if os.path.exists(tmp):
+        os.remove(tmp)
+
+
+def read_results(workdir: str) -> dict[str, Any] | None:
+  """The previous results.json, or None if there is none (or it is unreadable)."""
+  try:
+    with open(os.path.join(workdir, RESULTS_FILE)) as f:
+      return json.load(f)
+  except (OSError, ValueError):
+    return None
+
+
+class Lock:
+  """An exclusive `fcntl.flock` on `<workdir>/lock`, which records host and PID.
+
+  A second process stops at once, naming the holder. The kernel drops a flock
+  when its process dies, so a lock file naming a dead PID on this host is
+  stale and is taken over (and said so); one naming another host is refused,
+  since flock may not be shared across hosts on a network file system.
+  """
+
+  def __init__(self, workdir: str):
+    self.path = os.path.join(workdir, LOCK_FILE)
+    self._file = None
+
+  def _holder(self) -> dict[str, Any]:
+    try:
+      with open(self.path) as f:
+        return json.load(f)
+    except (OSError, ValueError):
+      return {}
+
+  def acquire(self) -> "Lock":
+    with writing(self.path, "the workdir lock"):
+      self._file = open(self.path, "a+")  # pylint: disable=consider-using-with
+    try:
+      fcntl.flock(self._file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+      holder = self._holder()
+      self._file.close()
+      raise WorkdirLockedError(
+          f"--workdir={os.path.dirname(self.path)} is in use by PID {holder.get('pid', '?')} "
+          f"on {holder.get('host', '?')}; wait for it to finish or use another "
+          "--workdir") from None
+    holder, host = self._holder(), socket.gethostname()
+    if holder.get("pid") and holder.get("pid") != os.getpid():
+      if holder.get("host") != host or _alive(holder["pid"]):
+        self._file.close()
+        raise WorkdirLockedError(
+            f"--workdir={os.path.dirname(self.path)}: its lock names PID {holder['pid']} on "
+            f"{holder.get('host')}, which may still be running; if it is not, delete "
+            f"{self.path}")
+      print(f"Took over the stale lock of PID {holder['pid']} (no longer running) on "
+            f"{os.path.dirname(self.path)}", flush=True)
+    with writing(self.path, "the workdir lock"):
+      self._file.seek(0)
+      self._file.truncate()
+      json.dump({"host": host, "pid": os.getpid()}, self._file)
+      self._file.flush()
+    return self
+
+  def release(self) -> None:
+    if self._file is None:
+      return
+    try:
+      self._file.seek(0)
+      self._file.truncate()  # an empty lock file: released cleanly
+    except OSError:
+      pass
+    fcntl.flock(self._file, fcntl.LOCK_UN)
+    self._file.close()
+    self._file = None
+
+  def __enter__(self) -> "Lock":
+    return self.acquire()
+
+  def __exit__(self, *exc) -> None:
+    self.release()
+
+
+def _alive(pid: int) -> bool:
+  try:
+    os.kill(int(pid), 0)
+  except ProcessLookupError:
+    return False
+  except PermissionError:
+    return True
+  return True
+
+
+def save_config(config: config_lib.TrainConfig, workdir: str, data_digest: str | None) -> None:
+  fields = dataclasses.asdict(config)
+  fields[DIGEST_KEY] = data_digest
+  write_json(os.path.join(workdir, CONFIG_FILE), fields, CONFIG_FILE)
+
+
+def load_config(workdir: str) -> config_lib.TrainConfig:
+  """Reads the config a run saved in `workdir`."""
+  return load_saved_run(workdir)[0]
+
+
+def load_saved_run(workdir: str) -> tuple[config_lib.TrainConfig, str | None]:
+  """Reads the config a run saved in `workdir`, and its data digest.
+
+  Raises:
+    ConfigError: no config.json, or one that is not a valid run configuration.
+  """
+  path = os.path.join(workdir, CONFIG_FILE)
+  if not os.path.isfile(path):
+    raise ConfigError(f"--workdir={workdir}: no {CONFIG_FILE} there; is it a "
+                      "training workdir?")
+  try:
+    with open(path) as f:
+      fields = json.load(f)
+  except (OSError, UnicodeDecodeError, ValueError) as e:
+    reason = str(e).splitlines()[0]
+    raise ConfigError(f"{path} is not valid JSON ({reason}); restore it, or move the "
+                      "workdir away to start a new run") from None
+  if not isinstance(fields, dict):
+    raise ConfigError(f"{path}: expected a JSON object of run settings")
+  known = {f.name for f in dataclasses.fields(config_lib.TrainConfig)}
+  try:
+    config = config_lib.TrainConfig(**{k: v for k, v in fields.items() if k in known})
+    for key in ("model_hparams", "estimator_options"):  # JSON turns tuples into lists
+      setattr(config, key, {k: tuple(v) if isinstance(v, list) else v
+                            for k, v in getattr(config, key).items()})
+    if config.estimator in estimators.names() and not (
+        estimators.accepts(config.estimator, "num_samples")):
+      config.num_samples = None  # older runs saved K even for estimators without one
+    config.validate()
+  except (TypeError, AttributeError, ConfigError) as e:
+    raise ConfigError(f"{path} is not a valid run configuration ({e}); restore it, or "
+                      "move the workdir away to start a new run") from None
+  return config, fields.get(DIGEST_KEY)
+
+
+def _shown(config: config_lib.TrainConfig, name: str) -> Any:
+  if name == "num_samples":
+    return config.effective_num_samples
+  return getattr(config, name)
+
+
+def check_resume(saved: config_lib.TrainConfig, saved_digest: str | None,
+                 config: config_lib.TrainConfig, digest: str | None,
+                 restored_step: int) -> list[str]:
+  """Applies the resume contract (`config.RESUME_RULES`).
+
+  Returns:
+    Lines describing the accepted changes that take effect (the learning rate).
+
+  Raises:
+    ConfigError: listing every refused difference, with both values.
+  """
+  refused, applied = [], []
+  for name, rule in config_lib.RESUME_RULES.items():
+    old, new = _shown(saved, name), _shown(config, name)
+    if rule == "same" and old != new:
+      refused.append(f"--{name}: run {old!r}, now {new!r}")
+    elif rule == "applied" and old != new:
+      applied.append(f"--{name} changed from {old!r} to {new!r}: applied from step "
+                     f"{restored_step}")
+  if saved_digest and digest and saved_digest != digest:
+    refused.append(f"--data_dir: the data differ from the run's (content digest "
+                   f"{saved_digest} in the run, {digest} now)")
+  if config.train_steps < restored_step:
+    refused.append(f"--train_steps: {config.train_steps} is below the restored step "
+                   f"{restored_step}")
+  if refused:
+    raise ConfigError(
+        f"--workdir={config.workdir} holds a run that these flags cannot continue: "
+        + "; ".join(refused) + ". Use the run's values or a new --workdir")
+  return applied
+
+
+def checkpoint_candidates(directory: str) -> list[str]:
+  """Checkpoint prefixes in `directory`, newest first, found from the files
+  themselves: a lost or damaged `checkpoint` state file must not hide them."""
+  steps = []
+  for path in tf.io.gfile.glob(os.path.join(directory, "ckpt-*.index")):
+    suffix = os.path.basename(path)[len("ckpt-"):-len(".index")]
+    if suffix.isdigit():
+      steps.append(int(suffix))
+  return [os.path.join(directory, f"ckpt-{n}") for n in sorted(steps, reverse=True)]
+
+
+def has_checkpoint(workdir: str) -> bool:
+  return bool(checkpoint_candidates(os.path.join(workdir, CHECKPOINT_DIR)))
+
+
+def restore(checkpoint: tf.train.Checkpoint, directory: str, *,
+            partial: bool = False) -> str | None:
+  """Restores the newest readable checkpoint; returns its path (None if none).
+
+  An unreadable newest checkpoint is reported and skipped; if every one is
+  unreadable, ConfigError refuses to restart from step 0. `partial` restores
+  only the objects `checkpoint` holds (e.g. the model without optimizers).
+  """
+  candidates = checkpoint_candidates(directory)
+  failures = []
+  for path in candidates:
+    try:
+      status = checkpoint.restore(path)
+      if partial:
+        status.expect_partial()
+      status.assert_existing_objects_matched()
+    except Exception as e:  # pylint: disable=broad-except
+      # A damaged file surfaces as whatever the reader trips on (DataLossError,
+      # IndexError "read less bytes", ValueError, ...): all mean "unreadable".
+      reason = str(e).strip().splitlines()[0][:200] if str(e).strip() else ""
+      failures.append(f"{os.path.basename(path)} ({type(e).__name__}: {reason})")
+      print(f"WARNING: checkpoint {path} is unreadable ({type(e).__name__}); trying an "
+            "older one", flush=True)
+      continue
+    if failures:
+      print(f"Fell back to {path}: skipped unreadable {', '.join(failures)}", flush=True)
+    return path
+  if candidates:
+    raise ConfigError(
+        f"--workdir={os.path.dirname(directory)}: no readable checkpoint in {directory} "
+        f"({'; '.join(failures)}). Refusing to restart from step 0; move the workdir "
+        "away to start a new run")
+  return None
+
+
+def build_model(config: config_lib.TrainConfig, input_shape) -> models.LatentVariableModel:
+  try:
+    return models.get(config.model, input_shape=input_shape,
+                      **config.resolved_model_hparams())
+  except (ValueError, TypeError, tf.errors.InvalidArgumentError) as e:
+    raise ConfigError(f"--model_hparams: {e}") from None
+
+
+def test_images(config: config_lib.TrainConfig, *, limit: int | None = None) -> np.ndarray:
+  """The test split as the run evaluates it (`limit`: default --eval_examples; 0 = all)."""
+  images = datasets.load_images(config.dataset, "test", data_dir=config.data_dir,
+                                download=config.download)
+  images = datasets.eval_images(images, binarization=config.binarization, seed=EVAL_SEED)
+  limit = config.eval_examples if limit is None else limit
+  return images[:limit] if limit else images
+
+
+def restore_model(workdir: str) -> tuple[models.LatentVariableModel, config_lib.TrainConfig, int]:
+  """Rebuilds a workdir's model and loads its latest checkpoint (read only).
+
+  Returns:
+    (model, config, step).
+  """
+  config = load_config(workdir)
+  directory = os.path.join(workdir, CHECKPOINT_DIR)
+  if not checkpoint_candidates(directory):
+    raise ConfigError(f"--workdir={workdir}: no checkpoint in {directory}")
+  images = datasets.load_images(config.dataset, "test", data_dir=config.data_dir,
+                                download=config.download)
+  model = build_model(config, images.shape[1:])
+  step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+  restore(tf.train.Checkpoint(step=step, model=model), directory, partial=True)
+  return model, config, int(step.numpy())
+
+
+def evaluate_workdir(workdir: str, *, num_samples: int = 5000, num_examples: int = 0,
+                     seed: int = EVAL_SEED, batch_size: int = 100,
+                     chunk_size: int = 250) -> evaluation.DatasetLogLikelihood:
+  """Importance-sampled test log-likelihood of a workdir's latest checkpoint.
+
+  `num_examples`: the first N test examples (0 = the whole test split, whatever
+  the training run's --eval_examples was).
+  """
+  model, config, step = restore_model(workdir)
+  images = test_images(config, limit=num_examples)
+  print(f"Evaluating {workdir} at step {step} on {len(images)} test examples, "
+        f"K={num_samples}", flush=True)
+  progress = Progress(f"eval (K={num_samples})", len(images), unit="examples")
+  return evaluation.dataset_log_likelihood(
+      model, images, seed=tf.constant([seed, 2]), num_samples=num_samples,
+      batch_size=batch_size, chunk_size=chunk_size,
+      progress=lambda done, total: progress.update(done))
