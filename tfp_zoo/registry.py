@@ -59,6 +59,8 @@ def parse_key_values(text: str) -> dict[str, Any]:
     key, value = (s.strip() for s in item.split("=", 1))
     if not key.isidentifier():
       raise ValueError(f"{key!r} is not a valid name")
+    if key in result:
+      raise ValueError(f"{key} is given twice")
     result[key] = _parse_value(value)
   return result
 

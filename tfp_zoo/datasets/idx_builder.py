@@ -49,11 +49,9 @@ class IdxImages(tfds.core.GeneratorBasedBuilder):
             for split in idx.IDX_FILES}
 
   def _generate_examples(self, directory: str, split: str):
-    images_file, labels_file = idx.IDX_FILES[split]
-    images = idx.read_idx(os.path.join(directory, images_file))
-    labels = idx.read_idx(os.path.join(directory, labels_file))
-    if len(images) != len(labels) or images.shape[1:] != (28, 28):
-      raise ValueError(f"{directory}: {images_file} {images.shape} does not match "
-                       f"{labels_file} {labels.shape}")
+    # Raises DatasetError (naming the file) for damaged or inconsistent files;
+    # `tfp_zoo.datasets.load_images` checks them before preparing, so this only
+    # matters when the builder is used on its own.
+    images, labels = idx.read_split(directory, split)
     for i, (image, label) in enumerate(zip(images, labels)):
       yield i, {"image": image[..., None], "label": int(label)}

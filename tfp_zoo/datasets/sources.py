@@ -1,24 +1,35 @@
 """Where images come from: the shipped subset, local idx files, prepared TFDS
-data, or (only when asked) a TFDS download. Offline first, failing fast."""
+data, or (only when asked) a TFDS download. Offline first, failing fast.
+
+Every problem a user can cause ends in one line naming the file or directory:
+`DatasetNotFoundError` when the data is not there (naming the missing files),
+`DatasetError` when a file is damaged or inconsistent, `ResourceError` when
+the prepared copy cannot be written.
+"""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
+import re
+from typing import Callable
 
 import numpy as np
+import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from tfp_zoo.datasets import idx
-from tfp_zoo.errors import DatasetNotFoundError
 from tfp_zoo.datasets.idx_builder import IdxImages
+from tfp_zoo.errors import DatasetError, DatasetNotFoundError, ResourceError, UserError
 
-__all__ = ["DATASETS", "SPLITS", "DatasetNotFoundError", "load_images", "shipped_dir"]
+__all__ = ["DATASETS", "SPLITS", "DatasetNotFoundError", "load_images", "shipped_dir",
+           "data_digest"]
 
 DATASETS = ("mnist_small", "mnist", "fashion_mnist")
 SPLITS = ("train", "test")
-
-
+# The four idx files in a fixed order (train images, train labels, test ...).
+_IDX_NAMES = tuple(f for pair in idx.IDX_FILES.values() for f in pair)
 
 
 def shipped_dir() -> str:
@@ -26,9 +37,55 @@ def shipped_dir() -> str:
   return os.path.join(os.path.dirname(__file__), "data", "mnist_small")
 
 
-def _has_idx_files(directory: str) -> bool:
-  return all(os.path.isfile(os.path.join(directory, f))
-             for pair in idx.IDX_FILES.values() for f in pair)
+def _check_names(name: str, split: str | None = None) -> None:
+  if name not in DATASETS:
+    raise ValueError(f"unknown dataset {name!r}; known: {', '.join(DATASETS)}")
+  if split is not None and split not in SPLITS:
+    raise ValueError(f"unknown split {split!r}; known: {', '.join(SPLITS)}")
+
+
+def _first_line(text: object, limit: int = 300) -> str:
+  """The first line of `text` (e.g. a TensorFlow error, without its op names),
+  at most `limit` characters."""
+  text = re.sub(r"\{\{function_node [^}]*\}\}", "", str(text))
+  text = re.sub(r"\s*\[Op:[^\]]*\].*", "", text)
+  lines = text.strip().splitlines()
+  return lines[0].strip()[:limit] if lines else ""
+
+
+def _one_line(text: str) -> str:
+  """Joins the lines of a message (e.g. a path with a newline) into one."""
+  return " ".join(str(text).splitlines())
+
+
+def _idx_dir(data_dir: str) -> bool:
+  """True if `data_dir` holds all four idx files; False if it holds none.
+
+  Raises:
+    DatasetNotFoundError: only some of them are there (names the missing ones).
+  """
+  # lexists: a directory or a broken link in a file's place counts as present,
+  # so reading it names the file and the problem.
+  present = [f for f in _IDX_NAMES if os.path.lexists(os.path.join(data_dir, f))]
+  if len(present) == len(_IDX_NAMES):
+    return True
+  if not present:
+    return False
+  missing = [f for f in _IDX_NAMES if f not in present]
+  raise DatasetNotFoundError(_one_line(
+      f"--data_dir={data_dir} holds {', '.join(present)} but not {', '.join(missing)}"
+      f"{_uncompressed_hint(data_dir, missing)}; a directory of idx files needs all "
+      f"four: {', '.join(_IDX_NAMES)}"))
+
+
+def _uncompressed_hint(data_dir: str, missing: list[str]) -> str:
+  """Points at idx files that are there but not gzipped (e.g. after gunzip)."""
+  plain = [f[:-len(".gz")] for f in missing
+           if os.path.isfile(os.path.join(data_dir, f[:-len(".gz")]))]
+  if not plain:
+    return ""
+  return (f" (found {plain[0]} uncompressed: gzip it)" if len(plain) == 1 else
+          f" (found {len(plain)} of them uncompressed, e.g. {plain[0]}: gzip them)")
 
 
 def load_images(name: str, split: str, *, data_dir: str | None = None,
@@ -48,58 +105,181 @@ def load_images(name: str, split: str, *, data_dir: str | None = None,
   Raises:
     ValueError: for an unknown name or split.
     DatasetNotFoundError: if the data is not available offline (within seconds,
-      never after a network time-out), with a message saying how to provide it.
+      never after a network time-out), with a message saying how to provide it;
+      also when only some of the four idx files are in `data_dir` (names the
+      missing ones).
+    DatasetError: an idx file (or a prepared TFDS copy) is unreadable, damaged
+      or inconsistent: truncated or not gzip, a wrong idx header, a data length
+      that does not match the header, images not 28x28, a label count that
+      differs from the image count, labels outside 0..9, an empty split. The
+      idx files are checked before TFDS sees them; the message names the file.
+    ResourceError: the prepared copy cannot be written under `tfds_dir`.
   """
-  if name not in DATASETS:
-    raise ValueError(f"unknown dataset {name!r}; known: {', '.join(DATASETS)}")
-  if split not in SPLITS:
-    raise ValueError(f"unknown split {split!r}; known: {', '.join(SPLITS)}")
+  _check_names(name, split)
   if name == "mnist_small":
-    return idx.read_idx(os.path.join(shipped_dir(), idx.IDX_FILES[split][0]))[..., None]
+    return idx.read_split(shipped_dir(), split)[0][..., None]
   if data_dir and not os.path.isdir(data_dir):
-    raise DatasetNotFoundError(f"--data_dir={data_dir} is not a directory")
-  if data_dir and _has_idx_files(data_dir):
+    raise DatasetNotFoundError(_one_line(f"--data_dir={data_dir} is not a directory"))
+  if data_dir and not os.access(data_dir, os.R_OK | os.X_OK):
+    raise DatasetError(_one_line(f"--data_dir={data_dir}: cannot read this directory "
+                                 "(permission denied)"))
+  if data_dir and _idx_dir(data_dir):
     return _from_idx_builder(name, split, data_dir, tfds_dir)
   if data_dir:
-    builder = tfds.builder(name, data_dir=data_dir)
+    builder = _builder(lambda: tfds.builder(name, data_dir=data_dir),
+                       f"--data_dir={data_dir}", f"delete {os.path.join(data_dir, name)} and "
+                       "prepare it again (--download), or give a directory of idx files")
     if builder.is_prepared():
-      return _as_numpy(builder, split)
+      return _as_numpy(builder, split, f"delete it and prepare {name} again (--download)")
   if download:
     builder = tfds.builder(name, data_dir=data_dir)
     builder.download_and_prepare()
-    return _as_numpy(builder, split)
+    return _as_numpy(builder, split, f"delete it and prepare {name} again (--download)")
   where = f"in --data_dir={data_dir}" if data_dir else "(no --data_dir given)"
-  raise DatasetNotFoundError(
-      f"dataset {name!r} is not available offline {where}. Provide a directory "
-      f"with the four idx files ({', '.join(f for p in idx.IDX_FILES.values() for f in p)})"
+  hint = _uncompressed_hint(data_dir, list(_IDX_NAMES)) if data_dir else ""
+  raise DatasetNotFoundError(_one_line(
+      f"dataset {name!r} is not available offline {where}{hint}. Provide a directory "
+      f"with the four idx files ({', '.join(_IDX_NAMES)})"
       f" as --data_dir, or a TFDS data_dir where {name!r} is prepared, or pass "
       "--download to fetch it with TFDS (needs network). The shipped subset "
-      "--dataset=mnist_small always works offline.")
+      "--dataset=mnist_small always works offline."))
 
 
-def _idx_digest(directory: str) -> str:
+def data_digest(name: str, data_dir: str | None = None) -> str | None:
+  """A content digest of the data `load_images(name, ..., data_dir=data_dir)` reads.
+
+  Two runs whose digests are equal read byte-identical data files. Hashes the
+  files' raw bytes only (fast); damage is reported by `load_images`.
+
+  Args:
+    name: 'mnist_small', 'mnist' or 'fashion_mnist'.
+    data_dir: as for `load_images` (ignored for 'mnist_small').
+
+  Returns:
+    16 hex digits: the digest of the four idx files in `data_dir`, or of the
+    shipped files for 'mnist_small'. None where no digest can be computed
+    cheaply: no `data_dir`, or a TFDS data directory (prepared or downloaded).
+
+  Raises:
+    ValueError: an unknown name.
+    DatasetNotFoundError: `data_dir` is not a directory, or holds only some
+      of the four idx files.
+    DatasetError: an idx file cannot be read.
+  """
+  _check_names(name)
+  if name == "mnist_small":
+    return _shipped_digest()
+  if not data_dir:
+    return None
+  if not os.path.isdir(data_dir):
+    raise DatasetNotFoundError(_one_line(f"--data_dir={data_dir} is not a directory"))
+  if not _idx_dir(data_dir):
+    return None
+  return _digest(_read_idx_files(data_dir))
+
+
+@functools.lru_cache(maxsize=None)
+def _shipped_digest() -> str:
+  return _digest(_read_idx_files(shipped_dir()))
+
+
+def _read_idx_files(directory: str) -> dict[str, bytes]:
+  """The raw bytes of the four idx files, by file name (DatasetError if unreadable)."""
+  return {f: idx.read_file(os.path.join(directory, f)) for f in _IDX_NAMES}
+
+
+def _digest(raw_files: dict[str, bytes]) -> str:
   digest = hashlib.sha256()
-  for pair in idx.IDX_FILES.values():
-    for name in pair:
-      with open(os.path.join(directory, name), "rb") as f:
-        digest.update(name.encode() + f.read())
+  for name in _IDX_NAMES:  # the order and formula of earlier versions: same keys
+    digest.update(name.encode() + raw_files[name])
   return digest.hexdigest()[:16]
+
+
+def _check_idx_files(directory: str, raw_files: dict[str, bytes]) -> None:
+  """Decodes and checks both splits, so TFDS never sees a damaged file."""
+  for split, (images_file, labels_file) in idx.IDX_FILES.items():
+    paths = [os.path.join(directory, f) for f in (images_file, labels_file)]
+    images, labels = (idx.decode_idx(p, raw_files[f])
+                      for p, f in zip(paths, (images_file, labels_file)))
+    idx.check_split(split, images, labels, *paths)
 
 
 def _from_idx_builder(name: str, split: str, data_dir: str,
                       tfds_dir: str | None) -> np.ndarray:
+  # Read each file once: the digest names exactly the bytes that were checked.
+  raw_files = _read_idx_files(data_dir)
+  _check_idx_files(data_dir, raw_files)
   if tfds_dir is None:
     root = os.environ.get("TFDS_DATA_DIR",
                           os.path.join(os.path.expanduser("~"), "tensorflow_datasets"))
-    tfds_dir = os.path.join(root, "tfp_zoo_idx", _idx_digest(data_dir))
-  builder = IdxImages(config=name, data_dir=tfds_dir)
-  if not builder.is_prepared():
+    tfds_dir = os.path.join(root, "tfp_zoo_idx", _digest(raw_files))
+  builder = _prepared_idx_builder(name, data_dir, tfds_dir)
+  return _as_numpy(builder, split, "delete it and it is prepared again from the idx "
+                   f"files in {data_dir}")
+
+
+def _prepared_idx_builder(name: str, data_dir: str, tfds_dir: str) -> IdxImages:
+  """An `IdxImages` builder for `name`, prepared under `tfds_dir` if it was not.
+
+  TFDS prepares into a sibling `incomplete.*` directory and renames it when
+  done, so a prepare that was killed leaves only that sibling, which the next
+  prepare ignores. A version directory without TFDS's metadata (e.g. a partial
+  copy) would be "reused" by TFDS and then fail to read: it is removed first.
+  """
+  builder = _builder(lambda: IdxImages(config=name, data_dir=tfds_dir), tfds_dir,
+                     f"delete it and it is prepared again from the idx files in {data_dir}")
+  if builder.is_prepared():
+    return builder
+  try:
+    if builder.data_path.exists():
+      print(f"Removing the incomplete prepared copy {builder.data_path} ...", flush=True)
+      builder.data_path.rmtree()
     print(f"Preparing {name} from the idx files in {data_dir} (once) ...", flush=True)
-    builder.download_and_prepare(
-        download_config=tfds.download.DownloadConfig(manual_dir=data_dir))
-  return _as_numpy(builder, split)
+    builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
+        manual_dir=data_dir, try_download_gcs=False))
+  except DatasetError:
+    raise
+  except OSError as e:
+    builder = IdxImages(config=name, data_dir=tfds_dir)
+    if builder.is_prepared():  # another process (e.g. a worker) prepared it first
+      return builder
+    reason = e.strerror or _first_line(e) or type(e).__name__
+    filename = os.fspath(e.filename) if getattr(e, "filename", None) else tfds_dir
+    where = "" if filename.rstrip("/") == tfds_dir.rstrip("/") else f" ({filename})"
+    raise ResourceError(_one_line(
+        f"cannot write the prepared copy of {name} under {tfds_dir}{where}: {reason}; "
+        "make it writable, or set TFDS_DATA_DIR to a writable directory with free "
+        "space")) from None
+  except Exception:  # pylint: disable=broad-except
+    builder = IdxImages(config=name, data_dir=tfds_dir)
+    if builder.is_prepared():  # another process prepared it first (rename clash)
+      return builder
+    raise
+  return IdxImages(config=name, data_dir=tfds_dir)
 
 
-def _as_numpy(builder: tfds.core.DatasetBuilder, split: str) -> np.ndarray:
-  images = tfds.as_numpy(builder.as_dataset(split=split, batch_size=-1))["image"]
+def _builder(make: Callable[[], tfds.core.DatasetBuilder], where: str,
+             remedy: str) -> tfds.core.DatasetBuilder:
+  """`make()`, with a damaged prepared copy's metadata as a one-line DatasetError."""
+  try:
+    return make()
+  except UserError:
+    raise
+  except Exception as e:  # pylint: disable=broad-except
+    # TFDS reads dataset_info.json/features.json of a prepared copy here and
+    # wraps what goes wrong (protobuf ParseError, JSON, I/O) in varying types.
+    raise DatasetError(_one_line(
+        f"{where}: the prepared TFDS copy cannot be read ({_first_line(e)}); "
+        f"{remedy}")) from None
+
+
+def _as_numpy(builder: tfds.core.DatasetBuilder, split: str, remedy: str) -> np.ndarray:
+  """The split's images; DatasetError naming the prepared directory if damaged."""
+  try:
+    images = tfds.as_numpy(builder.as_dataset(split=split, batch_size=-1))["image"]
+  except (tf.errors.OpError, OSError) as e:
+    reason = _first_line(getattr(e, "message", None) or e) or type(e).__name__
+    raise DatasetError(_one_line(
+        f"{builder.data_dir}: the prepared {split} split cannot be read ({reason}); "
+        f"{remedy}")) from None
   return np.asarray(images, np.uint8).reshape(-1, 28, 28, 1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from typing import Any, Sequence
 
 from tfp_zoo.registry import Registry
@@ -40,7 +41,6 @@ def check_hparams(name: str, hparams: dict[str, Any]) -> None:
 
 def hparam_names(name: str) -> tuple[str, ...]:
   """The hyperparameters model `name` accepts (keyword arguments of its class)."""
-  import inspect  # pylint: disable=g-import-not-at-top
   return tuple(p for p in inspect.signature(_REGISTRY.lookup(name)).parameters
                if p not in ("self", "name", "input_shape"))
 

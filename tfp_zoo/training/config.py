@@ -200,7 +200,7 @@ def _range_text(name: str, kind: str, lower: float | None, upper: float | None) 
   if name == "snr_num_draws":
     return "must be an integer >= 2 (a standard deviation needs two draws)"
   if upper is not None:
-    return f"must be an integer in [{lower:g}, {upper + 1:g})"
+    return f"must be an integer in [{int(lower)}, {int(upper) + 1})"
   if kind == "float":
     return "must be a non-negative number (0 = no limit)"
   return ("must be a positive integer" if lower == 1
