@@ -14,7 +14,8 @@ def _data():
 
 class TrainStepTest(tf.test.TestCase, parameterized.TestCase):
 
-  @parameterized.parameters(("elbo", False), ("iwae", False), ("iwae", True))
+  @parameterized.parameters(("elbo", False), ("iwae", False), ("iwae", True), ("dreg", False),
+                            ("rws", False), ("piwae", False))
   def test_training_raises_the_exact_log_likelihood(self, estimator, jit_compile):
     truth, x = _data()
     model = models.LinearGaussian((4,), latent_size=2, seed=1)
@@ -52,26 +53,48 @@ class TrainStepTest(tf.test.TestCase, parameterized.TestCase):
     moved = [not np.allclose(a, v.numpy()) for a, v in zip(phi0, model.guide_variables)]
     self.assertEqual(any(moved), guide_update == "sleep")
 
-  def test_separate_losses_update_separate_groups(self):
+  @parameterized.parameters("generative", "guide")
+  def test_each_loss_updates_its_own_group_only(self, live):
+    """Only the live loss is non-zero; its group takes Adam's first step,
+    about −lr·sign(∇ loss), and the other group does not move. A step that routes
+    either loss to the wrong group, or one loss to both, fails."""
     model = models.LinearGaussian((4,), latent_size=2, seed=1)
     _, x = _data()
+    lr, seed = 0.01, training.step_seed(0, tf.constant(0, tf.int64))
 
-    def theta_only(model, x, *, seed, num_samples):
-      objectives = estimators.elbo(model, x, seed=seed, num_samples=num_samples)
-      # θ follows the ELBO; φ's loss is a constant, so φ must not move.
-      return estimators.Objectives(objectives.generative_loss,
-                                   tf.constant(0.0) * objectives.guide_loss, {})
+    def one_loss_live(model, x, *, seed, num_samples):
+      loss = estimators.elbo(model, x, seed=seed, num_samples=num_samples).generative_loss
+      dead = tf.constant(0.0) * loss
+      return (estimators.Objectives(loss, dead, {}) if live == "generative"
+              else estimators.Objectives(dead, loss, {}))
 
-    theta0 = [v.numpy() for v in model.generative_variables]
-    phi0 = [v.numpy() for v in model.guide_variables]
+    theta, phi = model.generative_variables, model.guide_variables
+    moving, still = (theta, phi) if live == "generative" else (phi, theta)
+    with tf.GradientTape() as tape:
+      loss = estimators.elbo(model, x, seed=seed, num_samples=2).generative_loss
+    # tf_keras legacy Adam's first step: lr·g / (|g| + ε/√(1−β2)), ε = 1e-7.
+    expected = [v.numpy() - lr * g.numpy() / (np.abs(g.numpy()) + 1e-7 / np.sqrt(1e-3))
+                for v, g in zip(moving, tape.gradient(loss, moving))]
+    still0 = [v.numpy() for v in still]
     step = training.make_train_step(
-        model, theta_only, training.make_optimizer(0.01, model.generative_variables),
-        training.make_optimizer(0.01, model.guide_variables), num_samples=2)
-    step(x, tf.constant(0, tf.int64))
-    for before, v in zip(theta0, model.generative_variables):
-      self.assertNotAllClose(before, v)
-    for before, v in zip(phi0, model.guide_variables):
-      self.assertAllClose(before, v)
+        model, one_loss_live, training.make_optimizer(lr, theta),
+        training.make_optimizer(lr, phi), num_samples=2)
+    metrics = step(x, tf.constant(0, tf.int64))
+    self.assertEqual(float(metrics[training.train_step.FINITE]), 1.0)
+    for want, v in zip(expected, moving):
+      self.assertAllClose(want, v, atol=1e-5)
+    for before, v in zip(still0, still):
+      self.assertAllEqual(before, v)
+
+  def test_the_step_reports_non_finite_parameters(self):
+    model = models.LinearGaussian((4,), latent_size=2, seed=1)
+    _, x = _data()
+    step = training.make_train_step(
+        model, estimators.elbo, training.make_optimizer(1e38, model.generative_variables),
+        training.make_optimizer(1e38, model.guide_variables), num_samples=2)
+    finite = [float(step(x, tf.constant(i, tf.int64))[training.train_step.FINITE])
+              for i in range(3)]
+    self.assertIn(0.0, finite)
 
   def test_step_seed_is_a_function_of_seed_and_step(self):
     a = training.step_seed(3, tf.constant(5))
