@@ -42,9 +42,10 @@ def main(argv):
     for n in (int(s) for s in FLAGS.sizes):
       if solver == "exact" and n > FLAGS.exact_max_size:
         continue
-      configs.append(("alws", solver, n, {
-          "num_sleep_samples": n, "num_features": min(FLAGS.num_features, n),
-          "solver": solver}))
+      options = {"num_sleep_samples": n, "solver": solver}
+      if solver != "exact":  # the exact solver takes no features (bind refuses them)
+        options["num_features"] = min(FLAGS.num_features, n)
+      configs.append(("alws", solver, n, options))
 
   steps = []
   for estimator, _, _, options in configs:

@@ -52,7 +52,7 @@ def main(argv):
     config = training.TrainConfig(
         workdir=os.path.join(FLAGS.workdir_root, estimator), model="matrix_factorisation",
         model_hparams={"latent_size": FLAGS.latent_size, "prior": FLAGS.prior},
-        estimator=estimator, num_samples=1,
+        estimator=estimator, num_samples=None if estimator == "alws" else 1,
         estimator_options=options if estimator == "alws" else {},
         dataset=FLAGS.dataset, data_dir=data_dir,
         binarization="none", train_steps=FLAGS.train_steps,
