@@ -111,7 +111,7 @@ class LogLikelihoodTest(tf.test.TestCase, parameterized.TestCase):
 
   def test_bad_arguments(self):
     model = models.LinearGaussian((4,))
-    with self.assertRaisesRegex(ValueError, "num_samples must be an integer >= 1"):
+    with self.assertRaisesRegex(ValueError, "^num_samples: log_likelihood needs an integer >= 1, got 0"):
       evaluation.log_likelihood(model, tf.zeros([1, 4]), seed=tf.constant([0, 0]),
                                 num_samples=0)
     with self.assertRaisesRegex(ValueError, "chunk_size"):

@@ -54,12 +54,62 @@ _TF_ONLY = textwrap.dedent("""
     try:
       loaded.sample(tf.constant(0), tf.constant([0, 0]))
     except tf.errors.InvalidArgumentError as e:
-      assert "num_samples must be at least 1" in str(e), e
+      assert "num_samples: expected an integer >= 1" in str(e), e
     else:
       raise AssertionError("num_samples=0 was accepted")
     leaked = [m for m in sys.modules if m.startswith(("tfp_zoo", "tensorflow_probability"))]
     assert not leaked, leaked
     print("TF-ONLY OK")
+""")
+
+# Also TF-only: the exported functions refuse bad x with graph ops of their own.
+_TF_ONLY_INPUT_CHECKS = textwrap.dedent("""
+    import re
+    import sys
+    import numpy as np
+    import tensorflow as tf
+
+    loaded = tf.saved_model.load(sys.argv[1])
+    seed = tf.constant([0, 0])
+    images = (np.random.default_rng(0).random((3, 28, 28, 1)) < 0.5).astype(np.float32)
+    ll = loaded.log_likelihood(tf.constant(images), tf.constant(10), seed)
+    assert np.all(np.isfinite(ll["log_likelihood"].numpy())), ll
+
+    def message_line(error):
+      # The op's own line: TF puts a {{function_node ...}} tag in front of it,
+      # or "Graph execution error:" and a stack above it.
+      lines = re.sub(r"\\{\\{function_node [^}]*\\}\\} ", "", error.message).splitlines()
+      ends = [i for i, line in enumerate(lines) if line.startswith("\\t [[")]
+      return lines[ends[0] - 1] if ends else lines[0]
+
+    nan = images.copy()
+    nan[1, 5, 5, 0] = np.nan
+    cases = ((images * 255, "x: expected values in [0, 1]", "divide 8-bit images by 255"),
+             (nan, "x: expected finite values", "NaN"))
+    for bad, start, hint in cases:
+      calls = {
+          "log_likelihood": lambda: loaded.log_likelihood(tf.constant(bad), tf.constant(10),
+                                                          seed),
+          "log_likelihood signature": lambda: loaded.signatures["log_likelihood"](
+              x=tf.constant(bad), num_samples=tf.constant(10), seed=seed),
+          "encode": lambda: loaded.encode(tf.constant(bad), seed)}
+      for name, call in calls.items():
+        try:
+          call()
+        except tf.errors.InvalidArgumentError as e:
+          line = message_line(e)
+          assert line.startswith(start) and hint in line, (name, e.message)
+        else:
+          raise AssertionError(f"{name} accepted {start}")
+    try:
+      loaded.log_likelihood(tf.constant(images), tf.constant(0), seed)
+    except tf.errors.InvalidArgumentError as e:
+      assert message_line(e).startswith("num_samples: expected an integer >= 1"), e.message
+    else:
+      raise AssertionError("num_samples=0 was accepted")
+    leaked = [m for m in sys.modules if m.startswith(("tfp_zoo", "tensorflow_probability"))]
+    assert not leaked, leaked
+    print("TF-ONLY CHECKS OK")
 """)
 
 
@@ -145,6 +195,19 @@ class ExportTest(tf.test.TestCase):
     # With K=1 there is one weight and no padding weight counts: ESS is exactly 1.
     one = loaded.log_likelihood(x, tf.constant(1), tf.constant([1, 2]))
     self.assertAllClose(one["ess"], tf.ones(4))
+
+  def test_exported_functions_refuse_nan_and_8_bit_pixels(self):
+    model = models.get("vae", input_shape=(28, 28, 1), hidden_sizes=(8,), latent_sizes=(2,))
+    path = export.export_model(model, os.path.join(self.get_temp_dir(), "bernoulli"))
+    script = os.path.join(self.get_temp_dir(), "tf_only_checks.py")
+    with open(script, "w") as f:
+      f.write(_TF_ONLY_INPUT_CHECKS)
+    clean_env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    process = subprocess.run([sys.executable, script, path], capture_output=True, text=True,
+                             timeout=300, cwd=self.get_temp_dir(),
+                             env=dict(clean_env, TF_CPP_MIN_LOG_LEVEL="2"))
+    self.assertEqual(process.returncode, 0, process.stderr[-3000:])
+    self.assertIn("TF-ONLY CHECKS OK", process.stdout)
 
   def test_export_is_atomic_and_refuses_to_clobber(self):
     model = models.get("linear_gaussian", input_shape=(6,), latent_size=2)

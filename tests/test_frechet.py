@@ -57,6 +57,23 @@ class FrechetTest(tf.test.TestCase):
     self.assertLess(errors[1], 0.05)
     self.assertLess(errors[1], errors[0])
 
+  def test_float32_and_float64_tensors_and_arrays(self):
+    rng = np.random.default_rng(2)
+    a, b = rng.normal(size=(40, 3)), rng.normal(size=(50, 3)) + 0.5
+    reference = frechet.frechet_distance(a, b)
+    self.assertGreater(reference, 0.1)
+    for convert in (lambda v: tf.constant(v, tf.float32), lambda v: tf.constant(v),
+                    lambda v: v.astype(np.float32), lambda v: tf.Variable(v, dtype=tf.float32),
+                    lambda v: v.tolist()):
+      distance = frechet.frechet_distance(convert(a), convert(b))
+      self.assertIsInstance(distance, float)
+      # float32 inputs carry float32 rounding, nothing more.
+      self.assertAllClose(distance, reference, rtol=1e-5)
+    mixed = frechet.frechet_distance(tf.constant(a, tf.float32), b)
+    self.assertAllClose(mixed, reference, rtol=1e-5)
+    self.assertAllClose(frechet.gaussian_frechet_distance(
+        tf.constant([0., 1.], tf.float32), tf.eye(2), np.zeros(2), 4 * np.eye(2)), 3.0)
+
   def test_bad_input_is_named(self):
     with self.assertRaisesRegex(ValueError, "features_a: need a matrix"):
       frechet.frechet_distance(np.zeros(5), np.zeros((5, 2)))

@@ -1,6 +1,8 @@
 """The public API is re-exported and typed; the registries agree with the flags."""
 
+import importlib
 import inspect
+import pkgutil
 
 import tensorflow as tf
 
@@ -33,6 +35,24 @@ class PublicApiTest(tf.test.TestCase):
       parameters = inspect.signature(estimators.get(name)).parameters
       self.assertEqual(list(parameters)[:2], ["model", "x"])
       self.assertEqual(parameters["seed"].kind, inspect.Parameter.KEYWORD_ONLY)
+
+  def test_estimator_names_are_functions_not_modules(self):
+    # A module named like its function would shadow it or be shadowed by it
+    # (`from tfp_zoo.estimators import wake_sleep` gave the function, never
+    # the module): modules are named for their family instead.
+    for name in estimators.names():
+      self.assertTrue(inspect.isfunction(getattr(estimators, name)), name)
+      self.assertIs(getattr(estimators, name), estimators.get(name))
+    functions = {n for n in estimators.__all__ if inspect.isfunction(getattr(estimators, n))}
+    self.assertContainsSubset(set(estimators.names()), functions)
+    submodules = {m.name for m in pkgutil.iter_modules(estimators.__path__)}
+    self.assertContainsSubset({"base", "importance_weighted", "wake_sleep_algorithm"},
+                              submodules)  # the check sees the modules
+    self.assertEmpty(submodules & functions)
+    for module in submodules:  # each still imports under its own name
+      self.assertTrue(inspect.ismodule(importlib.import_module(f"tfp_zoo.estimators.{module}")))
+    from tfp_zoo.estimators import wake_sleep  # pylint: disable=g-import-not-at-top
+    self.assertTrue(inspect.isfunction(wake_sleep))
 
   def test_testing_helpers(self):
     values = [[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]

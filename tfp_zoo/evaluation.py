@@ -18,7 +18,6 @@ from typing import Any, Callable, NamedTuple
 import numpy as np
 
 import tensorflow as tf
-import tensorflow_probability as tfp
 
 from tfp_zoo.estimators import base as estimators_base
 from tfp_zoo.models import base as models_base
@@ -56,7 +55,7 @@ def log_likelihood(model: models_base.LatentVariableModel, x: tf.Tensor, *,
 
   Args:
     model: a `LatentVariableModel`.
-    x: observations [batch, *input_shape].
+    x: observations [batch, *input_shape], checked by `model.check_observations`.
     seed: stateless seed, int32[2].
     num_samples: K, the total number of importance samples per example.
     chunk_size: particles drawn at once; peak memory is proportional to
@@ -65,11 +64,10 @@ def log_likelihood(model: models_base.LatentVariableModel, x: tf.Tensor, *,
   Returns:
     `LogLikelihood(log_likelihood, ess, stderr)`, each of shape [batch].
   """
-  if not isinstance(num_samples, int) or num_samples < 1:
-    raise ValueError(f"num_samples must be an integer >= 1, got {num_samples!r}")
-  if not isinstance(chunk_size, int) or chunk_size < 1:
-    raise ValueError(f"chunk_size must be an integer >= 1, got {chunk_size!r}")
-  x = tf.convert_to_tensor(x, tf.float32)
+  # The K chunks are concatenated: K × batch must fit in int32 shapes too.
+  x, num_samples = estimators_base.check_inputs(model, x, num_samples, "log_likelihood")
+  chunk_size = estimators_base.check_num_samples(chunk_size, "log_likelihood",
+                                                 name="chunk_size")
   chunk_size = min(chunk_size, num_samples)
   num_chunks = math.ceil(num_samples / chunk_size)
   seeds = tf.random.experimental.stateless_split(
@@ -90,7 +88,7 @@ def summarize_log_weights(log_weights: tf.Tensor, num_samples: Any) -> LogLikeli
   """
   k = tf.cast(num_samples, log_weights.dtype)
   estimate = tf.reduce_logsumexp(log_weights, axis=0) - tf.math.log(k)
-  ess = tf.exp(tfp.experimental.mcmc.log_ess_from_log_weights(log_weights))
+  ess = estimators_base.effective_sample_size(log_weights)
   stderr = tf.sqrt(tf.maximum(1.0 / ess - 1.0 / k, 0.0))
   return LogLikelihood(estimate, ess, stderr)
 
@@ -110,10 +108,12 @@ def dataset_log_likelihood(
     progress: Callable[[int, int], None] | None = None) -> DatasetLogLikelihood:
   """`log_likelihood` over a whole array of observations, batch by batch.
 
-  `progress(done, total)` is called after each batch.
+  `progress(done, total)` is called after each batch. `images` are checked
+  (shape, finite, in the model's support) before the first batch.
   """
-  if batch_size < 1:
-    raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+  batch_size = estimators_base.check_num_samples(batch_size, "dataset_log_likelihood",
+                                                 name="batch_size")
+  images = estimators_base.check_observations(model, images, name="images")
   seeds = tf.random.experimental.stateless_split(
       tf.convert_to_tensor(seed, tf.int32), max(1, math.ceil(len(images) / batch_size)))
   values, ess = [], []
@@ -159,6 +159,7 @@ def gradient_snr(estimator: Callable[..., Any], model: models_base.LatentVariabl
   """
   if not isinstance(num_draws, int) or num_draws < 2:
     raise ValueError(f"num_draws must be an integer >= 2, got {num_draws!r}")
+  x = estimators_base.check_observations(model, x)
   theta, phi = tuple(model.generative_variables), tuple(model.guide_variables)
 
   @tf.function(autograph=False)

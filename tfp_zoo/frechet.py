@@ -14,9 +14,23 @@ no general matrix square root is needed.
 
 from __future__ import annotations
 
+from typing import Any
+
+import numpy as np
 import tensorflow as tf
 
 __all__ = ["frechet_distance", "gaussian_frechet_distance"]
+
+
+def _as_float64(value: Any) -> tf.Tensor:
+  """A tensor, NumPy array or list of any real dtype as a float64 tensor.
+
+  Tensors are cast (`tf.convert_to_tensor(t, tf.float64)` refuses a float32
+  tensor); anything else goes through NumPy, so Python floats keep float64.
+  """
+  if tf.is_tensor(value) or isinstance(value, tf.Variable):
+    return tf.cast(value, tf.float64)
+  return tf.constant(np.asarray(value, np.float64))
 
 
 def _psd_sqrt(matrix: tf.Tensor) -> tf.Tensor:
@@ -27,8 +41,7 @@ def _psd_sqrt(matrix: tf.Tensor) -> tf.Tensor:
 def gaussian_frechet_distance(mean_a: tf.Tensor, cov_a: tf.Tensor, mean_b: tf.Tensor,
                               cov_b: tf.Tensor) -> tf.Tensor:
   """Squared Fréchet distance d² between N(mean_a, cov_a) and N(mean_b, cov_b), float64."""
-  mean_a, cov_a, mean_b, cov_b = (tf.convert_to_tensor(t, tf.float64)
-                                  for t in (mean_a, cov_a, mean_b, cov_b))
+  mean_a, cov_a, mean_b, cov_b = (_as_float64(t) for t in (mean_a, cov_a, mean_b, cov_b))
   root_a = _psd_sqrt(cov_a)
   middle = root_a @ cov_b @ root_a
   middle = (middle + tf.linalg.adjoint(middle)) / 2.  # symmetric up to rounding
@@ -38,7 +51,7 @@ def gaussian_frechet_distance(mean_a: tf.Tensor, cov_a: tf.Tensor, mean_b: tf.Te
 
 
 def _moments(features: tf.Tensor, name: str) -> tuple[tf.Tensor, tf.Tensor]:
-  features = tf.convert_to_tensor(features, tf.float64)
+  features = _as_float64(features)
   if features.shape.rank != 2 or features.shape[0] is None or features.shape[0] < 2:
     raise ValueError(f"{name}: need a matrix [num_examples >= 2, num_features], got shape "
                      f"{features.shape}")
@@ -52,7 +65,8 @@ def frechet_distance(features_a: tf.Tensor, features_b: tf.Tensor) -> float:
   """Squared Fréchet distance between Gaussians fitted to two feature matrices.
 
   Args:
-    features_a: [n_a, d] features (e.g. of model samples).
+    features_a: [n_a, d] features (e.g. of model samples): a tensor or array of
+      any real dtype (float32 included), computed in float64.
     features_b: [n_b, d] features (e.g. of test images).
 
   Returns:

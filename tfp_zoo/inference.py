@@ -33,7 +33,7 @@ def map_latents(model: Any, x: tf.Tensor, *, num_steps: int = 500,
   """
   if not isinstance(num_steps, int) or num_steps < 1:
     raise ValueError(f"num_steps={num_steps!r} must be a positive integer")
-  x = tf.convert_to_tensor(x)
+  x = base.check_observations(model, x)
   joint = model.joint()
   dists, _ = joint.sample_distributions(seed=(0, 0))
   parts = dict(zip(base.as_named(joint.dtype), dists))

@@ -16,7 +16,7 @@ from absl.testing import parameterized
 from tfp_zoo import estimators, kernels, models, testing
 
 # The package re-exports the function `alws` under the module's name.
-alws_lib = importlib.import_module("tfp_zoo.estimators.alws")
+alws_lib = importlib.import_module("tfp_zoo.estimators.amortised_learning")
 
 SIZES = (200, 800, 3200)
 SEEDS = 5
@@ -175,7 +175,8 @@ class AlwsModelsTest(tf.test.TestCase, parameterized.TestCase):
         (dict(bandwidth=-1.0), "bandwidth=-1.0"),
         (dict(bandwidth="silverman"), "bandwidth='silverman'"),
         (dict(ridge=0.0), "ridge=0.0 must be a positive number"),
-        (dict(num_sleep_samples=2), "num_sleep_samples=2 must be an integer >= 4"),
+        (dict(num_sleep_samples=2), "^num_sleep_samples: alws needs an integer >= 4, got 2"),
+        (dict(num_features=True), "^num_features: alws needs an integer >= 1, got the boolean"),
         (dict(bandwidth="heldout", validation_fraction=0.0), "needs held-out samples"),
         (dict(exponential_family="yes"), "exponential_family='yes'")):
       with self.assertRaisesRegex(ValueError, message):
@@ -188,7 +189,7 @@ class AlwsModelsTest(tf.test.TestCase, parameterized.TestCase):
         logits = tf.one_hot(c, 3)
         return tfp.distributions.Categorical(logits=logits, name="x")
     model = CategoricalPixels((1,), num_components=3)
-    x = tf.zeros([2], tf.int32)
+    x = tf.zeros([2, 1], tf.int32)  # [batch, *input_shape]; cast to float32 by the check
     with self.assertRaisesRegex(ValueError, "no natural parameters for Categorical"):
       estimators.alws(model, x, seed=tf.constant([0, 0]), exponential_family=True,
                       num_sleep_samples=8)

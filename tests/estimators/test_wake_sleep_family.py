@@ -34,15 +34,28 @@ def _exact_theta_gradient(model, x):
   return _flat(tape.gradient(loss, model.generative_variables)).numpy()
 
 
-def _exact_kl_gradient(model, x):
-  """∇φ mean_b KL(p(z|x) ‖ q_φ(z|x)), the wake-φ target."""
+def _exact_kl_gradient(model, x, reverse=False):
+  """∇φ mean_b KL(p(z|x) ‖ q_φ(z|x)), the wake-φ target; with `reverse`,
+  ∇φ mean_b KL(q_φ(z|x) ‖ p(z|x)) = ∇φ(−ELBO), the ELBO's guide target."""
   posterior = model.exact_posterior(x)
   posterior = tfd.MultivariateNormalTriL(tf.stop_gradient(posterior.loc),
                                          tf.stop_gradient(posterior.scale.to_dense()))
   with tf.GradientTape() as tape:
     q = model.guide(x).sample_distributions(seed=[0, 0])[0][0]
-    kl = tf.reduce_mean(tfd.kl_divergence(posterior, q))
+    kl = tf.reduce_mean(tfd.kl_divergence(q, posterior) if reverse
+                        else tfd.kl_divergence(posterior, q))
   return _flat(tape.gradient(kl, model.guide_variables)).numpy()
+
+
+def _rws_normalised_over_the_batch(model, x, *, seed, num_samples):
+  """A deliberately wrong RWS θ-update: one softmax over particles *and*
+  examples (rescaled by the batch size, so equal examples are unaffected)."""
+  w = estimators.importance_log_weights(model, x, seed=seed, num_samples=num_samples,
+                                        stop_latents=True)
+  flat = tf.nn.softmax(tf.reshape(tf.stop_gradient(w.log_weights), [-1]))
+  normalized = tf.reshape(flat, tf.shape(w.log_weights)) * tf.cast(tf.shape(x)[0], tf.float32)
+  loss = -tf.reduce_mean(tf.reduce_sum(normalized * w.log_joint, axis=0))
+  return estimators.Objectives(loss, loss, {})
 
 
 def _error(values, exact):
@@ -105,6 +118,26 @@ class RwsTest(tf.test.TestCase, parameterized.TestCase):
     single = testing.replicate(gradient, 200).mean(0)
     double = testing.replicate(doubled, 100).mean(0)
     self.assertAllClose(single, double, atol=0.15 * np.abs(single).max())
+
+  def test_two_very_different_examples_each_get_their_own_posterior_expectation(self):
+    # x_far lies ~30 nats below x_near in log p(x): weights normalised across
+    # the minibatch would give its particles almost no weight. With the guide
+    # at the exact posterior, per-example weights are 1/K and the wake-θ update
+    # (1/K) Σ_k ∇θ log p(x_b, z_k), z_k ~ p(z|x_b), is unbiased for ∇θ log p(x_b)
+    # (Fisher's identity) for any K: the tolerance is Monte Carlo error alone.
+    model, x = testing.linear_gaussian_problem(batch_size=1)
+    x = tf.concat([x, x + 8.0], 0)
+    log_px = model.exact_log_likelihood(x).numpy()
+    self.assertGreater(log_px[0] - log_px[1], 20.0)
+    model.set_guide_to_exact_posterior()
+    exact = _exact_theta_gradient(model, x)
+    rws = testing.replicate(_gradient_fn(model, x, estimators.rws, "theta", num_samples=10),
+                            100, seed=(8, 1))
+    self.assertLess(testing.max_abs_z_score(rws, exact), Z)
+    # Power: the batch-normalised update follows x_near alone.
+    wrong = testing.replicate(_gradient_fn(model, x, _rws_normalised_over_the_batch, "theta",
+                                           num_samples=10), 100, seed=(8, 1))
+    self.assertGreater(testing.max_abs_z_score(wrong, exact), 10 * Z)
 
   def test_bad_options(self):
     model, x = testing.linear_gaussian_problem()
@@ -182,6 +215,40 @@ class PathDerivativeTest(tf.test.TestCase):
                                            num_samples=3), 5)
     self.assertGreater(np.abs(draws).max(), 1e-2)
 
+  def test_stl_elbo_is_unbiased_for_the_elbo_gradient_away_from_the_posterior(self):
+    # At the exact posterior STL's φ-gradient is 0 for any sign; away from it,
+    # bound='elbo' must average to the exact ∇φ(−ELBO) = ∇φ KL(q ‖ p(z|x)).
+    model, x = testing.linear_gaussian_problem()
+    model.guide_bias.assign_add([0.5, -0.5])  # further off the posterior
+    exact = _exact_kl_gradient(model, x, reverse=True)
+    n = 200
+    stl = testing.replicate(_gradient_fn(model, x, estimators.stl, "phi", num_samples=4,
+                                         bound="elbo"), n, seed=(4, 1))
+    self.assertLess(testing.max_abs_z_score(stl, exact), Z)
+    # The exact target is right: the reparameterised ELBO gradient agrees.
+    elbo = testing.replicate(_gradient_fn(model, x, estimators.elbo, "phi", num_samples=4),
+                             n, seed=(4, 2))
+    self.assertLess(testing.max_abs_z_score(elbo, exact), Z)
+    # Power: the sign-flipped STL is refused by a wide margin.
+    self.assertGreater(testing.max_abs_z_score(-stl, exact), 10 * Z)
+    self.assertGreater(np.linalg.norm(exact), 0.5)
+
+  def test_stl_iwae_is_biased_for_the_iwae_gradient(self):
+    # As the docstring says (Tucker et al. 2019): with K > 1, STL's IWAE
+    # weights w̃_k leave a dropped score term of non-zero mean; DReG (w̃_k²) does not.
+    model, x = testing.linear_gaussian_problem()
+    n = 200
+    draws = {name: testing.replicate(_gradient_fn(model, x, estimators.get(name), "phi",
+                                                  num_samples=10, **options), n,
+                                     seed=(5, i))
+             for i, (name, options) in enumerate((("iwae", {}), ("dreg", {}),
+                                                  ("stl", dict(bound="iwae"))))}
+    def z(a, b):
+      stderr = np.sqrt(draws[a].var(0, ddof=1) / n + draws[b].var(0, ddof=1) / n)
+      return np.max(np.abs(draws[a].mean(0) - draws[b].mean(0)) / stderr)
+    self.assertLess(z("dreg", "iwae"), Z)
+    self.assertGreater(z("stl", "iwae"), Z)
+
 
 class RelativesTest(tf.test.TestCase):
 
@@ -237,7 +304,7 @@ class VimcoTest(tf.test.TestCase):
 
   def test_needs_two_samples(self):
     model, x = testing.linear_gaussian_problem()
-    with self.assertRaisesRegex(ValueError, "vimco: num_samples must be >= 2"):
+    with self.assertRaisesRegex(ValueError, "^num_samples: vimco needs an integer >= 2, got 1"):
       estimators.vimco(model, x, seed=tf.constant([0, 0]), num_samples=1)
 
 

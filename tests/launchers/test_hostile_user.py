@@ -114,6 +114,22 @@ class HostileUserTest(tf.test.TestCase):
          {}, ["--output", "not a SavedModel"]),
         (("sample.py", f"--workdir={self.workdir}", "--extent=nan",
           f"--output={self.root}/x.png"), {}, ["--extent"]),
+        # absl's own checks (enums, bounds, required) and the dry run.
+        (("train.py", f"--workdir={fresh}", "--batch_size=0"), {}, ["--batch_size=0"]),
+        (("train.py", f"--workdir={fresh}", "--estimator=reinforce"), {},
+         ["--estimator=reinforce: value should be one of <alws|ciwae|dreg|elbo"]),
+        (("train.py", f"--workdir={fresh}", "--snr_num_draws=1"), {},
+         ["--snr_num_draws=1: 1 is not integer >= 2"]),
+        (("train.py", f"--workdir={fresh}", "--estimator=iwae", "--model=discrete_vae"), {},
+         ["--estimator=iwae with --model=discrete_vae: estimator 'iwae' differentiates "
+          "through guide samples, but the latents ['z'] are not reparameterisable"]),
+        (("train.py", f"--workdir={fresh}", "--dataset=mnist"), {}, ["needs --data_dir"]),
+        (("train.py", f"--workdir={fresh}", "--dataset=mnist", f"--data_dir={self.root}"), {},
+         ["DatasetNotFoundError: dataset 'mnist' is not available offline"]),
+        (("train.py", f"--workdir={fresh}", "--model_hparams=depth=3"), {},
+         ["--model_hparams: model 'vae' does not take depth"]),
+        (("train.py",), {}, ["--workdir"]),
+        (("evaluate.py", f"--workdir={fresh}"), {}, ["--workdir"]),
     ]
     started = [(_start(*args, **kwargs), args, expected) for args, kwargs, expected in cases]
     for process, args, expected in started:  # started together: their imports overlap

@@ -1,22 +1,26 @@
 """Estimators: `(model, x, *, seed, **options) -> Objectives` learning algorithms.
 
+Each function lives in a module named for its family (`iwae` in
+`importance_weighted`, `rws` in `reweighted_wake_sleep`, ...), never after a
+function, so `from tfp_zoo.estimators import iwae` is always the function.
+
 `bind(name, **options)` checks the options once and pairs the estimator with
 the state it keeps (see `binding.py`); the functions themselves stay plain.
 """
 
-from tfp_zoo.estimators.alws import AlwsFeatureMap, alws, alws_state
+from tfp_zoo.estimators.amortised_learning import AlwsFeatureMap, alws, alws_state
 from tfp_zoo.estimators.base import Objectives, importance_log_weights
 from tfp_zoo.estimators.binding import BoundEstimator, bind
 from tfp_zoo.estimators.catalog import (Estimator, accepts, check_options, get, make_state,
                                         names, state_factory)
-from tfp_zoo.estimators.dreg import dreg, stl
-from tfp_zoo.estimators.elbo import elbo
-from tfp_zoo.estimators.iwae import iwae
+from tfp_zoo.estimators.evidence_lower_bound import elbo
+from tfp_zoo.estimators.importance_weighted import iwae
 from tfp_zoo.estimators.iwae_relatives import ciwae, miwae, piwae
-from tfp_zoo.estimators.nvil import NvilBaseline, nvil, nvil_state
-from tfp_zoo.estimators.rws import rws
-from tfp_zoo.estimators.vimco import vimco
-from tfp_zoo.estimators.wake_sleep import wake_sleep
+from tfp_zoo.estimators.monte_carlo_objectives import vimco
+from tfp_zoo.estimators.neural_variational_inference import NvilBaseline, nvil, nvil_state
+from tfp_zoo.estimators.path_derivative import dreg, stl
+from tfp_zoo.estimators.reweighted_wake_sleep import rws
+from tfp_zoo.estimators.wake_sleep_algorithm import wake_sleep
 
 __all__ = ["Objectives", "elbo", "iwae", "miwae", "ciwae", "piwae", "dreg", "stl", "rws",
            "vimco", "wake_sleep", "nvil", "alws", "NvilBaseline", "AlwsFeatureMap",

@@ -84,10 +84,8 @@ def _check(num_sleep_samples, num_features, kernel, bandwidth, ridge, solver,
   base.check_choice(solver, SOLVERS, "solver", "alws")
   base.check_choice(kernel, kernels.KERNELS, "kernel", "alws")
   base.check_choice(guide_update, ("sleep", "none"), "guide_update", "alws")
-  if not isinstance(num_sleep_samples, int) or num_sleep_samples < 4:
-    raise ValueError(f"alws: num_sleep_samples={num_sleep_samples!r} must be an integer >= 4")
-  if not isinstance(num_features, int) or num_features < 1:
-    raise ValueError(f"alws: num_features={num_features!r} must be a positive integer")
+  base.check_num_samples(num_sleep_samples, "alws", name="num_sleep_samples", minimum=4)
+  base.check_num_samples(num_features, "alws", name="num_features")
   if isinstance(bandwidth, str):
     base.check_choice(bandwidth, ("median", "heldout"), "bandwidth", "alws")
   elif not (isinstance(bandwidth, (int, float)) and bandwidth > 0):
@@ -208,7 +206,7 @@ def alws(model: models_base.LatentVariableModel, x: tf.Tensor, *, seed: tf.Tenso
                      "'alws', model, feature_map='learned') (the launcher makes it)")
   if feature_map == "kernel" and state is not None:
     raise ValueError("alws: state is only used with feature_map='learned'")
-  x = tf.convert_to_tensor(x)
+  x = base.check_observations(model, x)
   sleep_seed, feature_seed = tf.unstack(tf.random.experimental.stateless_split(
       tf.convert_to_tensor(seed, tf.int32), 2))
   joint = model.joint()

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import operator
 from typing import Any, Mapping, NamedTuple
 
+import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
@@ -12,9 +14,14 @@ from tfp_zoo.models import base as models_base
 tfd = tfp.distributions
 
 __all__ = ["Objectives", "LogWeights", "importance_log_weights", "as_named",
-           "require_guide", "require_reparameterized", "check_num_samples",
+           "require_guide", "require_reparameterized", "reparameterized_guide",
+           "check_num_samples", "check_observations", "check_inputs",
+           "effective_sample_size",
            "latent_names", "dream", "guide_log_prob", "self_normalized_weights",
            "check_choice", "path_derivative_loss"]
+
+# The most particles TensorFlow indexes (int32 shapes and gathers).
+_INT32_MAX = 2**31 - 1
 
 
 class Objectives(NamedTuple):
@@ -63,9 +70,71 @@ def require_guide(model: models_base.LatentVariableModel, estimator: str) -> Non
                      f"{type(model).__name__} has none")
 
 
-def check_num_samples(num_samples: int, estimator: str) -> None:
-  if not isinstance(num_samples, int) or num_samples < 1:
-    raise ValueError(f"{estimator}: num_samples must be an integer >= 1, got {num_samples!r}")
+def check_num_samples(num_samples: Any, estimator: str, *, name: str = "num_samples",
+                      minimum: int = 1, batch_size: int | None = None,
+                      groups: int = 1) -> int:
+  """`num_samples` as a Python int, refused early if it cannot work.
+
+  Accepts Python and NumPy integers; refuses booleans (True is not one
+  sample), values below `minimum`, and values for which the K × batch (× groups)
+  particles would exceed 2³¹ − 1, past which TensorFlow's int32 shapes overflow.
+
+  Args:
+    num_samples: the value given.
+    estimator: who asks, for the message.
+    name: the option's name, which starts the message.
+    minimum: the smallest allowed value.
+    batch_size: the static batch size, if known.
+    groups: other factors multiplying the particle count (MIWAE's groups).
+
+  Returns:
+    The value as a Python int.
+
+  Raises:
+    ValueError: with a message starting `{name}:`.
+  """
+  expected = f"{name}: {estimator} needs an integer >= {minimum}"
+  if isinstance(num_samples, (bool, np.bool_)):
+    raise ValueError(f"{expected}, got the boolean {num_samples!r}")
+  try:
+    value = operator.index(num_samples)
+  except TypeError:
+    raise ValueError(f"{expected}, got {num_samples!r}") from None
+  if value < minimum:
+    raise ValueError(f"{expected}, got {value}")
+  copies = int(batch_size or 1) * int(groups)
+  if value * copies > _INT32_MAX:
+    factors = "batch size × groups" if groups > 1 else "batch size"
+    raise ValueError(f"{name}: {value} particles × {copies} ({factors}) = {value * copies} "
+                     "exceeds 2**31 - 1, where TensorFlow's int32 shapes overflow; "
+                     f"{estimator} needs fewer")
+  return value
+
+
+def check_observations(model: Any, x: Any, name: str = "x") -> tf.Tensor:
+  """`model.check_observations(x)`: x as a checked float32 tensor.
+
+  Models that do not derive from `LatentVariableModel` (duck-typed ones) get
+  x converted and, if floating, checked to be finite.
+  """
+  check = getattr(model, "check_observations", None)
+  if check is not None:
+    return check(x, name=name)
+  x = tf.convert_to_tensor(x, dtype_hint=tf.float32)
+  return models_base.check_values(x, name) if x.dtype.is_floating else x
+
+
+def check_inputs(model: Any, x: Any, num_samples: Any, estimator: str, *,
+                 minimum: int = 1, groups: int = 1) -> tuple[tf.Tensor, int]:
+  """An estimator's entry checks: (checked x, num_samples as an int).
+
+  x is checked by the model (`check_observations`), then num_samples against
+  x's static batch size (`check_num_samples`).
+  """
+  x = check_observations(model, x)
+  batch_size = x.shape[0] if x.shape.rank else None
+  return x, check_num_samples(num_samples, estimator, minimum=minimum,
+                              batch_size=batch_size, groups=groups)
 
 
 def require_reparameterized(guide: tfd.JointDistribution, estimator: str) -> None:
@@ -77,6 +146,27 @@ def require_reparameterized(guide: tfd.JointDistribution, estimator: str) -> Non
         f"estimator {estimator!r} differentiates through guide samples, but the "
         f"latents {bad} are not reparameterisable (e.g. discrete); use an "
         "estimator for such latents (wake-sleep, RWS, score-function)")
+
+
+def reparameterized_guide(model: models_base.LatentVariableModel, x: tf.Tensor,
+                          estimator: str) -> tfd.JointDistribution:
+  """q_φ(· | x), after checking that the model has a guide and that every part
+  of it can be reparameterised (for estimators that differentiate through z)."""
+  require_guide(model, estimator)
+  guide = model.guide(x)
+  require_reparameterized(guide, estimator)
+  return guide
+
+
+def effective_sample_size(log_weights: tf.Tensor) -> tf.Tensor:
+  """ESS = (Σ_k w_k)² / Σ_k w_k² over particles (axis 0), per example.
+
+  From log-weights [K, batch] in log space (`tfp.experimental.mcmc.
+  log_ess_from_log_weights`: −logsumexp(2 log w̃)); between 1 and K, with no
+  gradient. Rows of −inf (padding) have weight zero and do not count.
+  """
+  return tf.exp(tfp.experimental.mcmc.log_ess_from_log_weights(
+      tf.stop_gradient(log_weights)))
 
 
 def dream(model: models_base.LatentVariableModel, num_samples: int, *,

@@ -29,10 +29,16 @@ __all__ = ["BoundEstimator", "bind", "IGNORED_UNLESS", "check_option_types"]
 
 # option -> (the option it depends on, the values of that option that use it).
 # An option given explicitly while its condition is false would be ignored: an error.
+# Audited for every estimator; conditions on K (stl's and nvil's `bound` make
+# no difference at num_samples=1) are not expressible as a tuple of values.
 IGNORED_UNLESS: dict[str, dict[str, tuple[str, tuple[Any, ...]]]] = {
-    "alws": {"feature_size": ("feature_map", ("learned",))},
+    "alws": {"feature_size": ("feature_map", ("learned",)),
+             # The exact kernel solver uses every sleep sample, no features.
+             "num_features": ("solver", ("random_features", "nystrom"))},
     "rws": {"mixture_weight": ("guide_update", ("mixture",)),
-            "num_sleep_samples": ("guide_update", ("sleep", "mixture"))},
+            "num_sleep_samples": ("guide_update", ("sleep", "mixture")),
+            # dreg changes only the wake-φ update (θ's gradient is the same).
+            "dreg": ("guide_update", ("wake", "mixture"))},
 }
 # Keywords of the estimator signature that are not options.
 _NOT_OPTIONS = ("model", "x", "seed", "state")

@@ -8,16 +8,16 @@ from typing import Any, Callable
 import tensorflow as tf
 
 from tfp_zoo.registry import Registry
-from tfp_zoo.estimators.alws import alws, alws_state
+from tfp_zoo.estimators.amortised_learning import alws, alws_state
 from tfp_zoo.estimators.base import Objectives
-from tfp_zoo.estimators.dreg import dreg, stl
-from tfp_zoo.estimators.elbo import elbo
-from tfp_zoo.estimators.iwae import iwae
+from tfp_zoo.estimators.path_derivative import dreg, stl
+from tfp_zoo.estimators.evidence_lower_bound import elbo
+from tfp_zoo.estimators.importance_weighted import iwae
 from tfp_zoo.estimators.iwae_relatives import ciwae, miwae, piwae
-from tfp_zoo.estimators.nvil import nvil, nvil_state
-from tfp_zoo.estimators.rws import rws
-from tfp_zoo.estimators.vimco import vimco
-from tfp_zoo.estimators.wake_sleep import wake_sleep
+from tfp_zoo.estimators.neural_variational_inference import nvil, nvil_state
+from tfp_zoo.estimators.reweighted_wake_sleep import rws
+from tfp_zoo.estimators.monte_carlo_objectives import vimco
+from tfp_zoo.estimators.wake_sleep_algorithm import wake_sleep
 
 __all__ = ["Estimator", "get", "names", "check_options", "accepts", "make_state",
            "state_factory"]

@@ -38,10 +38,8 @@ def elbo(model: models_base.LatentVariableModel, x: tf.Tensor, *, seed: tf.Tenso
   Returns:
     `Objectives` with `metrics['elbo']`, the mean bound over the batch.
   """
-  base.require_guide(model, "elbo")
-  base.check_num_samples(num_samples, "elbo")
-  guide = model.guide(x)
-  base.require_reparameterized(guide, "elbo")
+  x, num_samples = base.check_inputs(model, x, num_samples, "elbo")
+  guide = base.reparameterized_guide(model, x, "elbo")
   if not analytic_kl:
     weights = base.importance_log_weights(model, x, seed=seed, num_samples=num_samples,
                                           guide=guide)

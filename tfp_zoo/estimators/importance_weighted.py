@@ -32,14 +32,11 @@ def iwae(model: models_base.LatentVariableModel, x: tf.Tensor, *, seed: tf.Tenso
     `Objectives` with `metrics['iwae']` (mean bound) and `metrics['ess']` (mean
     effective sample size of the K weights, between 1 and K).
   """
-  base.require_guide(model, "iwae")
-  base.check_num_samples(num_samples, "iwae")
-  guide = model.guide(x)
-  base.require_reparameterized(guide, "iwae")
+  x, num_samples = base.check_inputs(model, x, num_samples, "iwae")
+  guide = base.reparameterized_guide(model, x, "iwae")
   log_weights = base.importance_log_weights(
       model, x, seed=seed, num_samples=num_samples, guide=guide).log_weights
   bound = tfp.math.reduce_logmeanexp(log_weights, axis=0)
   loss = -tf.reduce_mean(bound)
-  ess = tf.exp(tfp.experimental.mcmc.log_ess_from_log_weights(
-      tf.stop_gradient(log_weights)))
+  ess = base.effective_sample_size(log_weights)
   return base.Objectives(loss, loss, {"iwae": -loss, "ess": tf.reduce_mean(ess)})

@@ -23,11 +23,10 @@ __all__ = ["miwae", "ciwae", "piwae"]
 
 
 def _grouped_weights(model, x, seed, num_samples, num_groups, name):
-  base.require_guide(model, name)
-  base.check_num_samples(num_samples, name)
-  base.check_num_samples(num_groups, f"{name} (num_groups)")
-  guide = model.guide(x)
-  base.require_reparameterized(guide, name)
+  """Log-weights of M·K reparameterised samples: [M·K, batch] and [M, K, batch]."""
+  num_groups = base.check_num_samples(num_groups, name, name="num_groups")
+  x, num_samples = base.check_inputs(model, x, num_samples, name, groups=num_groups)
+  guide = base.reparameterized_guide(model, x, name)
   log_weights = base.importance_log_weights(
       model, x, seed=seed, num_samples=num_groups * num_samples, guide=guide).log_weights
   grouped = tf.reshape(log_weights, tf.concat([[num_groups, num_samples],

@@ -25,10 +25,9 @@ __all__ = ["vimco"]
 def vimco(model: models_base.LatentVariableModel, x: tf.Tensor, *, seed: tf.Tensor,
           num_samples: int = 5) -> base.Objectives:
   """VIMCO surrogate as both losses; needs K ≥ 2 (metrics: 'iwae', 'ess')."""
+  # K >= 2: each particle's baseline averages the other K - 1.
+  x, num_samples = base.check_inputs(model, x, num_samples, "vimco", minimum=2)
   base.require_guide(model, "vimco")
-  base.check_num_samples(num_samples, "vimco")
-  if num_samples < 2:
-    raise ValueError("vimco: num_samples must be >= 2 (its baselines leave one out)")
   weights = base.importance_log_weights(model, x, seed=seed, num_samples=num_samples,
                                         stop_latents=True)
   log_leave_one_out, log_avg = tfp.stats.log_soomean_exp(
@@ -37,7 +36,6 @@ def vimco(model: models_base.LatentVariableModel, x: tf.Tensor, *, seed: tf.Tens
   bound = tfp.math.reduce_logmeanexp(weights.log_weights, axis=0)
   surrogate = bound + tf.reduce_sum(learning_signal * weights.log_guide, axis=0)
   loss = -tf.reduce_mean(surrogate)
-  ess = tf.exp(tfp.experimental.mcmc.log_ess_from_log_weights(
-      tf.stop_gradient(weights.log_weights)))
+  ess = base.effective_sample_size(weights.log_weights)
   return base.Objectives(loss, loss, {"iwae": tf.stop_gradient(tf.reduce_mean(bound)),
                                       "ess": tf.reduce_mean(ess)})

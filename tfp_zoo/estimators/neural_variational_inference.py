@@ -117,8 +117,8 @@ def nvil(model: models_base.LatentVariableModel, x: tf.Tensor, *, seed: tf.Tenso
     metrics: the bound ('elbo' or 'iwae'), 'ess' and, with a baseline,
     'baseline_mse'.
   """
+  x, num_samples = base.check_inputs(model, x, num_samples, "nvil")
   base.require_guide(model, "nvil")
-  base.check_num_samples(num_samples, "nvil")
   base.check_choice(bound, BOUNDS, "bound", "nvil")
   base.check_choice(baseline, BASELINES, "baseline", "nvil")
   if baseline != "none":
@@ -154,6 +154,5 @@ def nvil(model: models_base.LatentVariableModel, x: tf.Tensor, *, seed: tf.Tenso
       tf.stop_gradient(centred) * weights.log_guide, axis=0)
   loss = -tf.reduce_mean(surrogate) + baseline_loss
   metrics[bound] = tf.stop_gradient(tf.reduce_mean(value))
-  metrics["ess"] = tf.reduce_mean(tf.exp(tfp.experimental.mcmc.log_ess_from_log_weights(
-      tf.stop_gradient(log_w))))
+  metrics["ess"] = tf.reduce_mean(base.effective_sample_size(log_w))
   return base.Objectives(loss, loss, metrics)

@@ -8,10 +8,19 @@ estimators for Monte Carlo objectives"): θ ascends the IWAE bound, and φ uses
 unbiased for the IWAE φ-gradient and with a signal-to-noise ratio that does not
 vanish as K grows.
 
-STL (Roeder, Wu & Duvenaud 2017, "Sticking the landing"): the same path
-derivative with weights w̃_k (IWAE) or 1/K (K=1 or `bound='elbo'`): the score
-term, zero in expectation, is dropped, so the variance vanishes when q equals
-the posterior.
+STL (Roeder, Wu & Duvenaud 2017, "Sticking the landing"): the path derivative
+alone, Σ_k c_k ∂log w_k/∂z_k ∂z_k/∂φ, dropping the score term Σ_k c_k ∇φ log
+q_φ(z_k | x) (φ's direct dependence). Its variance vanishes when q equals the
+posterior (every log w_k is then log p(x), whatever z_k).
+
+* `bound='elbo'` (c_k = 1/K): the dropped term has expectation
+  E_q[∇φ log q_φ(z | x)] = 0, so STL is unbiased for ∇φ ELBO.
+* `bound='iwae'` (c_k = w̃_k): for K > 1 the dropped term Σ_k w̃_k ∇φ log
+  q_φ(z_k | x) does not have expectation zero (the weights depend on the
+  samples), so STL is a *biased* estimator of ∇φ IWAE_K (unbiased again at
+  the exact posterior, where w̃_k = 1/K). Tucker et al. (2019) show this and
+  derive DReG (w̃_k² instead of w̃_k) as the unbiased path-derivative
+  estimator. K = 1 is the ELBO case, unbiased.
 """
 
 from __future__ import annotations
@@ -26,12 +35,11 @@ __all__ = ["dreg", "stl"]
 
 
 def _weights(model, x, seed, num_samples, name):
-  base.require_guide(model, name)
-  base.check_num_samples(num_samples, name)
-  guide = model.guide(x)
-  base.require_reparameterized(guide, name)
-  return base.importance_log_weights(model, x, seed=seed, num_samples=num_samples,
-                                     guide=guide)
+  """(checked x, K, reparameterised log-weights)."""
+  x, num_samples = base.check_inputs(model, x, num_samples, name)
+  guide = base.reparameterized_guide(model, x, name)
+  return x, num_samples, base.importance_log_weights(
+      model, x, seed=seed, num_samples=num_samples, guide=guide)
 
 
 def dreg(model: models_base.LatentVariableModel, x: tf.Tensor, *, seed: tf.Tensor,
@@ -41,12 +49,11 @@ def dreg(model: models_base.LatentVariableModel, x: tf.Tensor, *, seed: tf.Tenso
   Returns:
     `Objectives` with metrics 'iwae' and 'ess'.
   """
-  weights = _weights(model, x, seed, num_samples, "dreg")
+  x, _, weights = _weights(model, x, seed, num_samples, "dreg")
   bound = tfp.math.reduce_logmeanexp(weights.log_weights, axis=0)
   normalized = base.self_normalized_weights(weights.log_weights)
   guide_loss = -base.path_derivative_loss(model, x, weights, normalized ** 2)
-  ess = tf.exp(tfp.experimental.mcmc.log_ess_from_log_weights(
-      tf.stop_gradient(weights.log_weights)))
+  ess = base.effective_sample_size(weights.log_weights)
   return base.Objectives(-tf.reduce_mean(bound), guide_loss,
                          {"iwae": tf.stop_gradient(tf.reduce_mean(bound)),
                           "ess": tf.reduce_mean(ess)})
@@ -57,10 +64,15 @@ def stl(model: models_base.LatentVariableModel, x: tf.Tensor, *, seed: tf.Tensor
   """The ELBO or IWAE bound for θ; sticking-the-landing gradient for φ.
 
   Args:
-    bound: 'iwae' (weights w̃_k) or 'elbo' (weights 1/K).
+    bound: 'elbo' (weights 1/K: unbiased for ∇φ ELBO) or 'iwae' (weights w̃_k:
+      biased for ∇φ IWAE_K when K > 1, Tucker et al. 2019; use `dreg` for an
+      unbiased path derivative of the IWAE bound).
+
+  Returns:
+    `Objectives` with the metric named by `bound`.
   """
   base.check_choice(bound, ("iwae", "elbo"), "bound", "stl")
-  weights = _weights(model, x, seed, num_samples, "stl")
+  x, num_samples, weights = _weights(model, x, seed, num_samples, "stl")
   if bound == "iwae":
     value = tfp.math.reduce_logmeanexp(weights.log_weights, axis=0)
     coefficients = base.self_normalized_weights(weights.log_weights)

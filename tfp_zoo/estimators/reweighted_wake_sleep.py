@@ -21,7 +21,7 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from tfp_zoo.estimators import base
-from tfp_zoo.estimators.wake_sleep import sleep_guide_loss
+from tfp_zoo.estimators.wake_sleep_algorithm import sleep_guide_loss
 from tfp_zoo.models import base as models_base
 
 __all__ = ["rws", "GUIDE_UPDATES"]
@@ -47,8 +47,8 @@ def rws(model: models_base.LatentVariableModel, x: tf.Tensor, *, seed: tf.Tensor
   Returns:
     `Objectives` with metrics 'iwae' (the K-sample bound) and 'ess'.
   """
+  x, num_samples = base.check_inputs(model, x, num_samples, "rws")
   base.require_guide(model, "rws")
-  base.check_num_samples(num_samples, "rws")
   base.check_choice(guide_update, GUIDE_UPDATES, "guide_update", "rws")
   if not 0.0 <= mixture_weight <= 1.0:
     raise ValueError(f"rws: mixture_weight={mixture_weight} must be in [0, 1]")
@@ -70,13 +70,11 @@ def rws(model: models_base.LatentVariableModel, x: tf.Tensor, *, seed: tf.Tensor
       wake = -tf.reduce_mean(tf.reduce_sum(normalized * weights.log_guide, axis=0))
     guide_loss += (mixture_weight if guide_update == "mixture" else 1.0) * wake
   if guide_update in ("sleep", "mixture"):
-    num_dreams = num_sleep_samples or int(x.shape[0] or 0) or tf.shape(x)[0]
-    sleep = sleep_guide_loss(model, num_dreams, seed=sleep_seed)
+    sleep = sleep_guide_loss(model, x, num_sleep_samples, "rws", seed=sleep_seed)
     guide_loss += (1.0 - mixture_weight if guide_update == "mixture" else 1.0) * sleep
 
   bound = tfp.math.reduce_logmeanexp(weights.log_weights, axis=0)
-  ess = tf.exp(tfp.experimental.mcmc.log_ess_from_log_weights(
-      tf.stop_gradient(weights.log_weights)))
+  ess = base.effective_sample_size(weights.log_weights)
   return base.Objectives(generative_loss, guide_loss,
                          {"iwae": tf.stop_gradient(tf.reduce_mean(bound)),
                           "ess": tf.reduce_mean(ess)})

@@ -18,11 +18,18 @@ from tfp_zoo.models import base as models_base
 __all__ = ["wake_sleep", "sleep_guide_loss"]
 
 
-def sleep_guide_loss(model: models_base.LatentVariableModel, num_samples: int, *,
+def sleep_guide_loss(model: models_base.LatentVariableModel, x: tf.Tensor,
+                     num_sleep_samples: int, estimator: str, *,
                      seed: tf.Tensor) -> tf.Tensor:
-  """−E_{p_θ(z, x)}[log q_φ(z | x)] over `num_samples` dreams (no gradient to θ)."""
-  latents, x = base.dream(model, num_samples, seed=seed)
-  return -tf.reduce_mean(base.guide_log_prob(model, x, latents))
+  """−E_{p_θ(z, x')}[log q_φ(z | x')] over dreams (no gradient to θ).
+
+  Draws `num_sleep_samples` dreams, or as many as the batch x has if it is 0.
+  """
+  num_dreams = base.check_num_samples(num_sleep_samples, estimator,
+                                      name="num_sleep_samples", minimum=0)
+  num_dreams = num_dreams or int(x.shape[0] or 0) or tf.shape(x)[0]
+  latents, dreams = base.dream(model, num_dreams, seed=seed)
+  return -tf.reduce_mean(base.guide_log_prob(model, dreams, latents))
 
 
 def wake_sleep(model: models_base.LatentVariableModel, x: tf.Tensor, *, seed: tf.Tensor,
@@ -40,14 +47,13 @@ def wake_sleep(model: models_base.LatentVariableModel, x: tf.Tensor, *, seed: tf
     `Objectives` with metrics 'iwae' (the K-sample bound, for monitoring) and
     'sleep_loss'.
   """
+  x, num_samples = base.check_inputs(model, x, num_samples, "wake_sleep")
   base.require_guide(model, "wake_sleep")
-  base.check_num_samples(num_samples, "wake_sleep")
   wake_seed, sleep_seed = tfp.random.split_seed(seed)
   weights = base.importance_log_weights(model, x, seed=wake_seed, num_samples=num_samples,
                                         stop_latents=True)
   generative_loss = -tf.reduce_mean(weights.log_joint)
-  num_dreams = num_sleep_samples or int(x.shape[0] or 0) or tf.shape(x)[0]
-  guide_loss = sleep_guide_loss(model, num_dreams, seed=sleep_seed)
+  guide_loss = sleep_guide_loss(model, x, num_sleep_samples, "wake_sleep", seed=sleep_seed)
   bound = tf.reduce_mean(tfp.math.reduce_logmeanexp(weights.log_weights, axis=0))
   return base.Objectives(generative_loss, guide_loss,
                          {"iwae": tf.stop_gradient(bound),

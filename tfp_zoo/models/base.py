@@ -3,17 +3,95 @@
 from __future__ import annotations
 
 import abc
-from typing import Sequence
+import math
+from typing import Any, Sequence
 
 import tensorflow as tf
 import tensorflow_probability as tfp
 
 tfd = tfp.distributions
 
-__all__ = ["LatentVariableModel", "Root", "OBSERVATION"]
+__all__ = ["LatentVariableModel", "Root", "OBSERVATION", "SUPPORTS", "check_that",
+           "check_values"]
 
 Root = tfd.JointDistributionCoroutine.Root
 OBSERVATION = "x"
+
+# Where observations may lie: support name -> (low, high, what it is, hint).
+SUPPORTS: dict[str, tuple[float, float, str, str]] = {
+    "real": (-math.inf, math.inf, "real", ""),
+    "unit_interval": (0.0, 1.0, "Bernoulli", "; divide 8-bit images by 255"),
+    "nonnegative": (0.0, math.inf, "non-negative", ""),
+}
+
+
+def check_that(condition: tf.Tensor, message: str) -> tf.Operation | None:
+  """Refuses data for which `condition` (a scalar bool tensor) is false.
+
+  Eagerly this raises `tf.errors.InvalidArgumentError(message)` at once. In a
+  graph it returns an op to run first (a control dependency), which raises the
+  same error when the condition is false. The op is a `tf.debugging.
+  check_numerics` of a flag that is NaN exactly when the condition fails, not a
+  `tf.debugging.Assert`: its error line is our message (then ` : Tensor had NaN
+  values`), whereas Assert's begins with "assertion failed: [". It is plain
+  TensorFlow, so SavedModels that hold it load without this package.
+
+  Under XLA (`tf.function(jit_compile=True)`) TensorFlow compiles both
+  CheckNumerics and Assert to nothing, so only the static checks of the caller
+  apply there: check data before it enters a compiled step.
+  """
+  if tf.executing_eagerly():
+    if not bool(condition):
+      raise tf.errors.InvalidArgumentError(None, None, message)
+    return None
+  flag = tf.where(condition, tf.constant(0.0), tf.constant(math.nan))
+  return tf.debugging.check_numerics(flag, message).op
+
+
+def check_values(x: tf.Tensor, name: str = "x", support: str = "real",
+                 what: str = "") -> tf.Tensor:
+  """`x` after checking that its values are finite and inside `support`.
+
+  Costs one pass over x for finiteness and, for a bounded support, one fused
+  pass for the range: negligible next to any network.
+
+  Args:
+    x: a floating tensor.
+    name: the argument's name, which starts every error message.
+    support: a key of `SUPPORTS`.
+    what: who expects the support (e.g. the model's class), for the message.
+
+  Returns:
+    `x` (in a graph, an identity that runs after the checks).
+
+  Raises:
+    tf.errors.InvalidArgumentError: eagerly at once, in a graph when run.
+  """
+  low, high, description, hint = SUPPORTS[support]
+  owner = f" ({what} has {description} observations)" if what else ""
+  if tf.executing_eagerly():
+    finite = tf.math.is_finite(x)
+    if not bool(tf.reduce_all(finite)):
+      num_nan = int(tf.reduce_sum(tf.cast(tf.math.is_nan(x), tf.int32)))
+      num_inf = int(tf.size(x)) - int(tf.reduce_sum(tf.cast(finite, tf.int32))) - num_nan
+      raise tf.errors.InvalidArgumentError(
+          None, None, f"{name}: expected finite values, got {num_nan} NaN and {num_inf} "
+          "infinite values")
+    if (low, high) != (-math.inf, math.inf) and int(tf.size(x)):
+      lo, hi = float(tf.reduce_min(x)), float(tf.reduce_max(x))
+      if lo < low or hi > high:
+        raise tf.errors.InvalidArgumentError(
+            None, None, f"{name}: expected values in [{low:g}, {high:g}]{owner}, got "
+            f"values in [{lo:g}, {hi:g}]{hint}")
+    return x
+  checks = [tf.debugging.check_numerics(
+      x, f"{name}: expected finite values, got NaN or infinity").op]
+  if (low, high) != (-math.inf, math.inf):
+    inside = tf.reduce_all(tf.logical_and(x >= low, x <= high))
+    checks.append(check_that(inside, f"{name}: expected values in [{low:g}, {high:g}]"
+                                     f"{owner}{hint}"))
+  with tf.control_dependencies(checks):
+    return tf.identity(x)
 
 
 class LatentVariableModel(tf.Module, abc.ABC):
@@ -44,6 +122,51 @@ class LatentVariableModel(tf.Module, abc.ABC):
   @property
   def event_ndims(self) -> int:
     return len(self.input_shape)
+
+  @property
+  def observation_support(self) -> str:
+    """Where observations may lie, a key of `SUPPORTS`: 'real' (any finite
+    value; the default), 'unit_interval' ([0, 1], for Bernoulli observations)
+    or 'nonnegative'. `check_observations` refuses values outside it."""
+    return "real"
+
+  def check_observations(self, x: Any, name: str = "x") -> tf.Tensor:
+    """`x` as a float32 tensor, checked against the model's observations.
+
+    Accepts anything `tf.convert_to_tensor` does (NumPy arrays, uint8 images,
+    lists). Checks statically that the shape is batch dimensions followed by
+    `input_shape`, and at run time (eagerly at once, in a graph as ops; see
+    `check_that`) that the values are finite and inside
+    `observation_support`. Estimators and evaluation call it where x enters.
+
+    Args:
+      x: observations [..., *input_shape].
+      name: the argument's name, which starts every error message.
+
+    Raises:
+      ValueError: wrong shape or non-numeric x (message starting `x:`).
+      tf.errors.InvalidArgumentError: NaN, infinite or out-of-range values.
+    """
+    try:
+      x = tf.convert_to_tensor(x)
+    except (TypeError, ValueError) as e:
+      raise ValueError(f"{name}: expected an array of numbers, got {type(x).__name__} "
+                       f"({e})") from None
+    if not (x.dtype.is_floating or x.dtype.is_integer or x.dtype == tf.bool):
+      raise ValueError(f"{name}: expected numbers, got dtype {x.dtype.name}")
+    if x.dtype != tf.float32:
+      x = tf.cast(x, tf.float32)
+    expected = "[..., " + ", ".join(str(d) for d in self.input_shape) + "]"
+    shape = x.shape
+    if shape.rank is not None:
+      batch_ndims = shape.rank - self.event_ndims
+      # At least one batch dimension: a single unbatched image is a mistake here.
+      if batch_ndims < 1 or not shape[batch_ndims:].is_compatible_with(self.input_shape):
+        raise ValueError(f"{name}: expected shape {expected} (batch dimensions, then the "
+                         f"model's input_shape), got {tuple(shape.as_list())}")
+      if not shape[batch_ndims:].is_fully_defined():  # unknown in a graph: check when run
+        x = tf.ensure_shape(x, [None] * batch_ndims + list(self.input_shape))
+    return check_values(x, name, self.observation_support, type(self).__name__)
 
   @abc.abstractmethod
   def joint(self) -> tfd.JointDistribution:

@@ -85,6 +85,10 @@ class DiscreteVAE(base.LatentVariableModel):
       self.pixel_raw_scale = pixels.initial_raw_scale(data_size)
 
   @property
+  def observation_support(self) -> str:
+    return pixels.support(self.likelihood)
+
+  @property
   def latent_names(self) -> tuple[str, ...]:
     return ("z",)
 

@@ -12,7 +12,8 @@ from tfp_zoo.models import base
 
 tfd = tfp.distributions
 
-__all__ = ["LIKELIHOODS", "check_likelihood", "initial_raw_scale", "observation"]
+__all__ = ["LIKELIHOODS", "check_likelihood", "initial_raw_scale", "observation",
+           "support"]
 
 LIKELIHOODS = ("bernoulli", "gaussian")
 # softplus(0.5413) = 1: Gaussian pixels start at unit scale.
@@ -23,6 +24,12 @@ _MIN_PIXEL_SCALE = 1e-3
 def check_likelihood(likelihood: str) -> None:
   if likelihood not in LIKELIHOODS:
     raise ValueError(f"likelihood={likelihood!r}: expected one of {LIKELIHOODS}")
+
+
+def support(likelihood: str) -> str:
+  """The `observation_support` of pixels with this likelihood: Bernoulli
+  pixels (binary or grey levels) lie in [0, 1], Gaussian ones anywhere."""
+  return "unit_interval" if likelihood == "bernoulli" else "real"
 
 
 def initial_raw_scale(data_size: int) -> tf.Variable:

@@ -57,6 +57,10 @@ class SigmoidBeliefNet(base.LatentVariableModel):
                                for i in range(len(up))]
 
   @property
+  def observation_support(self) -> str:
+    return "unit_interval"  # Bernoulli pixels
+
+  @property
   def latent_names(self) -> tuple[str, ...]:
     return tuple(f"h{i}" for i in range(len(self.layer_sizes), 0, -1))
 

@@ -101,6 +101,10 @@ class VAE(base.LatentVariableModel):
                           else tuple(f"z{i}" for i in range(stochastic_layers, 0, -1)))
 
   @property
+  def observation_support(self) -> str:
+    return pixels.support(self.likelihood)
+
+  @property
   def latent_names(self) -> tuple[str, ...]:
     return self._latent_names
 
