@@ -8,6 +8,10 @@ import sys
 
 import tensorflow as tf
 
+import pytest
+
+pytestmark = pytest.mark.slow  # end to end: .ci/run's second step
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 

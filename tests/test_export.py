@@ -8,6 +8,7 @@ import textwrap
 from unittest import mock
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from tfp_zoo import export, models, training
@@ -132,6 +133,7 @@ def _reference_sample(model, n, seed):
 
 class ExportTest(tf.test.TestCase):
 
+  @pytest.mark.slow
   def test_launcher_export_runs_in_a_tensorflow_only_process(self):
     workdir = _tiny_workdir(self)
     model, _, _ = training.restore_model(workdir)

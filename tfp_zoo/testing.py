@@ -3,14 +3,16 @@ compare its Monte Carlo mean with an exact value in units of standard error."""
 
 from __future__ import annotations
 
+import os
 from typing import Any, Callable
 
 import numpy as np
 import tensorflow as tf
 
+from tfp_zoo.datasets import idx
 from tfp_zoo.models.linear_gaussian import LinearGaussian
 
-__all__ = ["replicate", "mean_and_stderr", "max_abs_z_score", "linear_gaussian_problem",
+__all__ = ["write_fake_idx", "replicate", "mean_and_stderr", "max_abs_z_score", "linear_gaussian_problem",
            "estimator_gradients", "gradient_problems"]
 
 
@@ -80,3 +82,17 @@ def gradient_problems(model: Any, theta_grads: list, phi_grads: list) -> list[st
     elif float(tf.reduce_max(tf.abs(g))) == 0.0:
       problems.append(f"{v.name}: zero gradient")
   return problems
+
+
+def write_fake_idx(directory: str, n_train: int = 30, n_test: int = 10, *,
+                   images: np.ndarray | None = None) -> None:
+  """The four MNIST idx `.gz` files in `directory`: random 28×28 digits and
+  labels (or the first `images`, uint8 [N, 28, 28]), for data-loading tests."""
+  rng = np.random.default_rng(0)
+  for split, n in (("train", n_train), ("test", n_test)):
+    images_file, labels_file = idx.IDX_FILES[split]
+    pixels = (images[:n] if images is not None
+              else rng.integers(0, 256, size=(n, 28, 28), dtype=np.uint8))
+    idx.write_idx(os.path.join(directory, images_file), pixels)
+    idx.write_idx(os.path.join(directory, labels_file),
+                  rng.integers(0, 10, size=(n,), dtype=np.uint8))

@@ -20,6 +20,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfp_zoo import datasets
+from tfp_zoo import testing
 from tfp_zoo.datasets import idx
 from tfp_zoo.errors import DatasetError, DatasetNotFoundError, ResourceError
 
@@ -29,13 +30,7 @@ ALL_FILES = (TRAIN_IMAGES, TRAIN_LABELS, TEST_IMAGES, TEST_LABELS)
 
 
 def _write_idx_files(directory, n_train=20, n_test=10):
-  rng = np.random.default_rng(0)
-  for split, n in (("train", n_train), ("test", n_test)):
-    images_file, labels_file = idx.IDX_FILES[split]
-    idx.write_idx(os.path.join(directory, images_file),
-                  rng.integers(0, 256, size=(n, 28, 28), dtype=np.uint8))
-    idx.write_idx(os.path.join(directory, labels_file),
-                  rng.integers(0, 10, size=(n,), dtype=np.uint8))
+  testing.write_fake_idx(directory, n_train, n_test)
 
 
 def _raw(path):

@@ -7,17 +7,11 @@ import numpy as np
 import tensorflow as tf
 
 from tfp_zoo import datasets
+from tfp_zoo import testing
 from tfp_zoo.datasets import idx
 
 
-def _write_fake_mnist(directory, n_train=30, n_test=10):
-  rng = np.random.default_rng(0)
-  for split, n in (("train", n_train), ("test", n_test)):
-    images_file, labels_file = idx.IDX_FILES[split]
-    idx.write_idx(os.path.join(directory, images_file),
-                  rng.integers(0, 256, size=(n, 28, 28), dtype=np.uint8))
-    idx.write_idx(os.path.join(directory, labels_file),
-                  rng.integers(0, 10, size=(n,), dtype=np.uint8))
+_write_fake_mnist = testing.write_fake_idx
 
 
 class IdxTest(tf.test.TestCase):

@@ -10,6 +10,7 @@ import sys
 from unittest import mock
 
 import numpy as np
+import pytest
 import tensorflow as tf
 from absl.testing import parameterized
 
@@ -59,6 +60,7 @@ def _converges(errors):
 class AlwsGradientTest(tf.test.TestCase, parameterized.TestCase):
 
   @parameterized.parameters("random_features", "exact", "nystrom")
+  @pytest.mark.slow
   def test_gradient_approaches_the_exact_gradient(self, solver):
     errors = _relative_errors(*_problem(), solver=solver, exponential_family=True)
     self.assertTrue(_converges(errors), errors)
@@ -293,6 +295,7 @@ for name, make in MODELS.items():
 
 class AlwsDistributedTest(tf.test.TestCase):
 
+  @pytest.mark.slow
   def test_runs_under_mirrored_strategy_on_two_cpu_replicas(self):
     here = os.path.dirname(os.path.abspath(__file__))
     process = subprocess.run(

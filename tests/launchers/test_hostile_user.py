@@ -13,10 +13,13 @@ import signal
 import subprocess
 import sys
 
-import numpy as np
 import tensorflow as tf
 
-from tfp_zoo import datasets, training
+from tfp_zoo import testing, training
+
+import pytest
+
+pytestmark = pytest.mark.slow  # end to end: .ci/run's second step
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=ROOT)
@@ -81,10 +84,7 @@ class HostileUserTest(tf.test.TestCase):
     before = _snapshot(self.workdir)
     damaged = os.path.join(self.root, "damaged")
     os.makedirs(damaged, exist_ok=True)
-    images = datasets.load_images("mnist_small", "test")[:30, ..., 0]
-    for image_file, label_file in datasets.idx.IDX_FILES.values():
-      datasets.write_idx(os.path.join(damaged, image_file), images)
-      datasets.write_idx(os.path.join(damaged, label_file), np.zeros([30], np.uint8))
+    testing.write_fake_idx(damaged, 30, 30)
     with gzip.open(os.path.join(damaged, "train-images-idx3-ubyte.gz"), "rb") as f:
       whole = f.read()
     with open(os.path.join(damaged, "train-images-idx3-ubyte.gz"), "wb") as f:

@@ -10,6 +10,10 @@ import sys
 
 import tensorflow as tf
 
+import pytest
+
+pytestmark = pytest.mark.slow  # end to end: .ci/run's second step
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=ROOT)
 TINY = ["--model_hparams=hidden_sizes=32,latent_sizes=4", "--batch_size=50",

@@ -4,6 +4,7 @@ net, and discrete-latent estimators that learn it."""
 import itertools
 
 import numpy as np
+import pytest
 import tensorflow as tf
 from absl.testing import parameterized
 
@@ -49,6 +50,7 @@ class SigmoidBeliefNetTest(tf.test.TestCase, parameterized.TestCase):
     with self.assertRaisesRegex(ValueError, "layer_sizes=\\(0,\\)"):
       models.get("sigmoid_belief_net", input_shape=(4,), layer_sizes=(0,))
 
+  @pytest.mark.slow
   def test_k5000_estimate_matches_enumeration(self):
     model = _tiny()
     x = model.joint().sample(16, seed=[3, 4]).x

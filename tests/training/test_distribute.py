@@ -16,6 +16,7 @@ import textwrap
 from unittest import mock
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from tfp_zoo import training
@@ -119,6 +120,7 @@ class DistributeTest(tf.test.TestCase):
     self.assertEqual(process.returncode, 0, process.stderr[-3000:])
     self.assertIn("FAILURES []", process.stdout, process.stdout)
 
+  @pytest.mark.slow
   def test_multi_worker_run_trains_checkpoints_and_agrees(self):
     workdir = os.path.join(self.get_temp_dir(), "mwms")
     ports = [_free_port(), _free_port()]

@@ -15,7 +15,7 @@ from unittest import mock
 import numpy as np
 import tensorflow as tf
 
-from tfp_zoo import datasets, training
+from tfp_zoo import datasets, testing, training
 from tfp_zoo.errors import ResourceError, WorkdirLockedError
 from tfp_zoo.training import actions
 from tfp_zoo.training import workdir as workdir_lib
@@ -129,10 +129,7 @@ class ResumeContractTest(tf.test.TestCase):
   def test_data_are_compared_by_content_not_by_path(self):
     source = self.create_tempdir().full_path
     images = datasets.load_images("mnist_small", "train")[:200, ..., 0]
-    for split, (image_file, label_file) in datasets.idx.IDX_FILES.items():
-      datasets.write_idx(os.path.join(source, image_file), images[:100 if split == "test" else 200])
-      datasets.write_idx(os.path.join(source, label_file),
-                         np.zeros([100 if split == "test" else 200], np.uint8))
+    testing.write_fake_idx(source, 200, 100, images=images)
     tfds_dir = self.create_tempdir().full_path
     workdir = os.path.join(self.create_tempdir().full_path, "idx")
     with mock.patch.dict(os.environ, {"TFDS_DATA_DIR": tfds_dir}):
