@@ -81,6 +81,10 @@ class ValidateTest(parameterized.TestCase):
       (dict(estimator_options={"num_samples": 3}), "set num_samples with --num_samples"),
       (dict(num_samples=10**6, batch_size=10**4),
        "out of memory: a step needs at least .* GiB .*lower --num_samples or --batch_size"),
+      (dict(model_hparams={"hidden_sizes": (10**6, 10**6)}),
+       "out of memory: .*or the --model_hparams layer sizes"),
+      (dict(estimator="alws", estimator_options={"num_sleep_samples": 10**7}),
+       "out of memory: .*num_sleep_samples"),
   )
   def test_refused_with_the_flag_named(self, overrides, pattern):
     with self.assertRaisesRegex(training.ConfigError, pattern):

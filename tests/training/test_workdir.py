@@ -15,7 +15,7 @@ from unittest import mock
 import numpy as np
 import tensorflow as tf
 
-from tfp_zoo import datasets, testing, training
+from tfp_zoo import datasets, export, testing, training
 from tfp_zoo.errors import ResourceError, WorkdirLockedError
 from tfp_zoo.training import actions
 from tfp_zoo.training import workdir as workdir_lib
@@ -169,6 +169,32 @@ class ResumeContractTest(tf.test.TestCase):
       training.train(_config(self.workdir, train_steps=12))
     with open(path) as f:
       self.assertIn("many", f.read())
+
+
+class OlderWorkdirsTest(tf.test.TestCase):
+
+  def test_a_workdir_written_before_the_resume_contract_resumes_and_exports(self):
+    # config.json as the previous main wrote it: K saved for every estimator,
+    # no data digest, no lock file.
+    workdir = os.path.join(self.create_tempdir().full_path, "old")
+    training.train(_config(workdir, num_samples=None))
+    path = os.path.join(workdir, "config.json")
+    with open(path) as f:
+      fields = json.load(f)
+    del fields["data_digest"]
+    fields["num_samples"] = 5
+    with open(path, "w") as f:
+      json.dump(fields, f)
+    os.remove(os.path.join(workdir, "lock"))
+    self.assertEqual(training.train(_config(workdir, num_samples=None,
+                                            train_steps=12))["step"], 12)
+    self.assertEqual(training.evaluate_workdir(workdir, num_samples=2,
+                                               num_examples=5).num_examples, 5)
+    export.export_workdir(workdir, os.path.join(self.create_tempdir().full_path, "e"))
+    fields.update(estimator="alws", num_samples=5, estimator_options={})
+    with open(path, "w") as f:
+      json.dump(fields, f)
+    self.assertIsNone(training.load_config(workdir).num_samples)  # alws takes no K
 
 
 class NonFiniteTest(tf.test.TestCase):
