@@ -6,9 +6,8 @@ import os
 import subprocess
 import sys
 
-import tensorflow as tf
-
 import pytest
+import tensorflow as tf
 
 pytestmark = pytest.mark.slow  # end to end: .ci/run's second step
 

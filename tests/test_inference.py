@@ -1,7 +1,6 @@
 """MAP latents: exact on a linear-Gaussian model (the posterior mean), inside
 the support for non-negative codes, and refused for discrete latents."""
 
-import numpy as np
 import tensorflow as tf
 
 from tfp_zoo import inference, models, testing

@@ -1,6 +1,5 @@
 """Rank-polymorphic layers: same answer per row whatever the leading dimensions."""
 
-import numpy as np
 import tensorflow as tf
 from absl.testing import parameterized
 

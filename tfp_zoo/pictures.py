@@ -8,8 +8,6 @@ renders them to PNG with matplotlib.
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp

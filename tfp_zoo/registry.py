@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import inspect
-from typing import Any, Callable, Generic, Mapping, TypeVar
+from typing import Any, Generic, Mapping, TypeVar
 
 __all__ = ["Registry", "parse_key_values"]
 

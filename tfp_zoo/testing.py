@@ -4,6 +4,8 @@ compare its Monte Carlo mean with an exact value in units of standard error."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from typing import Any, Callable
 
 import numpy as np
@@ -12,7 +14,7 @@ import tensorflow as tf
 from tfp_zoo.datasets import idx
 from tfp_zoo.models.linear_gaussian import LinearGaussian
 
-__all__ = ["write_fake_idx", "replicate", "mean_and_stderr", "max_abs_z_score", "linear_gaussian_problem",
+__all__ = ["start_launcher", "launcher_env", "wait_for_line", "write_fake_idx", "replicate", "mean_and_stderr", "max_abs_z_score", "linear_gaussian_problem",
            "estimator_gradients", "gradient_problems"]
 
 
@@ -96,3 +98,28 @@ def write_fake_idx(directory: str, n_train: int = 30, n_test: int = 10, *,
     idx.write_idx(os.path.join(directory, images_file), pixels)
     idx.write_idx(os.path.join(directory, labels_file),
                   rng.integers(0, 10, size=(n,), dtype=np.uint8))
+
+
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def launcher_env(**extra: str) -> dict[str, str]:
+  """The environment for a launcher subprocess: this checkout first, TF quiet."""
+  return dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=_ROOT, **extra)
+
+
+def start_launcher(name: str, *args: str, env: dict[str, str] | None = None,
+                   preexec_fn: Callable[[], None] | None = None) -> subprocess.Popen:
+  """Starts `launchers/<name>` with `args`, its stdout and stderr piped as text."""
+  return subprocess.Popen([sys.executable, os.path.join(_ROOT, "launchers", name), *args],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                          env=env or launcher_env(), preexec_fn=preexec_fn)
+
+
+def wait_for_line(process: subprocess.Popen, prefix: str) -> str:
+  """Reads the process's stdout up to the first line starting with `prefix`."""
+  for line in process.stdout:
+    if line.startswith(prefix):
+      return line
+  raise AssertionError(f"the process ended before printing {prefix!r}: "
+                       f"{process.stderr.read()[-3000:]}")

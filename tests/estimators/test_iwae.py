@@ -4,7 +4,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from tfp_zoo import estimators, models, testing
+from tfp_zoo import estimators, testing
 
 tfd = tfp.distributions
 Z = 3.0

@@ -10,28 +10,20 @@ import os
 import re
 import resource
 import signal
-import subprocess
-import sys
 
+import pytest
 import tensorflow as tf
 
 from tfp_zoo import testing, training
 
-import pytest
-
 pytestmark = pytest.mark.slow  # end to end: .ci/run's second step
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=ROOT)
 TINY = ["--model_hparams=hidden_sizes=16,latent_sizes=4", "--batch_size=20",
         "--num_samples=2", "--log_every=5", "--checkpoint_every=10",
         "--eval_num_samples=5", "--eval_examples=20"]
 
 
-def _start(launcher, *args, env=None, preexec_fn=None):
-  return subprocess.Popen([sys.executable, os.path.join(ROOT, "launchers", launcher), *args],
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                          env=env or ENV, preexec_fn=preexec_fn)
+_start = testing.start_launcher
 
 
 def _snapshot(workdir):
@@ -43,12 +35,7 @@ def _snapshot(workdir):
   return out
 
 
-def _wait_for_line(process, prefix):
-  for line in process.stdout:
-    if line.startswith(prefix):
-      return line
-  raise AssertionError(f"the process ended before printing {prefix!r}: "
-                       f"{process.stderr.read()[-3000:]}")
+_wait_for_line = testing.wait_for_line
 
 
 def _limit_address_space():
@@ -90,7 +77,7 @@ class HostileUserTest(tf.test.TestCase):
     with open(os.path.join(damaged, "train-images-idx3-ubyte.gz"), "wb") as f:
       f.write(gzip.compress(whole)[:200])  # truncated
     fresh = os.path.join(self.root, "never")
-    bad_tf_config = dict(ENV, TF_CONFIG="{not json")
+    bad_tf_config = testing.launcher_env(TF_CONFIG="{not json")
     cases = [
         (("train.py", f"--workdir={fresh}", "--learning_rate=inf"), {},
          ["--learning_rate=inf: must be finite"]),

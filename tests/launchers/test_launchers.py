@@ -6,25 +6,23 @@ import os
 import re
 import signal
 import subprocess
-import sys
-
-import tensorflow as tf
 
 import pytest
+import tensorflow as tf
+
+from tfp_zoo import testing
 
 pytestmark = pytest.mark.slow  # end to end: .ci/run's second step
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=ROOT)
 TINY = ["--model_hparams=hidden_sizes=32,latent_sizes=4", "--batch_size=50",
         "--num_samples=2", "--log_every=5", "--checkpoint_every=10",
         "--eval_num_samples=10", "--eval_examples=50"]
 
 
 def _run(launcher, *args, timeout=300):
-  return subprocess.run([sys.executable, os.path.join(ROOT, "launchers", launcher), *args],
-                        capture_output=True, text=True, env=ENV, timeout=timeout,
-                        check=False)
+  process = testing.start_launcher(launcher, *args)
+  stdout, stderr = process.communicate(timeout=timeout)
+  return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
 
 
 def _last_line(process):
@@ -113,17 +111,8 @@ class LaunchersTest(tf.test.TestCase):
     self.assertIn(f"Resuming from step {step}", restarted.stdout)
 
 
-def _start(launcher, *args):
-  return subprocess.Popen([sys.executable, os.path.join(ROOT, "launchers", launcher), *args],
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
-
-
-def _wait_for_line(process, prefix):
-  for line in process.stdout:
-    if line.startswith(prefix):
-      return
-  raise AssertionError(f"the process ended before printing {prefix!r}: "
-                       f"{process.stderr.read()[-3000:]}")
+_start = testing.start_launcher
+_wait_for_line = testing.wait_for_line
 
 
 def _losses(stdout):

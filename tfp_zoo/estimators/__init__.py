@@ -25,4 +25,4 @@ from tfp_zoo.estimators.wake_sleep_algorithm import wake_sleep
 __all__ = ["Objectives", "elbo", "iwae", "miwae", "ciwae", "piwae", "dreg", "stl", "rws",
            "vimco", "wake_sleep", "nvil", "alws", "NvilBaseline", "AlwsFeatureMap",
            "importance_log_weights", "get", "names", "check_options", "make_state", "accepts",
-           "Estimator", "bind", "BoundEstimator", "state_factory"]
+           "Estimator", "bind", "BoundEstimator", "state_factory", "alws_state", "nvil_state"]
