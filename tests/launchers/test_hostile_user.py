@@ -174,6 +174,16 @@ class HostileUserTest(tf.test.TestCase):
     self.assertEqual(_snapshot(os.path.join(workdir, "checkpoints")), before)
     self.assertFalse(os.path.exists(os.path.join(workdir, "results.json")))
 
+  def test_a_second_ctrl_c_aborts_at_once_in_one_line(self):
+    workdir = os.path.join(self.root, "aborted")
+    process = _start("train.py", f"--workdir={workdir}", "--train_steps=100000", *TINY)
+    _wait_for_line(process, "train 15/")
+    process.send_signal(signal.SIGINT)
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=120)
+    self.assertEqual(process.returncode, 130, stderr[-2000:])
+    self.assertNotIn("Traceback", stdout + stderr)
+
 
 if __name__ == "__main__":
   tf.test.main()

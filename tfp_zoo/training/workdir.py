@@ -220,7 +220,7 @@ def load_saved_run(workdir: str) -> tuple[config_lib.TrainConfig, str | None]:
     if config.estimator in estimators.names() and not (
         estimators.accepts(config.estimator, "num_samples")):
       config.num_samples = None  # older runs saved K even for estimators without one
-    config.validate()
+    config.validate(resources=False)  # reading a run needs no room for its training step
   except (TypeError, AttributeError, ConfigError) as e:
     raise ConfigError(f"{path} is not a valid run configuration ({e}); restore it, or "
                       "move the workdir away to start a new run") from None
