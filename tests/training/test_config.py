@@ -79,6 +79,8 @@ class ValidateTest(parameterized.TestCase):
       (dict(estimator="iwae", estimator_options={"num_sleep_samples": 3}),
        "estimator 'iwae' does not take num_sleep_samples"),
       (dict(estimator_options={"num_samples": 3}), "set num_samples with --num_samples"),
+      (dict(kl_warmup_steps=100), "--kl_warmup_steps=100: --estimator=iwae has no KL weight"),
+      (dict(kl_warmup_steps=-1), "--kl_warmup_steps=-1: must be a non-negative integer"),
       (dict(num_samples=10**6, batch_size=10**4),
        "out of memory: a step needs at least .* GiB .*lower --num_samples or --batch_size"),
       (dict(model_hparams={"hidden_sizes": (10**6, 10**6)}),

@@ -75,6 +75,22 @@ class LoopTest(tf.test.TestCase):
     with self.assertRaisesRegex(training.ConfigError, "no readable checkpoint"):
       training.restore_model(broken)
 
+  def test_kl_warmup_resumes_exactly(self):
+    # β = min(1, (s + 1)/N) is a function of the step: a run stopped half-way
+    # through the warm-up and resumed matches the uninterrupted one.
+    warm = dict(estimator="elbo", num_samples=2, kl_warmup_steps=25)
+    straight = os.path.join(self.get_temp_dir(), "warm_straight")
+    resumed = os.path.join(self.get_temp_dir(), "warm_resumed")
+    result = training.train(_config(straight, **warm))
+    self.assertAllClose(result["train"]["beta"], 1.0)
+    training.train(_config(resumed, train_steps=10, **warm))
+    training.train(_config(resumed, **warm))
+    for a, b in zip(_weights(straight)[1], _weights(resumed)[1]):
+      self.assertAllClose(a, b, rtol=1e-5, atol=1e-6)
+    with self.assertRaisesRegex(training.ConfigError, "--kl_warmup_steps: run 25, now 5"):
+      training.train(_config(resumed, train_steps=40, estimator="elbo", num_samples=2,
+                             kl_warmup_steps=5))
+
   def test_estimator_state_is_checkpointed_and_resumed(self):
     # NVIL's baseline (network and moving average) shapes every update, so a
     # resumed run matches only if the checkpoint carries it.

@@ -96,6 +96,21 @@ class TrainStepTest(tf.test.TestCase, parameterized.TestCase):
               for i in range(3)]
     self.assertIn(0.0, finite)
 
+  def test_kl_warmup_passes_beta_as_a_function_of_the_step(self):
+    model = models.LinearGaussian((4,), latent_size=2, seed=1)
+    _, x = _data()
+    step = training.make_train_step(
+        model, estimators.bind("elbo", num_samples=2, beta=2.0),
+        training.make_optimizer(0.01, model.generative_variables),
+        training.make_optimizer(0.01, model.guide_variables), kl_warmup_steps=4)
+    betas = [float(step(x, tf.constant(s, tf.int64))["beta"]) for s in (0, 1, 3, 9, 2)]
+    self.assertAllClose(betas, [0.5, 1.0, 2.0, 2.0, 1.5])  # 2·min(1, (s + 1)/4)
+    with self.assertRaisesRegex(ValueError, "kl_warmup_steps: estimator 'iwae' has no KL"):
+      training.make_train_step(model, estimators.iwae,
+                               training.make_optimizer(0.01, model.generative_variables),
+                               training.make_optimizer(0.01, model.guide_variables),
+                               kl_warmup_steps=4)
+
   def test_step_seed_is_a_function_of_seed_and_step(self):
     a = training.step_seed(3, tf.constant(5))
     self.assertAllEqual(a, training.step_seed(3, tf.constant(5)))

@@ -25,7 +25,7 @@ import tensorflow as tf
 from tfp_zoo.estimators import catalog as registry
 from tfp_zoo.estimators.base import Objectives
 
-__all__ = ["BoundEstimator", "bind", "IGNORED_UNLESS", "check_option_types"]
+__all__ = ["BoundEstimator", "bind", "IGNORED_UNLESS", "check_option_types", "option_names"]
 
 # option -> (the option it depends on, the values of that option that use it).
 # An option given explicitly while its condition is false would be ignored: an error.
@@ -71,8 +71,10 @@ class BoundEstimator:
     return self.state_factory(model, **self.options)
 
   def __call__(self, model: Any, x: Any, *, seed: tf.Tensor,
-               state: tf.Module | None = None) -> Objectives:
-    options = dict(self.options)
+               state: tf.Module | None = None, **overrides: Any) -> Objectives:
+    """The estimator on (model, x); `overrides` replace options for this call
+    only (e.g. a scheduled `beta` tensor), unchecked."""
+    options = {**self.options, **overrides}
     if state is not None:
       options["state"] = state
     return self.fn(model, x, seed=seed, **options)

@@ -59,6 +59,10 @@ class TrainConfig:
   estimator_options: dict[str, Any] = _field(
       None, "Further estimator options as key=value,... e.g. 'analytic_kl=true' for elbo.",
       factory=dict)
+  kl_warmup_steps: int = _field(
+      0, "KL warm-up: β grows linearly to its value (--estimator_options=beta, default "
+      "1) over this many steps; 0 = off. A function of the step, so resuming is exact. "
+      "For estimators with a KL weight (elbo).", lower=0)
   dataset: str = _field("mnist_small", "mnist_small ships with the package (10k/1k "
                         "digits); mnist and fashion_mnist read --data_dir.",
                         choices=lambda: datasets.DATASETS)
@@ -124,6 +128,9 @@ class TrainConfig:
       bound = self.bind_estimator()
     except ValueError as e:
       raise ConfigError(f"--estimator_options: {e}") from None
+    if self.kl_warmup_steps and not estimators.accepts(self.estimator, "beta"):
+      raise ConfigError(f"--kl_warmup_steps={self.kl_warmup_steps}: --estimator="
+                        f"{self.estimator} has no KL weight (beta) to warm up; use elbo")
     if self.num_samples is not None and not bound.takes_num_samples:
       raise ConfigError(f"--num_samples={self.num_samples}: --estimator={self.estimator} "
                         "takes no K and would ignore it; remove --num_samples (see its "

@@ -113,7 +113,8 @@ def _trainer(config: config_lib.TrainConfig, input_shape, strategy) -> Trainer:
   try:
     return Trainer(model, config.bind_estimator(), learning_rate=config.learning_rate,
                    seed=config.seed, jit_compile=config.jit_compile,
-                   strategy=strategy if config.strategy != "default" else None)
+                   strategy=strategy if config.strategy != "default" else None,
+                   kl_warmup_steps=config.kl_warmup_steps)
   except (ValueError, TypeError) as e:  # the estimator's state refused its options
     raise ConfigError(f"--estimator_options: {e}") from None
 

@@ -12,7 +12,7 @@ import tf_keras
 
 from tfp_zoo.errors import TrainingDivergedError
 from tfp_zoo.estimators.base import Objectives
-from tfp_zoo.estimators.binding import BoundEstimator, bind
+from tfp_zoo.estimators.binding import BoundEstimator, bind, option_names
 from tfp_zoo.models.base import LatentVariableModel
 from tfp_zoo.training.distribute import replica_seed
 
@@ -57,6 +57,7 @@ def make_train_step(model: LatentVariableModel,
                     seed: int = 0, jit_compile: bool = False,
                     state: tf.Module | None = None,
                     strategy: tf.distribute.Strategy | None = None,
+                    kl_warmup_steps: int = 0,
                     **estimator_options: Any) -> TrainStep:
   """Returns `step(x, step_number) -> metrics`, compiled with `tf.function`.
 
@@ -70,6 +71,10 @@ def make_train_step(model: LatentVariableModel,
 
   The metrics hold both losses, the estimator's metrics and `FINITE`: whether
   both losses and every updated variable are finite after this step.
+
+  `kl_warmup_steps` > 0 (estimators with a KL weight `beta`, e.g. elbo) passes
+  β_s = β · min(1, (s + 1) / kl_warmup_steps) at step s: a pure function of
+  the step, so a resumed run continues the schedule exactly.
 
   With a `strategy` (model and optimizers built in its scope), `x` is a
   distributed batch (`distribute.distribute_batches`): each replica runs the
@@ -88,6 +93,7 @@ def make_train_step(model: LatentVariableModel,
     raise ValueError(f"{type(model).__name__} has no generative variables")
   if phi and guide_optimizer is None:
     raise ValueError("the model has guide variables: pass a guide_optimizer")
+  warmup = _warmup(estimator, kl_warmup_steps)
   checked = list(theta + phi) + (list(state.variables) if state is not None else [])
 
   replicas = strategy.num_replicas_in_sync if strategy is not None else 1
@@ -98,7 +104,7 @@ def make_train_step(model: LatentVariableModel,
   def replica_step(x: tf.Tensor, step_number: tf.Tensor) -> dict[str, tf.Tensor]:
     with tf.GradientTape(persistent=True) as tape:
       objectives = estimator(model, x, seed=replica_seed(step_seed(seed, step_number)),
-                             state=state)
+                             state=state, **warmup(step_number))
     if objectives.generative_loss is objectives.guide_loss:
       grads = tape.gradient(objectives.generative_loss, theta + phi)
       theta_grads, phi_grads = grads[:len(theta)], grads[len(theta):]
@@ -137,6 +143,19 @@ def make_train_step(model: LatentVariableModel,
   return step
 
 
+def _warmup(estimator: BoundEstimator,
+            steps: int) -> Callable[[tf.Tensor], dict[str, tf.Tensor]]:
+  """step -> the scheduled options ({} without a warm-up)."""
+  if not steps:
+    return lambda step_number: {}
+  if "beta" not in option_names(estimator.fn):
+    raise ValueError(f"kl_warmup_steps: estimator {estimator.name!r} has no KL weight "
+                     "(beta); use elbo")
+  target = float(estimator.options.get("beta", 1.0))
+  return lambda step_number: {"beta": target * tf.minimum(
+      1.0, tf.cast(step_number + 1, tf.float32) / float(steps))}
+
+
 class Trainer:
   """Owns what a training step changes: the model (θ, φ), the estimator's
   state, one Adam per group and the step counter; `trainer(x)` runs one step.
@@ -146,7 +165,7 @@ class Trainer:
 
   def __init__(self, model: LatentVariableModel, estimator: BoundEstimator, *,
                learning_rate: float, seed: int = 0, jit_compile: bool = False,
-               strategy: tf.distribute.Strategy | None = None):
+               strategy: tf.distribute.Strategy | None = None, kl_warmup_steps: int = 0):
     self.model, self.estimator = model, estimator
     self.state = estimator.init(model)
     self.guide_variables = tuple(model.guide_variables) + (
@@ -155,6 +174,8 @@ class Trainer:
     self.guide_optimizer = make_optimizer(learning_rate, self.guide_variables)
     self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
     self._seed, self._jit_compile, self._strategy = seed, jit_compile, strategy
+    self._kl_warmup_steps = kl_warmup_steps
+    _warmup(estimator, kl_warmup_steps)  # refuse now, not at the first step
     self._step_fn: TrainStep | None = None
 
   def checkpoint(self) -> tf.train.Checkpoint:
@@ -188,7 +209,7 @@ class Trainer:
       self._step_fn = make_train_step(
           self.model, self.estimator, self.generative_optimizer, self.guide_optimizer,
           seed=self._seed, jit_compile=self._jit_compile, state=self.state,
-          strategy=self._strategy)
+          strategy=self._strategy, kl_warmup_steps=self._kl_warmup_steps)
     current = int(self.step.numpy())
     outputs = self._step_fn(x, tf.constant(current, tf.int64))
     metrics = {k: float(v) for k, v in outputs.items()}
