@@ -167,10 +167,12 @@ class ExportTest(tf.test.TestCase):
   def test_every_kind_of_latent_round_trips(self):
     for name, hparams in (
         ("vae", dict(hidden_sizes=(8,), latent_sizes=(4, 3), stochastic_layers=2)),
+        ("vae_vampprior", dict(hidden_sizes=(8,), latent_sizes=(2,), prior="vampprior",
+                               prior_components=4)),
         ("sigmoid_belief_net", dict(layer_sizes=(3, 5))),
         ("gaussian_mixture", dict(num_components=3)),
         ("hyperspherical_vae", dict(latent_dim=3, hidden_sizes=(8,)))):
-      model = models.get(name, input_shape=(28, 28, 1), **hparams)
+      model = models.get(name.split("_vampprior")[0], input_shape=(28, 28, 1), **hparams)
       path = export.export_model(model, os.path.join(self.get_temp_dir(), name))
       loaded = tf.saved_model.load(path)
       values, mean = _reference_sample(model, 5, [5, 6])

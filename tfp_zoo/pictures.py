@@ -48,6 +48,8 @@ def has_planar_latent(model: base.LatentVariableModel) -> bool:
   if not dtype.is_floating or part.as_list() != [2]:
     return False
   prior = getattr(joint.sample_distributions(seed=tf.constant([0, 0]))[0], names[0])
+  if isinstance(prior, tfp.distributions.MixtureSameFamily):  # TFP gives it no bijector
+    prior = prior.components_distribution
   try:
     event_space = prior.experimental_default_event_space_bijector()
   except (TypeError, NotImplementedError):

@@ -6,7 +6,8 @@ Weighted Autoencoders"). Two stochastic layers (IWAE paper): p(z2) p(z1 | z2)
 p(x | z1) with 100 then 50 latent units, and the guide q(z1 | x) q(z2 | z1).
 
 Pixels are Bernoulli (binary data) or Gaussian with a learned per-pixel scale
-(continuous data).
+(continuous data). The prior of the top layer is N(0, I) by default, or a
+learned mixture or VampPrior (`prior=`, see `priors.py`).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from tfp_zoo import nn
-from tfp_zoo.models import base, pixels
+from tfp_zoo.models import base, pixels, priors
 
 tfd = tfp.distributions
 
@@ -41,6 +42,18 @@ def _diag_normal(params: tf.Tensor, name: str) -> tfd.Distribution:
       reinterpreted_batch_ndims=1, name=name)
 
 
+def _check_prior(prior: str, components: int, stochastic_layers: int) -> None:
+  if prior not in priors.PRIORS:
+    raise ValueError(f"prior={prior!r}: expected one of {', '.join(priors.PRIORS)}")
+  if not isinstance(components, int) or components < 0:
+    raise ValueError(f"prior_components={components!r}: expected a positive integer")
+  if components and prior == "standard":
+    raise ValueError("prior_components is only used with prior=mixture or prior=vampprior")
+  if prior == "vampprior" and stochastic_layers != 1:
+    raise ValueError("prior='vampprior' is for one stochastic layer (its components are "
+                     "the guide's q(z | u_k)); use prior=mixture with stochastic_layers=2")
+
+
 class VAE(base.LatentVariableModel):
   """A VAE with one or two Gaussian stochastic layers.
 
@@ -50,6 +63,7 @@ class VAE(base.LatentVariableModel):
   def __init__(self, input_shape: Sequence[int], *, stochastic_layers: int = 1,
                likelihood: str = "bernoulli", latent_sizes: int | Sequence[int] | None = None,
                hidden_sizes: int | Sequence[int] | None = None, activation: str = "tanh",
+               prior: str = "standard", prior_components: int = 0,
                seed: int = 0, name: str | None = None):
     """Builds the networks.
 
@@ -61,6 +75,11 @@ class VAE(base.LatentVariableModel):
       latent_sizes: overrides the latent sizes (from x upwards).
       hidden_sizes: overrides the deterministic hidden sizes (used by every layer).
       activation: hidden activation, one of `nn.ACTIVATIONS`.
+      prior: the top layer's prior, one of `priors.PRIORS`: 'standard' N(0, I),
+        'mixture' (learned Gaussian mixture) or 'vampprior' (one stochastic
+        layer only).
+      prior_components: components of a learned prior (0: 10 for the mixture,
+        500 pseudo-inputs for the VampPrior).
       seed: integer seed of the initialisation.
       name: module name.
     """
@@ -68,6 +87,7 @@ class VAE(base.LatentVariableModel):
     if stochastic_layers not in _ARCHITECTURES:
       raise ValueError(f"stochastic_layers={stochastic_layers}: expected 1 or 2")
     pixels.check_likelihood(likelihood)
+    _check_prior(prior, prior_components, stochastic_layers)
     default_latents, default_hidden = _ARCHITECTURES[stochastic_layers]
     hidden_sizes = None if hidden_sizes is None else nn.parse_sizes(hidden_sizes,
                                                                     "hidden_sizes")
@@ -81,8 +101,9 @@ class VAE(base.LatentVariableModel):
     self.latent_sizes = latent_sizes
     self.stochastic_layers = stochastic_layers
     data_size = int(np.prod(self.input_shape))
-    seeds = iter(tf.random.experimental.stateless_split(
-        tf.constant([seed, 0], tf.int32), 2 * stochastic_layers + 1).numpy())
+    seed_list = tf.random.experimental.stateless_split(
+        tf.constant([seed, 0], tf.int32), 2 * stochastic_layers + 1).numpy()
+    seeds = iter(seed_list)
     below = [data_size] + list(latent_sizes[:-1])
     # Encoders: layer i maps (x or z_i) to the parameters of z_{i+1}.
     self.encoders = [
@@ -97,6 +118,19 @@ class VAE(base.LatentVariableModel):
         for i in range(stochastic_layers)]
     if likelihood == "gaussian":
       self.pixel_raw_scale = pixels.initial_raw_scale(data_size)
+    self.prior_kind = prior
+    components = prior_components or priors.DEFAULT_COMPONENTS.get(prior, 0)
+    # Own seeds for the prior, so the default model's initialisation is unchanged.
+    prior_seed = tf.random.experimental.stateless_fold_in(
+        tf.constant([seed, 0], tf.int32), 1000).numpy()
+    if prior == "mixture":
+      self.prior = priors.MixturePrior(latent_sizes[-1], components, seed=prior_seed)
+    elif prior == "vampprior":
+      # The prior's encoder starts as a copy of the guide's (same seed).
+      encoder = nn.MLP([data_size, *hidden[0], 2 * latent_sizes[0]], activation=activation,
+                       seed=seed_list[0], name="prior_encoder")
+      self.prior = priors.VampPrior(encoder, data_size, components, _diag_normal,
+                                    seed=prior_seed)
     self._latent_names = (("z",) if stochastic_layers == 1
                           else tuple(f"z{i}" for i in range(stochastic_layers, 0, -1)))
 
@@ -120,14 +154,17 @@ class VAE(base.LatentVariableModel):
     top = self.stochastic_layers - 1
 
     def model():
-      z = yield base.Root(tfd.Independent(
-          tfd.Normal(tf.zeros([self.latent_sizes[top]]), 1.0),
-          reinterpreted_batch_ndims=1, name=self._layer_name(top)))
+      z = yield base.Root(self._prior(self._layer_name(top)))
       for i in range(top, 0, -1):
         z = yield _diag_normal(self.decoders[i](z), self._layer_name(i - 1))
       yield self._observation(self.decoders[0](z))
 
     return tfd.JointDistributionCoroutine(model, name="joint")
+
+  def _prior(self, name: str) -> tfd.Distribution:
+    if self.prior_kind == "standard":
+      return priors.standard_normal(self.latent_sizes[-1], name)
+    return self.prior(name)
 
   def guide(self, x: tf.Tensor) -> tfd.JointDistributionCoroutine:
     h = nn.flatten_event(tf.convert_to_tensor(x, tf.float32), self.event_ndims)
@@ -144,6 +181,8 @@ class VAE(base.LatentVariableModel):
     variables = sum((d.trainable_variables for d in self.decoders), ())
     if self.likelihood == "gaussian":
       variables += (self.pixel_raw_scale,)
+    if self.prior_kind != "standard":
+      variables += self.prior.trainable_variables
     return variables
 
   @property
