@@ -105,11 +105,14 @@ class DatasetLogLikelihood(NamedTuple):
 def dataset_log_likelihood(
     model: models_base.LatentVariableModel, images: np.ndarray, *, seed: tf.Tensor,
     num_samples: int = 5000, batch_size: int = 100, chunk_size: int = 250,
-    progress: Callable[[int, int], None] | None = None) -> DatasetLogLikelihood:
+    progress: Callable[[int, int], None] | None = None,
+    estimate: Callable[[tf.Tensor, tf.Tensor], LogLikelihood] | None = None,
+) -> DatasetLogLikelihood:
   """`log_likelihood` over a whole array of observations, batch by batch.
 
   `progress(done, total)` is called after each batch. `images` are checked
-  (shape, finite, in the model's support) before the first batch.
+  (shape, finite, in the model's support) before the first batch. `estimate(x,
+  seed)` replaces importance sampling (e.g. `annealed_importance`'s AIS).
   """
   batch_size = estimators_base.check_num_samples(batch_size, "dataset_log_likelihood",
                                                  name="batch_size")
@@ -118,8 +121,9 @@ def dataset_log_likelihood(
       tf.convert_to_tensor(seed, tf.int32), max(1, math.ceil(len(images) / batch_size)))
   values, ess = [], []
   for b, start in enumerate(range(0, len(images), batch_size)):
-    result = log_likelihood(model, images[start:start + batch_size], seed=seeds[b],
-                            num_samples=num_samples, chunk_size=chunk_size)
+    batch = images[start:start + batch_size]
+    result = (estimate(batch, seeds[b]) if estimate is not None else log_likelihood(
+        model, batch, seed=seeds[b], num_samples=num_samples, chunk_size=chunk_size))
     values.append(result.log_likelihood.numpy())
     ess.append(result.ess.numpy())
     if progress is not None:

@@ -286,6 +286,22 @@ class ReadersTest(tf.test.TestCase):
     self.assertEqual(training.evaluate_workdir(workdir, num_samples=2,
                                                num_examples=7).num_examples, 7)
 
+  def test_evaluate_by_ais_and_its_refusals(self):
+    workdir = os.path.join(self.create_tempdir().full_path, "run")
+    training.train(_config(workdir, train_steps=2, checkpoint_every=2))
+    ais = training.evaluate_workdir(workdir, num_samples=4, num_examples=6, method="ais",
+                                    ais_steps=5)
+    self.assertEqual((ais.num_examples, ais.num_samples), (6, 4))
+    self.assertTrue(np.isfinite(ais.mean))
+    with self.assertRaisesRegex(training.ConfigError, "--method='mcmc': one of is, ais"):
+      training.evaluate_workdir(workdir, method="mcmc")
+    discrete = os.path.join(self.create_tempdir().full_path, "discrete")
+    training.train(_config(discrete, model="discrete_vae", estimator="vimco",
+                           model_hparams={"num_latents": 3, "hidden_sizes": (4,)},
+                           train_steps=2, checkpoint_every=2))
+    with self.assertRaisesRegex(training.ConfigError, "--method=ais: ais: latent 'z'"):
+      training.evaluate_workdir(discrete, method="ais")
+
 
 if __name__ == "__main__":
   tf.test.main()

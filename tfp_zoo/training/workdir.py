@@ -14,6 +14,7 @@ import contextlib
 import dataclasses
 import errno
 import fcntl
+import functools
 import json
 import math
 import os
@@ -23,7 +24,7 @@ from typing import Any, Iterator
 import numpy as np
 import tensorflow as tf
 
-from tfp_zoo import datasets, estimators, evaluation, models
+from tfp_zoo import annealed_importance, datasets, estimators, evaluation, models
 from tfp_zoo.errors import ConfigError, ResourceError, WorkdirLockedError
 from tfp_zoo.progress import Progress
 from tfp_zoo.training import config as config_lib
@@ -42,6 +43,7 @@ DIGEST_KEY = "data_digest"  # beside the TrainConfig fields in config.json
 # run's --seed, so runs with different seeds are compared on the same test set,
 # and launchers/evaluate.py with its default seed reproduces results.json.
 EVAL_SEED = 0
+METHODS = ("is", "ais")  # how evaluate_workdir estimates log p(x)
 
 
 @contextlib.contextmanager
@@ -351,19 +353,37 @@ def restore_model(workdir: str) -> tuple[models.LatentVariableModel, config_lib.
 
 
 def evaluate_workdir(workdir: str, *, num_samples: int = 5000, num_examples: int = 0,
-                     seed: int = EVAL_SEED, batch_size: int = 100,
-                     chunk_size: int = 250) -> evaluation.DatasetLogLikelihood:
-  """Importance-sampled test log-likelihood of a workdir's latest checkpoint.
+                     seed: int = EVAL_SEED, batch_size: int = 100, chunk_size: int = 250,
+                     method: str = "is", ais_steps: int = 200, ais_step_size: float = 0.05,
+                     ) -> evaluation.DatasetLogLikelihood:
+  """Test log-likelihood of a workdir's latest checkpoint.
 
-  `num_examples`: the first N test examples (0 = the whole test split, whatever
-  the training run's --eval_examples was).
+  `method`: 'is' (importance sampling with the guide, K = num_samples) or
+  'ais' (annealed importance sampling from the prior with K = num_samples
+  chains of `ais_steps` HMC steps). `num_examples`: the first N test examples
+  (0 = the whole test split, whatever the training run's --eval_examples was).
   """
+  if method not in METHODS:
+    raise ConfigError(f"--method={method!r}: one of {', '.join(METHODS)}")
   model, config, step = restore_model(workdir)
+  estimate = None
+  if method == "ais":
+    try:
+      annealed_importance.check_real_latents(model)
+    except ValueError as e:
+      raise ConfigError(f"--method=ais: {e}") from None
+    estimate = functools.partial(
+        _ais, model, num_chains=num_samples, num_steps=ais_steps, step_size=ais_step_size)
   images = test_images(config, limit=num_examples)
-  print(f"Evaluating {workdir} at step {step} on {len(images)} test examples, "
-        f"K={num_samples}", flush=True)
-  progress = Progress(f"eval (K={num_samples})", len(images), unit="examples")
+  label = f"{method.upper()}, K={num_samples}" + (f", {ais_steps} steps" if estimate else "")
+  print(f"Evaluating {workdir} at step {step} on {len(images)} test examples ({label})",
+        flush=True)
+  progress = Progress(f"eval ({label})", len(images), unit="examples")
   return evaluation.dataset_log_likelihood(
       model, images, seed=tf.constant([seed, 2]), num_samples=num_samples,
       batch_size=batch_size, chunk_size=chunk_size,
-      progress=lambda done, total: progress.update(done))
+      progress=lambda done, total: progress.update(done), estimate=estimate)
+
+
+def _ais(model, x, seed, **options):
+  return annealed_importance.ais_log_likelihood(model, x, seed=seed, **options)
