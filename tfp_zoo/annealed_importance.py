@@ -15,8 +15,9 @@ is built on `tfp.mcmc.sample_annealed_importance_chain` (linear β schedule)
 and `tfp.mcmc.HamiltonianMonteCarlo` with a fixed step size: any step size
 keeps the estimate valid; a good one only lowers its variance.
 
-Latents must be real vectors (HMC moves in R^d): discrete latents and latents
-on the sphere are refused.
+HMC moves in R^d, mapped onto each latent's support by the prior's
+event-space bijector (positive latents work); discrete latents and latents on
+the sphere are refused.
 """
 
 from __future__ import annotations
@@ -33,26 +34,9 @@ from tfp_zoo.models import base as models_base
 
 __all__ = ["ais_log_likelihood", "check_real_latents", "PROPOSALS"]
 
+check_real_latents = estimators_base.check_real_latents
+
 PROPOSALS = ("prior", "guide")
-
-
-def check_real_latents(model: models_base.LatentVariableModel, what: str = "ais") -> None:
-  """Raises ValueError unless every latent is a real vector, unconstrained."""
-  joint = model.joint()
-  dtypes = estimators_base.as_named(joint.dtype)
-  priors = estimators_base.as_named(joint.sample_distributions(seed=tf.constant([0, 0]))[0])
-  for name in model.latent_names:
-    dist = priors[name]
-    if isinstance(dist, tfp.distributions.MixtureSameFamily):  # TFP gives it no bijector
-      dist = dist.components_distribution
-    try:
-      space = dist.experimental_default_event_space_bijector()
-    except (TypeError, NotImplementedError):
-      space = None
-    if not dtypes[name].is_floating or not isinstance(space, tfp.bijectors.Identity):
-      raise ValueError(f"{what}: latent {name!r} of {type(model).__name__} is not a real "
-                       "vector (discrete, or on a manifold); HMC needs latents in R^d. "
-                       "Use importance sampling (--method=is)")
 
 
 def ais_log_likelihood(model: models_base.LatentVariableModel, x: Any, *, seed: tf.Tensor,
@@ -81,7 +65,7 @@ def ais_log_likelihood(model: models_base.LatentVariableModel, x: Any, *, seed: 
   estimators_base.check_choice(proposal, PROPOSALS, "proposal", "ais")
   if proposal == "guide":
     estimators_base.require_guide(model, "ais(proposal='guide')")
-  check_real_latents(model)
+  estimators_base.latent_space_bijectors(model, "ais")
   options = (num_chains, num_steps, float(step_size), int(num_leapfrog_steps), proposal)
   compiled = _COMPILED.setdefault(model, {})
   if options not in compiled:  # one graph per model and options: AIS is a long loop
@@ -94,7 +78,7 @@ _COMPILED: "weakref.WeakKeyDictionary[Any, dict]" = weakref.WeakKeyDictionary()
 
 
 def _ais(model, x, seed, num_chains, num_steps, step_size, num_leapfrog_steps, proposal):
-  names = model.latent_names
+  names = estimators_base.latent_names(model.joint())
   batch = x.shape[0] if x.shape[0] is not None else tf.shape(x)[0]
   init_seed, chain_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
   joint = model.joint()
@@ -123,9 +107,12 @@ def _ais(model, x, seed, num_chains, num_steps, step_size, num_leapfrog_steps, p
     def proposal_log_prob(*z):  # log q(z | x)
       return guide.log_prob(**dict(zip(names, z)))
 
-  def make_kernel(log_prob_fn):
-    return tfp.mcmc.HamiltonianMonteCarlo(log_prob_fn, step_size=step_size,
-                                          num_leapfrog_steps=num_leapfrog_steps)
+  bijectors = estimators_base.latent_space_bijectors(model, "ais")
+
+  def make_kernel(log_prob_fn):  # HMC in R^d, mapped onto each latent's support
+    return tfp.mcmc.TransformedTransitionKernel(tfp.mcmc.HamiltonianMonteCarlo(
+        log_prob_fn, step_size=step_size, num_leapfrog_steps=num_leapfrog_steps),
+        bijector=bijectors)
 
   _, log_weights, _ = tfp.mcmc.sample_annealed_importance_chain(
       num_steps=num_steps, proposal_log_prob_fn=proposal_log_prob,

@@ -14,6 +14,7 @@ from tfp_zoo.estimators import amortised_learning, binding, reweighted_wake_slee
 # entry is tried with every value that makes its option dead.
 CHOICES = {
     ("alws", "feature_map"): amortised_learning.FEATURE_MAPS,
+    ("hmc", "adapt_step_size"): (False, True),
     ("alws", "solver"): amortised_learning.SOLVERS,
     ("rws", "guide_update"): reweighted_wake_sleep.GUIDE_UPDATES,
 }

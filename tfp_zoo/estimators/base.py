@@ -13,7 +13,7 @@ from tfp_zoo.models import base as models_base
 
 tfd = tfp.distributions
 
-__all__ = ["Objectives", "LogWeights", "importance_log_weights", "as_named",
+__all__ = ["check_real_latents", "latent_space_bijectors", "Objectives", "LogWeights", "importance_log_weights", "as_named",
            "require_guide", "require_reparameterized", "reparameterized_guide",
            "check_num_samples", "check_observations", "check_inputs",
            "effective_sample_size",
@@ -242,3 +242,42 @@ def path_derivative_loss(model: models_base.LatentVariableModel, x: tf.Tensor,
   log_guide_at_stopped = guide_log_prob(model, x, stopped)
   return tf.reduce_mean(tf.reduce_sum(
       tf.stop_gradient(coefficients) * (weights.log_weights + log_guide_at_stopped), axis=0))
+
+
+def latent_space_bijectors(model: models_base.LatentVariableModel,
+                           what: str = "hmc") -> list[tfp.bijectors.Bijector]:
+  """Per latent, the bijector from R^d onto its support, for MCMC moves.
+
+  Real and constrained real vectors (e.g. positive) qualify, through the
+  prior's default event-space bijector; discrete latents and latents on a
+  manifold (the sphere) are refused.
+
+  Raises:
+    ValueError: naming `what` and the latent.
+  """
+  joint = model.joint()
+  dtypes = as_named(joint.dtype)
+  shapes = as_named(joint.event_shape)
+  priors = as_named(joint.sample_distributions(seed=tf.constant([0, 0]))[0])
+  bijectors = []
+  for name in latent_names(joint):
+    dist = priors[name]
+    if isinstance(dist, tfp.distributions.MixtureSameFamily):  # TFP gives it no bijector
+      dist = dist.components_distribution
+    try:
+      space = dist.experimental_default_event_space_bijector()
+      same_shape = space is not None and space.inverse_event_shape(shapes[name]) == shapes[name]
+    except (TypeError, NotImplementedError, ValueError):
+      space, same_shape = None, False
+    if not dtypes[name].is_floating or not same_shape:
+      raise ValueError(f"{what}: latent {name!r} of {type(model).__name__} is not a real "
+                       "vector (discrete, or on a manifold); HMC needs latents in R^d or "
+                       "an interval of it")
+    bijectors.append(space)
+  return bijectors
+
+
+def check_real_latents(model: models_base.LatentVariableModel, what: str = "ais") -> None:
+  """Raises ValueError unless every latent can move by HMC (see
+  `latent_space_bijectors`)."""
+  latent_space_bijectors(model, what)

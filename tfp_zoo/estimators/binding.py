@@ -35,6 +35,8 @@ IGNORED_UNLESS: dict[str, dict[str, tuple[str, tuple[Any, ...]]]] = {
     "alws": {"feature_size": ("feature_map", ("learned",)),
              # The exact kernel solver uses every sleep sample, no features.
              "num_features": ("solver", ("random_features", "nystrom"))},
+    "hmc": {"target_accept_rate": ("adapt_step_size", (True,)),
+            "adaptation_rate": ("adapt_step_size", (True,))},
     "rws": {"mixture_weight": ("guide_update", ("mixture",)),
             "num_sleep_samples": ("guide_update", ("sleep", "mixture")),
             # dreg changes only the wake-φ update (θ's gradient is the same).

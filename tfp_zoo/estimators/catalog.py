@@ -12,6 +12,7 @@ from tfp_zoo.estimators.amortised_learning import alws, alws_state
 from tfp_zoo.estimators.base import Objectives
 from tfp_zoo.estimators.path_derivative import dreg, stl
 from tfp_zoo.estimators.evidence_lower_bound import elbo
+from tfp_zoo.estimators.hmc_refined import hmc, hmc_state
 from tfp_zoo.estimators.importance_weighted import iwae
 from tfp_zoo.estimators.iwae_relatives import ciwae, miwae, piwae
 from tfp_zoo.estimators.neural_variational_inference import nvil, nvil_state
@@ -27,13 +28,14 @@ _REGISTRY: Registry[Estimator] = Registry("estimator")
 for _name, _fn in (("elbo", elbo), ("iwae", iwae), ("miwae", miwae), ("ciwae", ciwae),
                    ("piwae", piwae), ("dreg", dreg), ("stl", stl), ("rws", rws),
                    ("vimco", vimco), ("wake_sleep", wake_sleep), ("nvil", nvil),
-                   ("alws", alws)):
+                   ("alws", alws), ("hmc", hmc)):
   _REGISTRY.register(_name, _fn)
 # Estimators that keep state between steps (e.g. NVIL's baseline): a factory
 # `(model, **options) -> tf.Module | None`; the module's trainable variables are
 # trained with the guide's optimizer and it is passed back as `state=`.
 _STATE_FACTORIES: dict[str, Callable[..., tf.Module | None]] = {"nvil": nvil_state,
-                                                                "alws": alws_state}
+                                                                "alws": alws_state,
+                                                                "hmc": hmc_state}
 
 
 def names() -> tuple[str, ...]:
