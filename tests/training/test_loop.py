@@ -75,6 +75,22 @@ class LoopTest(tf.test.TestCase):
     with self.assertRaisesRegex(training.ConfigError, "no readable checkpoint"):
       training.restore_model(broken)
 
+  def test_hmc_step_size_is_checkpointed_and_resumes_exactly(self):
+    hmc = dict(estimator="hmc", num_samples=2, train_steps=20,
+               estimator_options={"num_hmc_steps": 2, "num_leapfrog_steps": 2})
+    straight = os.path.join(self.get_temp_dir(), "hmc_straight")
+    resumed = os.path.join(self.get_temp_dir(), "hmc_resumed")
+    training.train(_config(straight, **hmc))
+    training.train(_config(resumed, **dict(hmc, train_steps=10)))
+    training.train(_config(resumed, **hmc))
+    for a, b in zip(_weights(straight)[1], _weights(resumed)[1]):
+      self.assertAllClose(a, b, rtol=1e-5, atol=1e-6)
+    path = tf.train.latest_checkpoint(os.path.join(resumed, "checkpoints"))
+    step_size = [tf.train.load_variable(path, n) for n, _ in tf.train.list_variables(path)
+                 if n.startswith("estimator_state/log_step_size")]
+    self.assertLen(step_size, 1)
+    self.assertNotAlmostEqual(float(step_size[0]), np.log(0.1), places=3)  # it adapted
+
   def test_kl_warmup_resumes_exactly(self):
     # β = min(1, (s + 1)/N) is a function of the step: a run stopped half-way
     # through the warm-up and resumed matches the uninterrupted one.
