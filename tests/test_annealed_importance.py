@@ -5,6 +5,7 @@ forgets the proposal's density fails the same test."""
 from unittest import mock
 
 import numpy as np
+import pytest
 import tensorflow as tf
 import tensorflow_probability as tfp
 
@@ -29,6 +30,7 @@ def _max_abs_z(ratios):
 
 class AnnealedImportanceTest(tf.test.TestCase):
 
+  @pytest.mark.slow  # statistical, ~30-60 s: .ci/run's second step
   def test_the_estimate_of_p_x_is_unbiased(self):
     model, x = testing.linear_gaussian_problem()
     for proposal in ("prior", "guide"):
@@ -36,6 +38,7 @@ class AnnealedImportanceTest(tf.test.TestCase):
       self.assertLess(_max_abs_z(ratios), Z, proposal)
       self.assertLess(float(ratios.std(0).max()), 1.0)  # tight enough to have power
 
+  @pytest.mark.slow  # statistical, ~30-60 s: .ci/run's second step
   def test_a_version_without_the_proposal_density_fails(self):
     model, x = testing.linear_gaussian_problem()
     real = tfp.mcmc.sample_annealed_importance_chain

@@ -3,6 +3,7 @@ poor guide, its θ-gradient is the exact ∇θ log p(x) within Monte Carlo error
 while the same estimator without refinement (the guide's samples) is not."""
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from tfp_zoo import estimators, testing
@@ -35,6 +36,7 @@ def _gradients(model, x, num_hmc_steps):
 
 class HmcTest(tf.test.TestCase):
 
+  @pytest.mark.slow  # statistical, ~30-60 s: .ci/run's second step
   def test_refined_samples_give_the_exact_generative_gradient(self):
     model, x = _poor_guide_problem()
     exact = _exact_gradient(model, x)
@@ -53,10 +55,9 @@ class HmcTest(tf.test.TestCase):
     model, x = testing.linear_gaussian_problem()
     bound = estimators.bind("hmc", num_samples=4, step_size=5.0, num_hmc_steps=2)
     state = bound.init(model)
-    rates = []
-    for i in range(60):
-      rates.append(float(bound(model, x, seed=tf.constant([i, 0]), state=state)
-                         .metrics["accept_rate"]))
+    step = tf.function(lambda seed: bound(model, x, seed=seed, state=state)
+                       .metrics["accept_rate"], autograph=False)
+    rates = [float(step(tf.constant([i, 0]))) for i in range(60)]
     self.assertLess(np.mean(rates[:5]), 0.4)  # a step of 5 is far too large
     self.assertLess(float(state.step_size), 2.0)  # ... so it shrank
     self.assertGreater(np.mean(rates[-10:]), np.mean(rates[:5]))
