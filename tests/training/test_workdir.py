@@ -191,10 +191,15 @@ class OlderWorkdirsTest(tf.test.TestCase):
     self.assertEqual(training.evaluate_workdir(workdir, num_samples=2,
                                                num_examples=5).num_examples, 5)
     export.export_workdir(workdir, os.path.join(self.create_tempdir().full_path, "e"))
-    fields.update(estimator="alws", num_samples=5, estimator_options={})
+    # Options the previous main accepted but ignored are dropped on reading
+    # (they had no effect), so such a run still resumes without them.
+    fields.update(estimator="alws", num_samples=5,
+                  estimator_options={"solver": "exact", "num_features": 64})
     with open(path, "w") as f:
       json.dump(fields, f)
-    self.assertIsNone(training.load_config(workdir).num_samples)  # alws takes no K
+    config = training.load_config(workdir)
+    self.assertIsNone(config.num_samples)  # alws takes no K
+    self.assertEqual(config.estimator_options, {"solver": "exact"})
 
 
 class NonFiniteTest(tf.test.TestCase):

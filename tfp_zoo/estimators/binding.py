@@ -25,7 +25,8 @@ import tensorflow as tf
 from tfp_zoo.estimators import catalog as registry
 from tfp_zoo.estimators.base import Objectives
 
-__all__ = ["BoundEstimator", "bind", "IGNORED_UNLESS", "check_option_types", "option_names"]
+__all__ = ["BoundEstimator", "bind", "IGNORED_UNLESS", "check_option_types", "option_names",
+           "ignored_options"]
 
 # option -> (the option it depends on, the values of that option that use it).
 # An option given explicitly while its condition is false would be ignored: an error.
@@ -118,16 +119,24 @@ def check_option_types(what: str, fn: Callable[..., Any], values: Mapping[str, A
                        f"(default {default!r})")
 
 
-def check_not_ignored(name: str, fn: Callable[..., Any], options: Mapping[str, Any]) -> None:
-  """Raises ValueError if a given option would be ignored given the others."""
+def ignored_options(name: str, fn: Callable[..., Any],
+                    options: Mapping[str, Any]) -> dict[str, str]:
+  """The given options that the others make meaningless: option -> why."""
   defaults = {p.name: p.default for p in inspect.signature(fn).parameters.values()}
+  ignored = {}
   for option, (depends_on, values) in IGNORED_UNLESS.get(name, {}).items():
     if option in options:
       current = options.get(depends_on, defaults.get(depends_on))
       if current not in values:
         allowed = " or ".join(f"{depends_on}={v!r}" for v in values)
-        raise ValueError(f"{name}: {option} is only used with {allowed} (here "
-                         f"{depends_on}={current!r}); remove {option}")
+        ignored[option] = f"only used with {allowed} (here {depends_on}={current!r})"
+  return ignored
+
+
+def check_not_ignored(name: str, fn: Callable[..., Any], options: Mapping[str, Any]) -> None:
+  """Raises ValueError if a given option would be ignored given the others."""
+  for option, why in ignored_options(name, fn, options).items():
+    raise ValueError(f"{name}: {option} is {why}; remove {option}")
 
 
 def bind(estimator: str | Callable[..., Objectives], **options: Any) -> BoundEstimator:

@@ -26,6 +26,7 @@ import tensorflow as tf
 
 from tfp_zoo import annealed_importance, datasets, estimators, evaluation, models
 from tfp_zoo.errors import ConfigError, ResourceError, WorkdirLockedError
+from tfp_zoo.estimators import binding
 from tfp_zoo.progress import Progress
 from tfp_zoo.training import config as config_lib
 
@@ -222,6 +223,11 @@ def load_saved_run(workdir: str) -> tuple[config_lib.TrainConfig, str | None]:
     if config.estimator in estimators.names() and not (
         estimators.accepts(config.estimator, "num_samples")):
       config.num_samples = None  # older runs saved K even for estimators without one
+    if config.estimator in estimators.names():  # older runs could save options with no
+      dead = binding.ignored_options(  # effect; dropping them changes nothing
+          config.estimator, estimators.get(config.estimator), config.estimator_options)
+      config.estimator_options = {k: v for k, v in config.estimator_options.items()
+                                  if k not in dead}
     config.validate(resources=False)  # reading a run needs no room for its training step
   except (TypeError, AttributeError, ConfigError) as e:
     raise ConfigError(f"{path} is not a valid run configuration ({e}); restore it, or "
