@@ -9,6 +9,9 @@ TF runs, as the reference.
 
     python benchmarks/throughput.py                    # every estimator x K in {1,5,50} x jit
     python benchmarks/throughput.py --ks=5 --jit=off --repeats=3
+    # guides and priors beside the diagonal-Gaussian IWAE step:
+    python benchmarks/throughput.py --estimators=iwae,dreg --ks=5,50 --jit=off \
+        --variant= --variant=guide=iaf --variant=prior=flow
 """
 
 import json
@@ -28,6 +31,9 @@ flags.DEFINE_enum("jit", "both", ["both", "on", "off"], "jit_compile settings.")
 flags.DEFINE_integer("batch_size", 100, "Batch size.")
 flags.DEFINE_float("seconds", 2.0, "Length of one timing window.")
 flags.DEFINE_integer("repeats", 1, "Runs of each configuration (best is reported).")
+flags.DEFINE_multi_string("variant", [""], "Model hparams of the VAE to measure, e.g. "
+                          "'guide=iaf,prior=vampprior'; repeat the flag for several "
+                          "('' is the default diagonal guide and standard prior).")
 flags.DEFINE_bool("torch", True, "Also time a PyTorch IWAE step if torch is installed.")
 flags.DEFINE_bool("eval_memory", True, "Also measure log_likelihood with K=5000 on 100 "
                   "images (chunked).")
@@ -69,10 +75,14 @@ def _measure(step, config):
 def _tf_worker(config):
   os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  from tfp_zoo import estimators, models, training  # pylint: disable=g-import-not-at-top
-  model = models.get("vae", input_shape=(28, 28, 1))
+  from tfp_zoo import estimators, models, registry, training  # pylint: disable=g-import-not-at-top
+  model = models.get("vae", input_shape=(28, 28, 1),
+                     **registry.parse_key_values(config.get("variant", "")))
   x = tf.cast(tf.random.stateless_uniform([config["batch_size"], 28, 28, 1], [0, 1]) < 0.3,
               tf.float32)
+  options = {"num_samples": config["k"]} if config["k"] else {}
+  if estimators.accepts(config["estimator"], "dataset_size"):
+    options["dataset_size"] = 60000  # beta_tc_vae: MNIST's training set
   state = estimators.make_state(config["estimator"], model)  # nvil's baseline
   guide_variables = model.guide_variables + (
       state.trainable_variables if state is not None else ())
@@ -80,8 +90,7 @@ def _tf_worker(config):
       model, estimators.get(config["estimator"]),
       training.make_optimizer(1e-4, model.generative_variables),
       training.make_optimizer(1e-4, guide_variables),
-      jit_compile=config["jit"], state=state,
-      **({"num_samples": config["k"]} if config["k"] else {}))
+      jit_compile=config["jit"], state=state, **options)
   counter = [0]
 
   def step():
@@ -199,25 +208,27 @@ def main(argv):
   if unknown:
     raise app.UsageError(f"--estimators: unknown {', '.join(unknown)}; known: "
                          f"{', '.join(registered)}")
-  plan = []  # (implementation, estimator, K, jit label, worker config)
+  plan = []  # (implementation, estimator, variant, K, jit label, worker config)
   without_k = [e for e in names if not registered[e]]
   names = [e for e in names if registered[e]]
   for k in (int(k) for k in FLAGS.ks):
     if use_torch:
-      plan.append(("pytorch (reference)", "iwae", k, "-",
+      plan.append(("pytorch (reference)", "iwae", "-", k, "-",
                    dict(kind="torch", k=k, batch_size=FLAGS.batch_size,
                         seconds=FLAGS.seconds)))
-    for estimator in names:
-      for jit in jits:
-        plan.append(("tfp_zoo", estimator, k, "on" if jit else "off",
-                     dict(kind="tf", estimator=estimator, k=k, jit=jit,
-                          batch_size=FLAGS.batch_size, seconds=FLAGS.seconds)))
+    for variant in FLAGS.variant:
+      for estimator in names:
+        for jit in jits:
+          plan.append(("tfp_zoo", estimator, variant or "-", k, "on" if jit else "off",
+                       dict(kind="tf", estimator=estimator, k=k, jit=jit, variant=variant,
+                            batch_size=FLAGS.batch_size, seconds=FLAGS.seconds)))
   # Estimators without K (alws: its own num_sleep_samples) run once, as K "-".
   for estimator in without_k:
-    for jit in jits:
-      plan.append(("tfp_zoo", estimator, 0, "on" if jit else "off",
-                   dict(kind="tf", estimator=estimator, k=0, jit=jit,
-                        batch_size=FLAGS.batch_size, seconds=FLAGS.seconds)))
+    for variant in FLAGS.variant:
+      for jit in jits:
+        plan.append(("tfp_zoo", estimator, variant or "-", 0, "on" if jit else "off",
+                     dict(kind="tf", estimator=estimator, k=0, jit=jit, variant=variant,
+                          batch_size=FLAGS.batch_size, seconds=FLAGS.seconds)))
   # Repeats go round the whole plan, so that load on this shared machine hits
   # every configuration alike; the best run of each is reported.
   best = [None] * len(plan)
@@ -228,18 +239,21 @@ def main(argv):
   rows = [(*label, result) for (*label, _), result in zip(plan, best)]
   print(f"\nTrain step, 784-200-200-50 VAE, batch {FLAGS.batch_size}, "
         f"{os.cpu_count()} CPU cores\n")
-  print("| implementation | estimator | K | jit_compile | examples/s | vs PyTorch "
-        "| first call (s) | peak RSS (MiB) | step RSS (MiB) |")
-  print("|---|---|---|---|---|---|---|---|---|")
-  reference = {k: r["examples_per_second"] for impl, _, k, _, r in rows
+  print("| implementation | estimator | model hparams | K | jit_compile | examples/s "
+        "| ms/step | vs PyTorch | first call (s) | peak RSS (MiB) | step RSS (MiB) |")
+  print("|---|---|---|---|---|---|---|---|---|---|---|")
+  reference = {k: r["examples_per_second"] for impl, _, _, k, _, r in rows
                if impl.startswith("pytorch")}
-  for impl, estimator, k, jit, r in rows:
+  for impl, estimator, variant, k, jit, r in rows:
     if "error" in r:
-      print(f"| {impl} | {estimator} | {k or '-'} | {jit} | n/a: {r['error']} | | | | |")
+      print(f"| {impl} | {estimator} | {variant} | {k or '-'} | {jit} | n/a: {r['error']} "
+            "| | | | | |")
       continue
     ratio = (f"{r['examples_per_second'] / reference[k]:.2f}x"
-             if k in reference and estimator == "iwae" else "-")
-    print(f"| {impl} | {estimator} | {k or '-'} | {jit} | {r['examples_per_second']:.0f} | {ratio} "
+             if k in reference and estimator == "iwae" and variant == "-" else "-")
+    step_ms = 1000 * FLAGS.batch_size / r["examples_per_second"]
+    print(f"| {impl} | {estimator} | {variant} | {k or '-'} | {jit} "
+          f"| {r['examples_per_second']:.0f} | {step_ms:.1f} | {ratio} "
           f"| {r['compile_seconds']:.2f} | {r['peak_rss_mb']:.0f} | {r['step_rss_mb']:.0f} |")
   if FLAGS.eval_memory:
     print("\nEvaluation: log_likelihood, K=5000, 100 images, chunk 250\n")

@@ -29,6 +29,17 @@ def _EMPTY_DATA_DIR(test):  # pylint: disable=invalid-name
 
 class BenchmarksTest(tf.test.TestCase):
 
+  def test_throughput_measures_guide_and_prior_variants(self):
+    stdout = _run("throughput.py", "--estimators=iwae,beta_tc_vae", "--ks=2", "--jit=off",
+                  "--seconds=0.05", "--torch=false", "--eval_memory=false", "--variant=",
+                  "--variant=guide=iaf,flow_layers=1")
+    rows = [line.split(" | ") for line in stdout.splitlines() if line.startswith("| tfp_zoo")]
+    self.assertEqual([(r[1], r[2]) for r in rows],
+                     [("iwae", "-"), ("beta_tc_vae", "-"), ("iwae", "guide=iaf,flow_layers=1"),
+                      ("beta_tc_vae", "guide=iaf,flow_layers=1")])
+    self.assertGreater(float(rows[2][5]), 0)  # examples/s of the IAF guide
+    self.assertIn("n/a: beta_tc_vae needs per-dimension marginals", rows[3][5])
+
   def test_gradient_snr(self):
     out = self.create_tempdir().full_path
     stdout = _run("gradient_snr.py", "--dataset=mnist_small", _EMPTY_DATA_DIR(self),

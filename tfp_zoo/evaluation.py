@@ -168,13 +168,13 @@ def gradient_snr(estimator: Callable[..., Any], model: models_base.LatentVariabl
 
   @tf.function(autograph=False)
   def draw(seed):
-    with tf.GradientTape(persistent=True) as tape:
-      objectives = estimator(model, x, seed=seed, **estimator_options)
+    objectives, theta_grads, phi_grads = estimators_base.objectives_and_gradients(
+        lambda: estimator(model, x, seed=seed, **estimator_options), theta, phi)
     flat = lambda grads, variables: tf.concat(
         [tf.reshape(tf.zeros_like(v) if g is None else g, [-1])
          for g, v in zip(grads, variables)], 0) if variables else tf.zeros([0])
-    theta_grad = flat(tape.gradient(objectives.generative_loss, theta), theta)
-    phi_grad = flat(tape.gradient(objectives.guide_loss, phi), phi)
+    theta_grad = flat(theta_grads, theta)
+    phi_grad = flat(phi_grads, phi)
     ess = objectives.metrics.get("ess", tf.constant(float("nan")))
     return theta_grad, phi_grad, tf.cast(ess, tf.float32)
 

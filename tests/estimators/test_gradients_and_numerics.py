@@ -9,6 +9,18 @@ from tfp_zoo import estimators, evaluation, models, testing
 
 tfd = tfp.distributions
 
+
+def _off_identity(model):
+  """Moves every flow off its zero-initialised output, where the MADE's hidden
+  layer has no gradient yet (it gets one after the first step)."""
+  flows = list(getattr(model, "guide_flows", ())) + [
+      getattr(getattr(model, "prior", None), "flow", None)]
+  for flow in filter(None, flows):
+    for made in flow.layers:
+      made.output_kernel.assign(tf.fill(made.output_kernel.shape, 0.05))
+  return model
+
+
 MODELS = {
     "vae_bernoulli": lambda: models.get("vae", input_shape=(6, 6, 1)),
     "vae2_bernoulli": lambda: models.get("vae", input_shape=(6, 6, 1), stochastic_layers=2),
@@ -19,15 +31,26 @@ MODELS = {
                                             prior_components=3),
     "vae_vampprior": lambda: models.get("vae", input_shape=(6, 6, 1), prior="vampprior",
                                         prior_components=3),
+    "vae_iaf_flow_prior": lambda: _off_identity(models.get(
+        "vae", input_shape=(6, 6, 1), latent_sizes=(3,), guide="iaf", prior="flow")),
+    "vae_full_covariance": lambda: models.get("vae", input_shape=(6, 6, 1), latent_sizes=(4,),
+                                              guide="full_covariance"),
     "linear_gaussian": lambda: models.get("linear_gaussian", input_shape=(6, 6, 1)),
     "matrix_factorisation": lambda: models.get("matrix_factorisation", input_shape=(6, 6, 1),
                                                latent_size=5, prior="exponential"),
     "hyperspherical_vae": lambda: models.get("hyperspherical_vae", input_shape=(6, 6, 1),
                                              hidden_sizes=(16,)),
 }
-REPARAMETERIZED_ONLY = ("elbo", "iwae", "miwae", "ciwae", "piwae", "dreg", "stl", "hmc")
+REPARAMETERIZED_ONLY = ("elbo", "iwae", "miwae", "ciwae", "piwae", "dreg", "stl", "hmc",
+                        "beta_tc_vae")
 # HMC moves in R^d (or an interval of it): it refuses latents on the sphere.
-REFUSED = {("hyperspherical_vae", "hmc"): "hmc: latent 'z' of HypersphericalVAE is not a real"}
+# β-TC-VAE needs one latent part whose guide is a product over dimensions.
+REFUSED = {("hyperspherical_vae", "hmc"): "hmc: latent 'z' of HypersphericalVAE is not a real",
+           **{(m, "beta_tc_vae"): "beta_tc_vae needs per-dimension marginals"
+              for m in ("vae_iaf_flow_prior", "vae_full_covariance", "linear_gaussian",
+                        "hyperspherical_vae")},
+           **{(m, "beta_tc_vae"): "beta_tc_vae needs a model with one latent part"
+              for m in ("vae2_bernoulli", "vae2_gaussian")}}
 ANY_LATENTS = ("rws", "wake_sleep", "vimco", "nvil", "alws")
 DISCRETE_MODELS = {
     "discrete_vae_bernoulli": lambda: models.get("discrete_vae", input_shape=(6, 6, 1),
@@ -85,7 +108,13 @@ class BinaryLatentModel(DuckTypedModel):
     return tfd.JointDistributionCoroutine(model)
 
 
+def _dataset_size(estimator):
+  """beta_tc_vae's N (the training loop fills it in; here it is an argument)."""
+  return {"dataset_size": 100} if estimators.accepts(estimator, "dataset_size") else {}
+
+
 def _gradients(model, estimator, x, k, **options):
+  options.update(_dataset_size(estimator))
   if estimators.accepts(estimator, "num_samples"):
     options["num_samples"] = k
   else:  # alws: small regressions keep the cross-product quick
@@ -159,7 +188,8 @@ class GradientsTest(tf.test.TestCase, parameterized.TestCase):
   def test_discrete_latents_are_refused_clearly(self, estimator):
     with self.assertRaisesRegex(ValueError, "not reparameterisable"):
       estimators.get(estimator)(BinaryLatentModel(), tf.zeros([2, 2]),
-                                seed=tf.constant([0, 0]), num_samples=2)
+                                seed=tf.constant([0, 0]), num_samples=2,
+                                **_dataset_size(estimator))
 
   @parameterized.parameters(*ANY_LATENTS)
   def test_discrete_latents_train_with_score_and_wake_sleep_estimators(self, estimator):
@@ -183,7 +213,8 @@ class GradientsTest(tf.test.TestCase, parameterized.TestCase):
   def test_discrete_models_are_refused_by_reparameterised_estimators(self, model, estimator):
     with self.assertRaisesRegex(ValueError, "not reparameterisable"):
       estimators.get(estimator)(DISCRETE_MODELS[model](), tf.zeros([2, 6, 6, 1]),
-                                seed=tf.constant([0, 0]), num_samples=2)
+                                seed=tf.constant([0, 0]), num_samples=2,
+                                **_dataset_size(estimator))
 
   @parameterized.parameters("learned", "moving_average", "none")
   def test_nvil_baselines_get_gradients(self, baseline):
@@ -209,7 +240,7 @@ class GradientsTest(tf.test.TestCase, parameterized.TestCase):
 
   def test_registry(self):
     self.assertIs(estimators.get("iwae"), estimators.iwae)
-    with self.assertRaisesRegex(ValueError, "unknown estimator 'reinforce'; known: alws, ciwae, dreg"):
+    with self.assertRaisesRegex(ValueError, "unknown estimator 'reinforce'; known: alws, beta_tc_vae, ciwae, dreg"):
       estimators.get("reinforce")
     with self.assertRaisesRegex(ValueError, "does not take analytic_kl"):
       estimators.check_options("iwae", {"analytic_kl": True})

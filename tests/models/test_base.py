@@ -18,7 +18,8 @@ RANGE_ERROR = r"^x: expected values in \[0, 1\] \(VAE has Bernoulli"
 FINITE_ERROR = "^x: expected finite values"
 # Options that keep every estimator's call small.
 SMALL = {"alws": dict(num_sleep_samples=8, num_features=4), "vimco": dict(num_samples=2),
-         "nvil": dict(baseline="none"), "hmc": dict(adapt_step_size=False, num_hmc_steps=1)}
+         "nvil": dict(baseline="none"), "hmc": dict(adapt_step_size=False, num_hmc_steps=1),
+         "beta_tc_vae": dict(dataset_size=100)}
 
 
 def _bernoulli_vae():

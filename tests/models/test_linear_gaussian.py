@@ -4,7 +4,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from tfp_zoo import models
+from tfp_zoo import estimators, models
 
 tfd = tfp.distributions
 
@@ -40,6 +40,25 @@ class LinearGaussianTest(tf.test.TestCase):
     guide = self.model.guide(self.x).sample_distributions(seed=[1, 1])[0][0]
     self.assertAllClose(guide.mean(), posterior.mean(), atol=1e-4)
     self.assertAllClose(guide.covariance(), posterior.covariance(), atol=1e-4)
+
+  def test_iaf_guide_set_to_the_exact_posterior_has_constant_weights(self):
+    # log w = log p(x, z) − log q(z | x) = log p(x) for every z iff q = p(z | x).
+    for layers in (1, 2, 3):
+      model = models.get("linear_gaussian", input_shape=(5,), latent_size=3, guide="iaf",
+                         flow_layers=layers, seed=2)
+      x = model.joint().sample(6, seed=[1, 2]).x
+      model.set_guide_to_exact_posterior()
+      weights = estimators.importance_log_weights(model, x, seed=tf.constant([1, 1]),
+                                                  num_samples=50).log_weights
+      self.assertAllClose(weights, tf.broadcast_to(model.exact_log_likelihood(x),
+                                                   weights.shape), atol=2e-3)
+      # Power: one wrong sign in the flow's affine part breaks it.
+      made = model.guide_flow.layers[-1]
+      made.direct_kernel.assign(-made.direct_kernel)
+      weights = estimators.importance_log_weights(model, x, seed=tf.constant([1, 1]),
+                                                  num_samples=50).log_weights
+      self.assertGreater(float(tf.reduce_max(tf.abs(
+          weights - model.exact_log_likelihood(x)))), 0.1)
 
   def test_exact_log_likelihood_is_differentiable_in_theta(self):
     with tf.GradientTape() as tape:

@@ -10,6 +10,9 @@ CONFIGS = (
     dict(stochastic_layers=2, likelihood="bernoulli"),
     dict(stochastic_layers=1, likelihood="gaussian"),
     dict(stochastic_layers=2, likelihood="gaussian"),
+    dict(stochastic_layers=1, guide="full_covariance", latent_sizes=(4,)),
+    dict(stochastic_layers=2, guide="iaf", prior="flow", latent_sizes=(5, 3)),
+    dict(stochastic_layers=1, guide="iaf", prior="vampprior", prior_components=3),
 )
 
 

@@ -15,6 +15,7 @@ from tfp_zoo.estimators.catalog import (Estimator, accepts, check_options, get, 
                                         names, state_factory)
 from tfp_zoo.estimators.evidence_lower_bound import elbo
 from tfp_zoo.estimators.hmc_refined import HmcStepSize, hmc, hmc_state
+from tfp_zoo.estimators.total_correlation import beta_tc_vae
 from tfp_zoo.estimators.importance_weighted import iwae
 from tfp_zoo.estimators.iwae_relatives import ciwae, miwae, piwae
 from tfp_zoo.estimators.monte_carlo_objectives import vimco
@@ -26,4 +27,5 @@ from tfp_zoo.estimators.wake_sleep_algorithm import wake_sleep
 __all__ = ["Objectives", "elbo", "iwae", "miwae", "ciwae", "piwae", "dreg", "stl", "rws",
            "vimco", "wake_sleep", "nvil", "alws", "NvilBaseline", "AlwsFeatureMap",
            "importance_log_weights", "get", "names", "check_options", "make_state", "accepts",
-           "Estimator", "bind", "BoundEstimator", "state_factory", "alws_state", "nvil_state", "hmc", "hmc_state", "HmcStepSize"]
+           "Estimator", "bind", "BoundEstimator", "state_factory", "alws_state", "nvil_state", "hmc", "hmc_state", "HmcStepSize",
+           "beta_tc_vae"]

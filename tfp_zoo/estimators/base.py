@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import operator
-from typing import Any, Mapping, NamedTuple
+from typing import Any, Callable, Mapping, NamedTuple, Sequence
 
 import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
 from tfp_zoo.models import base as models_base
+from tfp_zoo.models import flows
 
 tfd = tfp.distributions
 
@@ -18,7 +19,7 @@ __all__ = ["check_real_latents", "latent_space_bijectors", "Objectives", "LogWei
            "check_num_samples", "check_observations", "check_inputs",
            "effective_sample_size",
            "latent_names", "dream", "guide_log_prob", "self_normalized_weights",
-           "check_choice", "path_derivative_loss"]
+           "check_choice", "path_derivative_loss", "objectives_and_gradients"]
 
 # The most particles TensorFlow indexes (int32 shapes and gathers).
 _INT32_MAX = 2**31 - 1
@@ -38,6 +39,27 @@ class Objectives(NamedTuple):
   generative_loss: tf.Tensor
   guide_loss: tf.Tensor
   metrics: Mapping[str, tf.Tensor]
+
+
+def objectives_and_gradients(
+    call: Callable[[], Objectives], theta: Sequence[tf.Variable], phi: Sequence[tf.Variable]
+) -> tuple[Objectives, list, list]:
+  """(objectives, ∇θ generative_loss, ∇φ guide_loss) of `call()`.
+
+  Two non-persistent tapes, each watching only its own group, rather than one
+  persistent tape: an op that one tape alone watches (an MCMC chain reading
+  only θ) is then first-order for TensorFlow, which otherwise builds a backward
+  function for every while loop at trace time (with a flow prior inside HMC:
+  minutes and gigabytes). When both losses are one tensor, one tape suffices.
+  """
+  with tf.GradientTape(watch_accessed_variables=False) as theta_tape, \
+       tf.GradientTape(watch_accessed_variables=False) as phi_tape:
+    theta_tape.watch(theta)
+    phi_tape.watch(phi)
+    objectives = call()
+  theta_grads = theta_tape.gradient(objectives.generative_loss, theta) if theta else []
+  phi_grads = phi_tape.gradient(objectives.guide_loss, phi) if phi else []
+  return objectives, list(theta_grads), list(phi_grads)
 
 
 class LogWeights(NamedTuple):
@@ -264,6 +286,12 @@ def latent_space_bijectors(model: models_base.LatentVariableModel,
     dist = priors[name]
     if isinstance(dist, tfp.distributions.MixtureSameFamily):  # TFP gives it no bijector
       dist = dist.components_distribution
+    if getattr(getattr(dist, "bijector", None), "name", None) == flows.FLOW_NAME:
+      # A flow maps R^d onto R^d: move z itself, not through the flow (whose
+      # sequential direction inside every leapfrog step would cost d passes).
+      # (Duck-typed: TFP's non-composite TransformedDistribution is not a
+      # subclass of tfd.TransformedDistribution.)
+      dist = dist.distribution
     try:
       space = dist.experimental_default_event_space_bijector()
       same_shape = space is not None and space.inverse_event_shape(shapes[name]) == shapes[name]

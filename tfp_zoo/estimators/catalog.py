@@ -17,6 +17,7 @@ from tfp_zoo.estimators.importance_weighted import iwae
 from tfp_zoo.estimators.iwae_relatives import ciwae, miwae, piwae
 from tfp_zoo.estimators.neural_variational_inference import nvil, nvil_state
 from tfp_zoo.estimators.reweighted_wake_sleep import rws
+from tfp_zoo.estimators.total_correlation import beta_tc_vae
 from tfp_zoo.estimators.monte_carlo_objectives import vimco
 from tfp_zoo.estimators.wake_sleep_algorithm import wake_sleep
 
@@ -28,7 +29,7 @@ _REGISTRY: Registry[Estimator] = Registry("estimator")
 for _name, _fn in (("elbo", elbo), ("iwae", iwae), ("miwae", miwae), ("ciwae", ciwae),
                    ("piwae", piwae), ("dreg", dreg), ("stl", stl), ("rws", rws),
                    ("vimco", vimco), ("wake_sleep", wake_sleep), ("nvil", nvil),
-                   ("alws", alws), ("hmc", hmc)):
+                   ("alws", alws), ("hmc", hmc), ("beta_tc_vae", beta_tc_vae)):
   _REGISTRY.register(_name, _fn)
 # Estimators that keep state between steps (e.g. NVIL's baseline): a factory
 # `(model, **options) -> tf.Module | None`; the module's trainable variables are

@@ -4,9 +4,16 @@
     p(x) = N(x; b, W Wᵀ + diag(s²)),
     p(z | x) = N(Σ Wᵀ S⁻² (x − b), Σ),   Σ = (I + Wᵀ S⁻² W)⁻¹.
 
-The guide q(z | x) = N(A x + c, L Lᵀ) is linear-Gaussian too, so it can equal
-the exact posterior (`set_guide_to_exact_posterior`). This is the yardstick the
-estimator tests measure against.
+The guide (`guide=`) is linear-Gaussian too:
+
+* 'full_covariance' (default): q(z | x) = N(A x + c, L Lᵀ), which can equal the
+  exact posterior (`set_guide_to_exact_posterior`);
+* 'diagonal': N(A x + c, diag σ²), which cannot (the posterior is correlated);
+* 'iaf': the diagonal Gaussian followed by an inverse autoregressive flow
+  (`flows.py`); its MADE's direct connections make it exact at
+  `set_guide_to_exact_posterior`, so a trained flow can reach log p(x).
+
+This is the yardstick the estimator tests measure against.
 """
 
 from __future__ import annotations
@@ -18,22 +25,44 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from tfp_zoo import nn
-from tfp_zoo.models import base
+from tfp_zoo.models import base, flows
 
 tfb = tfp.bijectors
 tfd = tfp.distributions
 
-__all__ = ["LinearGaussian"]
+__all__ = ["LinearGaussian", "GUIDES"]
+
+GUIDES = ("full_covariance", "diagonal", "iaf")
 
 
 class LinearGaussian(base.LatentVariableModel):
   """z ~ N(0, I), x | z ~ N(Wz + b, diag(s²)), with a linear-Gaussian guide."""
 
   def __init__(self, input_shape: Sequence[int], *, latent_size: int = 2,
+               guide: str = "full_covariance", flow_layers: int = 0, flow_hidden: int = 0,
                seed: int = 0, name: str | None = None):
+    """Draws θ and a guide near (not at) the posterior.
+
+    Args:
+      input_shape: shape of one observation.
+      latent_size: d.
+      guide: one of `GUIDES` (see the module docstring).
+      flow_layers: MADE layers of the 'iaf' guide (0: 1, which is exact here).
+      flow_hidden: hidden units of each MADE (0: 4 d).
+      seed: integer seed of θ and φ.
+      name: module name.
+    """
     super().__init__(input_shape, name=name)
-    if latent_size <= 0:
+    if not isinstance(latent_size, int) or latent_size <= 0:
       raise ValueError(f"latent_size must be positive, got {latent_size}")
+    if guide not in GUIDES:
+      raise ValueError(f"guide={guide!r}: expected one of {', '.join(GUIDES)}")
+    for option, value in (("flow_layers", flow_layers), ("flow_hidden", flow_hidden)):
+      if not isinstance(value, int) or value < 0:
+        raise ValueError(f"{option}={value!r}: expected a positive integer")
+      if value and guide != "iaf":
+        raise ValueError(f"{option} is only used with guide=iaf")
+    self.guide_kind = guide
     d, n = latent_size, int(np.prod(self.input_shape))
     self.latent_size, self.data_size = d, n
     s = tf.random.experimental.stateless_split(tf.constant([seed, 1]), 4).numpy()
@@ -44,8 +73,15 @@ class LinearGaussian(base.LatentVariableModel):
     self.guide_weight = tf.Variable(
         0.1 * tf.random.stateless_normal([d, n], s[2]), name="guide_weight")
     self.guide_bias = tf.Variable(tf.zeros([d]), name="guide_bias")
-    self.guide_raw_tril = tf.Variable(
-        self._fill_tril.inverse(tf.eye(d)), name="guide_raw_tril")
+    if guide == "full_covariance":
+      self.guide_raw_tril = tf.Variable(
+          self._fill_tril.inverse(tf.eye(d)), name="guide_raw_tril")
+    else:
+      self.guide_raw_scale = tf.Variable(tf.fill([d], 0.5413), name="guide_raw_scale")
+    if guide == "iaf":
+      self.guide_flow = flows.AutoregressiveFlow(
+          d, kind="iaf", num_layers=flow_layers or 1, hidden_size=flow_hidden or 4 * d,
+          seed=s[3], name="guide_flow")
 
   @property
   def scale(self) -> tf.Tensor:
@@ -69,10 +105,15 @@ class LinearGaussian(base.LatentVariableModel):
   def guide(self, x: tf.Tensor) -> tfd.JointDistributionCoroutine:
     x = nn.flatten_event(tf.convert_to_tensor(x, tf.float32), self.event_ndims)
     loc = tf.linalg.matvec(self.guide_weight, x) + self.guide_bias
-    tril = self._fill_tril(self.guide_raw_tril)
+    if self.guide_kind == "full_covariance":
+      q = tfd.MultivariateNormalTriL(loc, self._fill_tril(self.guide_raw_tril), name="z")
+    else:
+      q = tfd.MultivariateNormalDiag(loc, tf.nn.softplus(self.guide_raw_scale), name="z")
+      if self.guide_kind == "iaf":
+        q = tfd.TransformedDistribution(q, self.guide_flow.bijector(), name="z")
 
     def model():
-      yield base.Root(tfd.MultivariateNormalTriL(loc, tril, name="z"))
+      yield base.Root(q)
 
     return tfd.JointDistributionCoroutine(model, name="guide")
 
@@ -86,7 +127,12 @@ class LinearGaussian(base.LatentVariableModel):
 
   @property
   def guide_variables(self) -> tuple[tf.Variable, ...]:
-    return (self.guide_weight, self.guide_bias, self.guide_raw_tril)
+    if self.guide_kind == "full_covariance":
+      return (self.guide_weight, self.guide_bias, self.guide_raw_tril)
+    variables = (self.guide_weight, self.guide_bias, self.guide_raw_scale)
+    if self.guide_kind == "iaf":
+      variables += self.guide_flow.trainable_variables
+    return variables
 
   # Exact quantities.
 
@@ -118,8 +164,33 @@ class LinearGaussian(base.LatentVariableModel):
     return tfd.MultivariateNormalTriL(tf.linalg.matvec(a, x) + c, tril)
 
   def set_guide_to_exact_posterior(self) -> None:
-    """Assigns φ so that q_φ(z | x) = p_θ(z | x) for every x."""
+    """Assigns φ so that q_φ(z | x) = p_θ(z | x) for every x.
+
+    For the IAF guide: base N(P L⁻¹(A x + c), I), earlier layers the identity,
+    and the last layer the affine map z = L u (u the reversed-as-needed base
+    noise P ε), written as u ↦ diag(L)(I − M)u with M = I − diag(L)⁻¹L.
+
+    Raises:
+      ValueError: for the diagonal guide, which cannot equal the posterior.
+    """
     a, c, tril = self._posterior_params()
-    self.guide_weight.assign(a)
-    self.guide_bias.assign(c)
-    self.guide_raw_tril.assign(self._fill_tril.inverse(tril))
+    if self.guide_kind == "diagonal":
+      raise ValueError("guide='diagonal' cannot equal the full-covariance posterior")
+    if self.guide_kind == "full_covariance":
+      self.guide_weight.assign(a)
+      self.guide_bias.assign(c)
+      self.guide_raw_tril.assign(self._fill_tril.inverse(tril))
+      return
+    layers = self.guide_flow.layers
+    inverse_tril = tf.linalg.triangular_solve(tril, tf.eye(self.latent_size))
+    weight, bias = tf.matmul(inverse_tril, a), tf.linalg.matvec(inverse_tril, -tf.linalg.matvec(a, self.bias))
+    if len(layers) % 2 == 0:  # an odd number of reversals precedes the last layer
+      weight, bias = tf.reverse(weight, [0]), tf.reverse(bias, [0])
+    self.guide_weight.assign(weight)
+    self.guide_bias.assign(bias)
+    self.guide_raw_scale.assign(tf.fill([self.latent_size], 0.5413))  # softplus⁻¹(1)
+    for made in layers[:-1]:
+      made.set_affine(tf.zeros([self.latent_size] * 2), tf.zeros([self.latent_size]))
+    diagonal = tf.linalg.diag_part(tril)
+    layers[-1].set_affine(tf.eye(self.latent_size) - tril / diagonal[:, None],
+                          -tf.math.log(diagonal))

@@ -1,4 +1,4 @@
-"""Priors p_θ(z) over a real latent vector: standard, a learned mixture, the VampPrior.
+"""Priors p_θ(z) over a real latent vector: standard, mixture, VampPrior, flow.
 
 * `standard`: N(0, I).
 * `mixture`: Σ_k π_k N(μ_k, diag σ_k²), all learned (as in e.g. Dilokthanakul
@@ -11,6 +11,10 @@
   θ and φ with separate losses (wake-sleep, RWS, DReG), and a shared encoder
   would receive both updates. Pseudo-inputs are σ(raw) so they stay in [0, 1],
   the paper's hard-tanh clipping in smooth form.
+* `flow`: N(0, I) pushed through a masked autoregressive flow (Papamakarios
+  et al. 2017; as a VAE prior e.g. Chen et al. 2017, "Variational lossy
+  autoencoder", whose autoregressive-flow prior is this with the MAF's
+  one-pass density): log p(z) costs one MADE pass per layer, sampling d.
 
 None of these but `standard` has a closed-form KL to a Gaussian guide, so
 `elbo(analytic_kl=True)` refuses them with a message.
@@ -24,12 +28,14 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from tfp_zoo import nn
+from tfp_zoo.models import flows
 
 tfd = tfp.distributions
 
-__all__ = ["PRIORS", "DEFAULT_COMPONENTS", "MixturePrior", "VampPrior", "standard_normal"]
+__all__ = ["PRIORS", "DEFAULT_COMPONENTS", "MixturePrior", "VampPrior", "FlowPrior",
+           "standard_normal"]
 
-PRIORS = ("standard", "mixture", "vampprior")
+PRIORS = ("standard", "mixture", "vampprior", "flow")
 # The VampPrior paper's MNIST setting uses 500 pseudo-inputs.
 DEFAULT_COMPONENTS = {"mixture": 10, "vampprior": 500}
 
@@ -81,3 +87,17 @@ class VampPrior(tf.Module):
     components = self._make_posterior(self.encoder(self.pseudo_inputs), None)  # [K] × d
     return tfd.MixtureSameFamily(
         tfd.Categorical(logits=tf.zeros([self.num_components])), components, name=name)
+
+
+class FlowPrior(tf.Module):
+  """p(z) = N(0, I) pushed forward by a MAF (`flows.AutoregressiveFlow`, kind='maf')."""
+
+  def __init__(self, flow: flows.AutoregressiveFlow, name: str = "flow_prior"):
+    super().__init__(name=name)
+    if flow.kind != "maf":
+      raise ValueError("FlowPrior needs a 'maf' flow (one-pass density)")
+    self.flow = flow
+
+  def __call__(self, name: str) -> tfd.Distribution:
+    return tfd.TransformedDistribution(standard_normal(self.flow.size, None),
+                                       self.flow.bijector(), name=name)

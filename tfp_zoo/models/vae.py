@@ -7,7 +7,10 @@ p(x | z1) with 100 then 50 latent units, and the guide q(z1 | x) q(z2 | z1).
 
 Pixels are Bernoulli (binary data) or Gaussian with a learned per-pixel scale
 (continuous data). The prior of the top layer is N(0, I) by default, or a
-learned mixture or VampPrior (`prior=`, see `priors.py`).
+learned mixture, VampPrior or MAF flow (`prior=`, see `priors.py`). Each guide
+layer q(z_i | ·) is a diagonal Gaussian by default, a full-covariance Gaussian,
+or a diagonal Gaussian followed by an inverse autoregressive flow (`guide=`,
+see `flows.py`).
 """
 
 from __future__ import annotations
@@ -19,11 +22,15 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from tfp_zoo import nn
-from tfp_zoo.models import base, pixels, priors
+from tfp_zoo.models import base, flows, pixels, priors
 
+tfb = tfp.bijectors
 tfd = tfp.distributions
 
-__all__ = ["VAE", "LIKELIHOODS"]
+__all__ = ["VAE", "LIKELIHOODS", "GUIDES"]
+
+GUIDES = ("diagonal", "full_covariance", "iaf")
+_DEFAULT_FLOW_LAYERS = 2
 
 LIKELIHOODS = pixels.LIKELIHOODS
 # IWAE paper architectures, keyed by the number of stochastic layers:
@@ -42,12 +49,32 @@ def _diag_normal(params: tf.Tensor, name: str) -> tfd.Distribution:
       reinterpreted_batch_ndims=1, name=name)
 
 
+def _full_covariance_normal(params: tf.Tensor, size: int, name: str) -> tfd.Distribution:
+  return tfd.MultivariateNormalTriL(
+      params[..., :size], tfb.FillScaleTriL(diag_shift=_MIN_SCALE)(params[..., size:]),
+      name=name)
+
+
+def _guide_params_size(guide: str, size: int) -> int:
+  return size + size * (size + 1) // 2 if guide == "full_covariance" else 2 * size
+
+
+def _check_guide(guide: str, prior: str, flow_layers: int, flow_hidden: int) -> None:
+  if guide not in GUIDES:
+    raise ValueError(f"guide={guide!r}: expected one of {', '.join(GUIDES)}")
+  for name, value in (("flow_layers", flow_layers), ("flow_hidden", flow_hidden)):
+    if not isinstance(value, int) or value < 0:
+      raise ValueError(f"{name}={value!r}: expected a positive integer")
+    if value and guide != "iaf" and prior != "flow":
+      raise ValueError(f"{name} is only used with guide=iaf or prior=flow")
+
+
 def _check_prior(prior: str, components: int, stochastic_layers: int) -> None:
   if prior not in priors.PRIORS:
     raise ValueError(f"prior={prior!r}: expected one of {', '.join(priors.PRIORS)}")
   if not isinstance(components, int) or components < 0:
     raise ValueError(f"prior_components={components!r}: expected a positive integer")
-  if components and prior == "standard":
+  if components and prior not in ("mixture", "vampprior"):
     raise ValueError("prior_components is only used with prior=mixture or prior=vampprior")
   if prior == "vampprior" and stochastic_layers != 1:
     raise ValueError("prior='vampprior' is for one stochastic layer (its components are "
@@ -64,6 +91,7 @@ class VAE(base.LatentVariableModel):
                likelihood: str = "bernoulli", latent_sizes: int | Sequence[int] | None = None,
                hidden_sizes: int | Sequence[int] | None = None, activation: str = "tanh",
                prior: str = "standard", prior_components: int = 0,
+               guide: str = "diagonal", flow_layers: int = 0, flow_hidden: int = 0,
                seed: int = 0, name: str | None = None):
     """Builds the networks.
 
@@ -76,10 +104,15 @@ class VAE(base.LatentVariableModel):
       hidden_sizes: overrides the deterministic hidden sizes (used by every layer).
       activation: hidden activation, one of `nn.ACTIVATIONS`.
       prior: the top layer's prior, one of `priors.PRIORS`: 'standard' N(0, I),
-        'mixture' (learned Gaussian mixture) or 'vampprior' (one stochastic
-        layer only).
+        'mixture' (learned Gaussian mixture), 'vampprior' (one stochastic
+        layer only) or 'flow' (a MAF, `flows.py`).
       prior_components: components of a learned prior (0: 10 for the mixture,
         500 pseudo-inputs for the VampPrior).
+      guide: each guide layer, one of `GUIDES`: 'diagonal' N(μ(·), diag σ(·)²),
+        'full_covariance' N(μ(·), L(·)L(·)ᵀ) or 'iaf' (the diagonal Gaussian
+        followed by an inverse autoregressive flow shared across inputs).
+      flow_layers: MADE layers of the IAF guide and of the flow prior (0: 2).
+      flow_hidden: hidden units of each MADE (0: twice the latent size).
       seed: integer seed of the initialisation.
       name: module name.
     """
@@ -88,6 +121,7 @@ class VAE(base.LatentVariableModel):
       raise ValueError(f"stochastic_layers={stochastic_layers}: expected 1 or 2")
     pixels.check_likelihood(likelihood)
     _check_prior(prior, prior_components, stochastic_layers)
+    _check_guide(guide, prior, flow_layers, flow_hidden)
     default_latents, default_hidden = _ARCHITECTURES[stochastic_layers]
     hidden_sizes = None if hidden_sizes is None else nn.parse_sizes(hidden_sizes,
                                                                     "hidden_sizes")
@@ -107,7 +141,8 @@ class VAE(base.LatentVariableModel):
     below = [data_size] + list(latent_sizes[:-1])
     # Encoders: layer i maps (x or z_i) to the parameters of z_{i+1}.
     self.encoders = [
-        nn.MLP([below[i], *hidden[i], 2 * latent_sizes[i]], activation=activation,
+        nn.MLP([below[i], *hidden[i], _guide_params_size(guide, latent_sizes[i])],
+               activation=activation,
                seed=next(seeds), name=f"encoder_{i + 1}")
         for i in range(stochastic_layers)]
     # Decoders: layer i maps z_{i+1} to the parameters of (x or z_i).
@@ -123,7 +158,23 @@ class VAE(base.LatentVariableModel):
     # Own seeds for the prior, so the default model's initialisation is unchanged.
     prior_seed = tf.random.experimental.stateless_fold_in(
         tf.constant([seed, 0], tf.int32), 1000).numpy()
-    if prior == "mixture":
+    flow_layers = flow_layers or _DEFAULT_FLOW_LAYERS
+
+    def flow(i, kind, seed):
+      return flows.AutoregressiveFlow(
+          latent_sizes[i], kind=kind, num_layers=flow_layers,
+          hidden_size=flow_hidden or 2 * latent_sizes[i], seed=seed, name=f"{kind}_{i + 1}")
+
+    self.guide_kind = guide
+    if guide == "iaf":
+      self.guide_flows = [
+          flow(i, "iaf", tf.random.experimental.stateless_fold_in(
+              tf.constant([seed, 0], tf.int32), 2000 + i).numpy())
+          for i in range(stochastic_layers)]
+    if prior == "flow":
+      self.prior = priors.FlowPrior(
+          flow(stochastic_layers - 1, "maf", prior_seed))
+    elif prior == "mixture":
       self.prior = priors.MixturePrior(latent_sizes[-1], components, seed=prior_seed)
     elif prior == "vampprior":
       # The prior's encoder starts as a copy of the guide's (same seed).
@@ -166,13 +217,23 @@ class VAE(base.LatentVariableModel):
       return priors.standard_normal(self.latent_sizes[-1], name)
     return self.prior(name)
 
+  def _guide_layer(self, i: int, below: tf.Tensor) -> tfd.Distribution:
+    """q(z_{i+1} | below): the chosen family, from the encoder's parameters."""
+    params, name = self.encoders[i](below), self._layer_name(i)
+    if self.guide_kind == "full_covariance":
+      return _full_covariance_normal(params, self.latent_sizes[i], name)
+    if self.guide_kind == "iaf":
+      return tfd.TransformedDistribution(_diag_normal(params, None),
+                                         self.guide_flows[i].bijector(), name=name)
+    return _diag_normal(params, name)
+
   def guide(self, x: tf.Tensor) -> tfd.JointDistributionCoroutine:
     h = nn.flatten_event(tf.convert_to_tensor(x, tf.float32), self.event_ndims)
 
     def model():
-      z = yield base.Root(_diag_normal(self.encoders[0](h), self._layer_name(0)))
+      z = yield base.Root(self._guide_layer(0, h))
       for i in range(1, self.stochastic_layers):
-        z = yield _diag_normal(self.encoders[i](z), self._layer_name(i))
+        z = yield self._guide_layer(i, z)
 
     return tfd.JointDistributionCoroutine(model, name="guide")
 
@@ -187,4 +248,7 @@ class VAE(base.LatentVariableModel):
 
   @property
   def guide_variables(self) -> tuple[tf.Variable, ...]:
-    return sum((e.trainable_variables for e in self.encoders), ())
+    variables = sum((e.trainable_variables for e in self.encoders), ())
+    if self.guide_kind == "iaf":
+      variables += sum((f.trainable_variables for f in self.guide_flows), ())
+    return variables

@@ -139,11 +139,20 @@ class TrainConfig:
       _check_memory(self)
     return self
 
-  def bind_estimator(self) -> estimators.BoundEstimator:
-    """The estimator with its options (and K where it takes one), checked."""
+  def bind_estimator(self, dataset_size: int | None = None) -> estimators.BoundEstimator:
+    """The estimator with its options (and K where it takes one), checked.
+
+    `dataset_size` (the number of training examples, once the data is loaded)
+    fills in the option of that name for estimators that take one (beta_tc_vae).
+    """
     options = dict(self.estimator_options)
+    if "dataset_size" in options:
+      raise ValueError("dataset_size is filled in by the training loop from the data; "
+                       "remove it from --estimator_options")
     if estimators.accepts(self.estimator, "num_samples"):
       options["num_samples"] = self.effective_num_samples
+    if dataset_size is not None and estimators.accepts(self.estimator, "dataset_size"):
+      options["dataset_size"] = dataset_size
     return estimators.bind(self.estimator, **options)
 
   @property

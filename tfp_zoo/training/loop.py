@@ -41,7 +41,7 @@ def train(config: config_lib.TrainConfig) -> dict[str, Any]:
   strategy = _strategy(config)  # first: collectives must be set up before any op runs
   data = _load_data(config, strategy)  # a missing dataset fails before anything is written
   with strategy.scope(), _out_of_memory_is_one_line(config):
-    trainer = _trainer(config, data.train.shape[1:], strategy)
+    trainer = _trainer(config, data.train.shape, strategy)
   _dry_run(trainer, config, data.train[:2])
   chief = distribute.is_chief(strategy)
   with _open_run(config, trainer, data.digest, chief) as (start, previous):
@@ -108,10 +108,11 @@ def _load_data(config: config_lib.TrainConfig, strategy) -> _Data:
   return _Data(train_images, workdir_lib.test_images(config), digest)
 
 
-def _trainer(config: config_lib.TrainConfig, input_shape, strategy) -> Trainer:
-  model = workdir_lib.build_model(config, input_shape)
+def _trainer(config: config_lib.TrainConfig, data_shape, strategy) -> Trainer:
+  model = workdir_lib.build_model(config, data_shape[1:])
   try:
-    return Trainer(model, config.bind_estimator(), learning_rate=config.learning_rate,
+    return Trainer(model, config.bind_estimator(dataset_size=data_shape[0]),
+                   learning_rate=config.learning_rate,
                    seed=config.seed, jit_compile=config.jit_compile,
                    strategy=strategy if config.strategy != "default" else None,
                    kl_warmup_steps=config.kl_warmup_steps)

@@ -11,7 +11,7 @@ import tensorflow as tf
 import tf_keras
 
 from tfp_zoo.errors import TrainingDivergedError
-from tfp_zoo.estimators.base import Objectives
+from tfp_zoo.estimators.base import Objectives, objectives_and_gradients
 from tfp_zoo.estimators.binding import BoundEstimator, bind, option_names
 from tfp_zoo.models.base import LatentVariableModel
 from tfp_zoo.training.distribute import replica_seed
@@ -102,16 +102,9 @@ def make_train_step(model: LatentVariableModel,
                      "with more than one replica yet")
 
   def replica_step(x: tf.Tensor, step_number: tf.Tensor) -> dict[str, tf.Tensor]:
-    with tf.GradientTape(persistent=True) as tape:
-      objectives = estimator(model, x, seed=replica_seed(step_seed(seed, step_number)),
-                             state=state, **warmup(step_number))
-    if objectives.generative_loss is objectives.guide_loss:
-      grads = tape.gradient(objectives.generative_loss, theta + phi)
-      theta_grads, phi_grads = grads[:len(theta)], grads[len(theta):]
-    else:
-      theta_grads = tape.gradient(objectives.generative_loss, theta)
-      phi_grads = tape.gradient(objectives.guide_loss, phi) if phi else []
-    del tape
+    objectives, theta_grads, phi_grads = objectives_and_gradients(
+        lambda: estimator(model, x, seed=replica_seed(step_seed(seed, step_number)),
+                          state=state, **warmup(step_number)), theta, phi)
     if replicas > 1:  # the optimizers sum over replicas: make that the mean
       theta_grads = [None if g is None else g / replicas for g in theta_grads]
       phi_grads = [None if g is None else g / replicas for g in phi_grads]
