@@ -104,7 +104,7 @@ class HostileUserTest(tf.test.TestCase):
         # absl's own checks (enums, bounds, required) and the dry run.
         (("train.py", f"--workdir={fresh}", "--batch_size=0"), {}, ["--batch_size=0"]),
         (("train.py", f"--workdir={fresh}", "--estimator=reinforce"), {},
-         ["--estimator=reinforce: value should be one of <alws|ciwae|dreg|elbo"]),
+         ["--estimator=reinforce: value should be one of <alws|beta_tc_vae|ciwae|dreg|elbo"]),
         (("train.py", f"--workdir={fresh}", "--snr_num_draws=1"), {},
          ["--snr_num_draws=1: 1 is not integer >= 2"]),
         (("train.py", f"--workdir={fresh}", "--estimator=iwae", "--model=discrete_vae"), {},
