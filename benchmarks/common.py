@@ -28,3 +28,16 @@ def pyplot():
   matplotlib.use("Agg")
   from matplotlib import pyplot as plt  # pylint: disable=g-import-not-at-top
   return plt
+
+
+def cpu_model() -> str:
+  """The CPU's model name (benchmark tables record it: machines differ)."""
+  import platform  # pylint: disable=g-import-not-at-top
+  try:
+    with open("/proc/cpuinfo") as f:
+      for line in f:
+        if line.startswith("model name"):
+          return line.split(":", 1)[1].strip()
+  except OSError:
+    pass
+  return platform.processor() or platform.machine()

@@ -4,8 +4,10 @@ r"""Prints the test log-likelihood of a workdir's latest checkpoint.
     python launchers/evaluate.py --workdir=/tmp/vae --method=ais --num_samples=16
 
 --method=is (the default) importance-samples with the guide; --method=ais runs
-annealed importance sampling from the prior (K = --num_samples chains of
---ais_steps HMC steps), a tighter estimate for ranking models.
+annealed importance sampling from the prior (or --ais_proposal=guide) with K =
+--num_samples chains of --ais_steps HMC steps, for ranking models. From the
+prior it needs thousands of steps on a trained MNIST VAE (1000 were 30 nats
+short, 2000 matched IS with K=5000).
 """
 
 import math
@@ -16,6 +18,7 @@ from absl import logging
 
 from tfp_zoo import launch_flags
 from tfp_zoo import training
+from tfp_zoo.models import pixels
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("workdir", None, "A training workdir (holds config.json and "
@@ -27,6 +30,9 @@ flags.DEFINE_enum("method", "is", ["is", "ais"], "is: importance sampling with t
 flags.DEFINE_integer("ais_steps", 200, "AIS annealing steps (HMC transitions).",
                      lower_bound=1)
 flags.DEFINE_float("ais_step_size", 0.05, "AIS HMC leapfrog step size.", lower_bound=1e-6)
+flags.DEFINE_enum("ais_proposal", "prior", ["prior", "guide"], "AIS initial distribution: "
+                  "the prior (the usual choice: independent of the guide, but needs "
+                  "thousands of steps) or the guide q(z | x).")
 flags.DEFINE_integer("num_examples", 0, "Evaluate the first N test examples "
                      "(0 = all).", lower_bound=0)
 flags.DEFINE_integer("batch_size", 100, "Examples per evaluation batch.", lower_bound=1)
@@ -50,11 +56,17 @@ def _evaluate():
   result = training.evaluate_workdir(
       FLAGS.workdir, num_samples=FLAGS.num_samples, num_examples=FLAGS.num_examples,
       seed=FLAGS.seed, batch_size=FLAGS.batch_size, chunk_size=FLAGS.chunk_size,
-      method=FLAGS.method, ais_steps=FLAGS.ais_steps, ais_step_size=FLAGS.ais_step_size)
-  method = "AIS, " if FLAGS.method == "ais" else ""
+      method=FLAGS.method, ais_steps=FLAGS.ais_steps, ais_step_size=FLAGS.ais_step_size,
+      ais_proposal=FLAGS.ais_proposal)
+  method = f"AIS from the {FLAGS.ais_proposal}, " if FLAGS.method == "ais" else ""
+  config = training.load_config(FLAGS.workdir)
+  bits = ""
+  if config.eight_bit:  # discretised 8-bit pixels: also bits per dimension
+    shape = training.restore_model(FLAGS.workdir)[0].input_shape
+    bits = f" ({pixels.bits_per_dim(result.mean, shape):.3f} bits/dim)"
   print(f"test log-likelihood ({method}K={result.num_samples}, "
         f"{result.num_examples} examples): "
-        f"{result.mean:.3f} ± {result.stderr:.3f} nats | mean ESS "
+        f"{result.mean:.3f} ± {result.stderr:.3f} nats{bits} | mean ESS "
         f"{result.mean_ess:.1f}/{result.num_samples}")
 
 

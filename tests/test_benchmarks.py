@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import tensorflow as tf
 
@@ -67,6 +68,39 @@ class BenchmarksTest(tf.test.TestCase):
     with open(os.path.join(out, "sbn_quality.json")) as f:
       rows = json.load(f)
     self.assertEqual([r["curve"][0] for r in rows], [[10, 20], [10, 20]])
+
+  def test_mnist_table(self):
+    out = self.create_tempdir().full_path
+    args = ["--dataset=mnist_small", _EMPTY_DATA_DIR(self), f"--workdir_root={out}",
+            "--train_steps=4", "--curve_points=2", "--eval_examples=8", "--eval_num_samples=6",
+            "--ais_examples=3", "--ais_chains=2", "--ais_steps=2", "--sensitivity_ks=2,3",
+            "--sensitivity_examples=2", "--sensitivity_ais_steps=2",
+            "--sensitivity_row=1l-iaf-iwae-k5",
+            "--rows=1l-iwae-k5,2l-elbo-k1,1l-iaf-iwae-k5,1l-vampprior-iwae-k5,1l-hmc"]
+    stdout = _run("mnist_table.py", *args)
+    for line in ("| 1l-iwae-k5 | 1 | diagonal | standard | iwae | 5 |",
+                 "| 2l-elbo-k1 | 2 | diagonal | standard | elbo | 1 |",
+                 "| 1l-iaf-iwae-k5 | 1 | iaf | standard | iwae | 5 |",
+                 "| 1l-vampprior-iwae-k5 | 1 | diagonal | vampprior | iwae | 5 |",
+                 "| 1l-hmc | 1 | diagonal | standard | hmc | - |"):
+      self.assertIn(line, stdout)
+    self.assertIn("| -85.54 |", stdout)  # the IWAE paper's value beside the diagonal row only
+    for name in ("learning_curves.png", "k_sensitivity.png"):
+      self.assertGreater(os.path.getsize(os.path.join(out, name)), 1000)
+    with open(os.path.join(out, "table.json")) as f:
+      rows = json.load(f)
+    self.assertEqual([r["steps"] for r in rows], [4] * 5)
+    self.assertTrue(all(np.isfinite([r["is"]["mean"], r["ais"]["mean"]]).all() for r in rows))
+    with open(os.path.join(out, "k_sensitivity.json")) as f:
+      curves = json.load(f)["curves"]
+    self.assertEqual(sorted(curves), ["ais_prior", "is_guide", "is_prior"])
+    self.assertTrue(all(len(v) == 2 for v in curves.values()))
+    # A rerun trains nothing: every row is reused.
+    stdout = _run("mnist_table.py", *args)
+    self.assertEqual(stdout.count("done earlier, reusing"), 5)
+    self.assertNotIn("train 1/4", stdout)
+    with self.assertRaises(AssertionError):  # an unknown row is one line, not a run
+      _run("mnist_table.py", *args[:-1], "--rows=3l-iwae-k5")
 
   def test_alws_cost(self):
     out = self.create_tempdir().full_path

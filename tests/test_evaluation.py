@@ -40,6 +40,23 @@ class LogLikelihoodTest(tf.test.TestCase, parameterized.TestCase):
     self.assertEqual(result.log_likelihood.shape, (10,))
     _check(self, model, x, result)
 
+  def test_prior_proposal_matches_exact_with_a_smaller_ess(self):
+    model = models.LinearGaussian((4,), latent_size=2, seed=3)
+    x = model.joint().sample(10, seed=[1, 2]).x
+    model.set_guide_to_exact_posterior()
+    prior = evaluation.log_likelihood(model, x, seed=tf.constant([5, 6]), num_samples=20000,
+                                      chunk_size=5000, proposal="prior")
+    _check(self, model, x, prior)
+    guide = evaluation.log_likelihood(model, x, seed=tf.constant([5, 6]), num_samples=20000,
+                                      chunk_size=5000)
+    self.assertTrue(np.all(prior.ess.numpy() < 0.9 * guide.ess.numpy()))  # the exact guide wins
+    # Broken variant: prior samples weighed by p(x, z), forgetting to divide by p(z).
+    z = model.joint().sample([20000, 10], seed=[5, 6]).z
+    wrong = model.joint().log_prob(z=z, x=x)
+    wrong = evaluation.summarize_log_weights(wrong, 20000)
+    with self.assertRaises(AssertionError):
+      _check(self, model, x, wrong)
+
   def test_a_wrong_weighting_is_caught(self):
     model = models.LinearGaussian((4,), latent_size=2, seed=3)
     x = model.joint().sample(10, seed=[1, 2]).x
@@ -117,6 +134,10 @@ class LogLikelihoodTest(tf.test.TestCase, parameterized.TestCase):
     with self.assertRaisesRegex(ValueError, "chunk_size"):
       evaluation.log_likelihood(model, tf.zeros([1, 4]), seed=tf.constant([0, 0]),
                                 chunk_size=0)
+    with self.assertRaisesRegex(ValueError, "^log_likelihood: proposal='posterior'; expected "
+                                "one of guide, prior$"):
+      evaluation.log_likelihood(model, tf.zeros([1, 4]), seed=tf.constant([0, 0]),
+                                proposal="posterior")
 
 
 if __name__ == "__main__":

@@ -210,6 +210,8 @@ class ExportTest(tf.test.TestCase):
         ("vae/flows", dict(hidden_sizes=(8,), latent_sizes=(3,), guide="iaf", prior="flow")),
         ("vae/full_covariance", dict(hidden_sizes=(8,), latent_sizes=(3,),
                                      guide="full_covariance")),
+        ("vae/conv", dict(architecture="conv", conv_channels=(4,), residual_blocks=1,
+                          latent_sizes=(3,))),
         ("sigmoid_belief_net", dict(layer_sizes=(3, 5))),
         ("gaussian_mixture", dict(num_components=3)),
         ("hyperspherical_vae", dict(latent_dim=3, hidden_sizes=(8,)))):

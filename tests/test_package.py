@@ -95,7 +95,7 @@ class PackageShapeTest(tf.test.TestCase):
                    "tfp_zoo.launch_flags"}
     for name, imported in graph.items():
       if name.startswith(("tfp_zoo.models", "tfp_zoo.estimators", "tfp_zoo.evaluation",
-                          "tfp_zoo.nn", "tfp_zoo.kernels")):
+                          "tfp_zoo.nn", "tfp_zoo.conv", "tfp_zoo.kernels")):
         self.assertEmpty({m for m in imported if m.startswith(tuple(application))}, name)
 
   def test_importing_the_models_loads_neither_tfds_nor_the_training_loop(self):

@@ -18,6 +18,21 @@ class PicturesTest(tf.test.TestCase):
     self.assertEqual(pictures.tile(np.zeros([10, 4, 4])).shape, (12, 16))  # 4 columns
     with self.assertRaisesRegex(ValueError, "images: need"):
       pictures.tile(np.zeros([4, 4]))
+    with self.assertRaisesRegex(ValueError, "images: need"):
+      pictures.tile(np.zeros([2, 4, 4, 2]))
+
+  def test_colour_tiles_and_8_bit_display(self):
+    images = np.zeros([3, 2, 2, 3], np.float32)
+    images[1, ..., 0] = 255.0  # the second image is pure red
+    images[2, ..., 2] = 510.0  # out of range: clipped
+    canvas = pictures.for_display(images, maximum=255.0)
+    self.assertEqual(canvas.shape, (4, 4, 3))
+    self.assertAllEqual(canvas[0, 2], [1.0, 0.0, 0.0])
+    self.assertAllEqual(canvas[2, 0], [0.0, 0.0, 1.0])
+    self.assertAllEqual(canvas[2, 2], [0.0, 0.0, 0.0])  # the missing cell
+    eight_bit = models.get("vae", input_shape=(4, 4, 3), likelihood="discretized_logistic")
+    self.assertEqual(pictures.pixel_max(eight_bit), 255.0)
+    self.assertEqual(pictures.pixel_max(models.get("vae", input_shape=(4, 4, 1))), 1.0)
 
   def test_latent_grid_orientation(self):
     grid = pictures.latent_grid(2.0, 3)

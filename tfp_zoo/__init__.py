@@ -12,7 +12,7 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-_SUBMODULES = ("annealed_importance", "datasets", "errors", "estimators", "evaluation", "exponential_family", "export",
+_SUBMODULES = ("annealed_importance", "conv", "datasets", "errors", "estimators", "evaluation", "exponential_family", "export",
                "figures", "frechet", "inference", "kernels", "models", "nn", "pictures",
                "sampling", "training")
 # Names re-exported from submodules: name -> module.

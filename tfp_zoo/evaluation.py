@@ -3,7 +3,8 @@
     log p̂(x) = log (1/K) Σ_k p_θ(x, z_k) / r(z_k | x),   z_k ~ r(· | x),
 
 with the guide q_φ(z | x) as the proposal r, or the prior p_θ(z) when the model
-has no guide (then the weights are p_θ(x | z_k)). The K particles are drawn in
+has no guide or `proposal='prior'` is asked for (then the weights are
+p_θ(x | z_k): unbiased too, but with a far smaller ESS on a trained model). The K particles are drawn in
 chunks so that memory grows with `chunk_size`, not with K. The effective sample
 size ESS = (Σ w_k)² / Σ w_k² gives, by the delta method, the standard error of
 log p̂(x): sqrt(1/ESS − 1/K).
@@ -22,7 +23,7 @@ import tensorflow as tf
 from tfp_zoo.estimators import base as estimators_base
 from tfp_zoo.models import base as models_base
 
-__all__ = ["LogLikelihood", "DatasetLogLikelihood", "GradientSNR", "log_likelihood",
+__all__ = ["PROPOSALS", "LogLikelihood", "DatasetLogLikelihood", "GradientSNR", "log_likelihood",
            "log_likelihood_weights", "summarize_log_weights", "dataset_log_likelihood",
            "gradient_snr"]
 
@@ -34,10 +35,18 @@ class LogLikelihood(NamedTuple):
   stderr: tf.Tensor
 
 
+PROPOSALS = ("guide", "prior")
+
+
 def log_likelihood_weights(model: models_base.LatentVariableModel, x: tf.Tensor, *,
-                           seed: tf.Tensor, num_samples: int) -> tf.Tensor:
-  """Importance log-weights [num_samples, batch] with the guide (or prior) proposal."""
-  if model.guide_variables:
+                           seed: tf.Tensor, num_samples: int,
+                           proposal: str = "guide") -> tf.Tensor:
+  """Importance log-weights [num_samples, batch].
+
+  `proposal`: 'guide' (the prior for a model without one) or 'prior'.
+  """
+  estimators_base.check_choice(proposal, PROPOSALS, "proposal", "log_likelihood")
+  if proposal == "guide" and model.guide_variables:
     return estimators_base.importance_log_weights(
         model, x, seed=seed, num_samples=num_samples).log_weights
   batch = tf.shape(x)[:1]
@@ -50,7 +59,7 @@ def log_likelihood_weights(model: models_base.LatentVariableModel, x: tf.Tensor,
 
 def log_likelihood(model: models_base.LatentVariableModel, x: tf.Tensor, *,
                    seed: tf.Tensor, num_samples: int = 5000,
-                   chunk_size: int = 250) -> LogLikelihood:
+                   chunk_size: int = 250, proposal: str = "guide") -> LogLikelihood:
   """Importance-sampled log p(x) per example, its ESS and standard error.
 
   Args:
@@ -60,6 +69,8 @@ def log_likelihood(model: models_base.LatentVariableModel, x: tf.Tensor, *,
     num_samples: K, the total number of importance samples per example.
     chunk_size: particles drawn at once; peak memory is proportional to
       chunk_size × batch, so K=5000 on 100 MNIST digits fits in well under 2 GiB.
+    proposal: 'guide' (q_φ(z | x); the prior for a model without a guide) or
+      'prior' (p_θ(z), e.g. to show how much the guide buys).
 
   Returns:
     `LogLikelihood(log_likelihood, ess, stderr)`, each of shape [batch].
@@ -68,6 +79,7 @@ def log_likelihood(model: models_base.LatentVariableModel, x: tf.Tensor, *,
   x, num_samples = estimators_base.check_inputs(model, x, num_samples, "log_likelihood")
   chunk_size = estimators_base.check_num_samples(chunk_size, "log_likelihood",
                                                  name="chunk_size")
+  estimators_base.check_choice(proposal, PROPOSALS, "proposal", "log_likelihood")
   chunk_size = min(chunk_size, num_samples)
   num_chunks = math.ceil(num_samples / chunk_size)
   seeds = tf.random.experimental.stateless_split(
@@ -76,7 +88,7 @@ def log_likelihood(model: models_base.LatentVariableModel, x: tf.Tensor, *,
   chunks = []
   for i in range(num_chunks):
     size = min(chunk_size, num_samples - i * chunk_size)
-    chunks.append(chunk_fn(x, seeds[i], size))
+    chunks.append(chunk_fn(x, seeds[i], size, proposal))
   return summarize_log_weights(tf.concat(chunks, axis=0), num_samples)
 
 
@@ -107,12 +119,14 @@ def dataset_log_likelihood(
     num_samples: int = 5000, batch_size: int = 100, chunk_size: int = 250,
     progress: Callable[[int, int], None] | None = None,
     estimate: Callable[[tf.Tensor, tf.Tensor], LogLikelihood] | None = None,
+    proposal: str = "guide",
 ) -> DatasetLogLikelihood:
   """`log_likelihood` over a whole array of observations, batch by batch.
 
   `progress(done, total)` is called after each batch. `images` are checked
   (shape, finite, in the model's support) before the first batch. `estimate(x,
-  seed)` replaces importance sampling (e.g. `annealed_importance`'s AIS).
+  seed)` replaces importance sampling (e.g. `annealed_importance`'s AIS);
+  otherwise `proposal` is that of `log_likelihood`.
   """
   batch_size = estimators_base.check_num_samples(batch_size, "dataset_log_likelihood",
                                                  name="batch_size")
@@ -123,7 +137,8 @@ def dataset_log_likelihood(
   for b, start in enumerate(range(0, len(images), batch_size)):
     batch = images[start:start + batch_size]
     result = (estimate(batch, seeds[b]) if estimate is not None else log_likelihood(
-        model, batch, seed=seeds[b], num_samples=num_samples, chunk_size=chunk_size))
+        model, batch, seed=seeds[b], num_samples=num_samples, chunk_size=chunk_size,
+        proposal=proposal))
     values.append(result.log_likelihood.numpy())
     ess.append(result.ess.numpy())
     if progress is not None:
@@ -201,8 +216,9 @@ def _chunk_function(model):
     model_ref = weakref.ref(model)
 
     @tf.function(autograph=False)
-    def chunk(x, seed, size):
-      return log_likelihood_weights(model_ref(), x, seed=seed, num_samples=size)
+    def chunk(x, seed, size, proposal):
+      return log_likelihood_weights(model_ref(), x, seed=seed, num_samples=size,
+                                    proposal=proposal)
 
     _CHUNK_FUNCTIONS[model] = chunk
   return _CHUNK_FUNCTIONS[model]

@@ -89,6 +89,8 @@ class _Sampler(tf.Module):
     self.latent_names = tf.Variable(self._latents, dtype=tf.string, trainable=False)
     self.planar_latent = tf.Variable(pictures.has_planar_latent(model),
                                      trainable=False)  # for launchers/sample.py
+    # The largest pixel value (1 or 255 for 8-bit levels): pictures scale by it.
+    self.pixel_max = tf.Variable(pictures.pixel_max(model), trainable=False)
     self.sample = tf.function(self._sample, autograph=False, input_signature=[count, seed])
     self.decode = tf.function(_named(self._decode, [*self._latents, "seed"]), autograph=False,
                               input_signature=[*latent_specs, seed])

@@ -12,7 +12,8 @@ import tensorflow as tf
 
 from tfp_zoo import datasets, sampling
 from tfp_zoo.errors import ConfigError
-from tfp_zoo.pictures import has_planar_latent, latent_grid, posterior_on_grid, tile
+from tfp_zoo.pictures import (for_display, has_planar_latent, latent_grid, pixel_max,
+                              posterior_on_grid)
 from tfp_zoo.training import workdir as workdir_lib
 
 __all__ = ["write_pictures"]
@@ -67,6 +68,7 @@ def write_pictures(output: str, *, workdir: str | None = None, saved_model: str 
     model, config, _ = workdir_lib.restore_model(workdir)
     samples = sampling.sample_with_means(model, num_samples, seed_tensor)
     planar = has_planar_latent(model)
+    maximum = pixel_max(model)
     name = model.latent_names[0]
 
     def decode(z):
@@ -78,6 +80,8 @@ def write_pictures(output: str, *, workdir: str | None = None, saved_model: str 
     loaded = tf.saved_model.load(saved_model)
     samples = loaded.sample(tf.constant(num_samples), seed_tensor)
     planar = bool(loaded.planar_latent)
+    # Exports from before pixel_max existed hold [0, 1] pixels.
+    maximum = float(loaded.pixel_max) if hasattr(loaded, "pixel_max") else 1.0
     name = loaded.latent_names.numpy()[0].decode()
 
     def decode(z):
@@ -93,7 +97,7 @@ def write_pictures(output: str, *, workdir: str | None = None, saved_model: str 
   fig, axes = plt.subplots(1, 2, figsize=(10, 5.3))
   for ax, images, title in ((axes[0], x, "samples x ~ p(x)"),
                             (axes[1], x_mean, "decoder means E[x | z]")):
-    ax.imshow(np.clip(tile(images), 0, 1), cmap="gray", vmin=0, vmax=1)
+    ax.imshow(for_display(images, maximum), cmap="gray", vmin=0, vmax=1)
     ax.set_title(title)
     ax.axis("off")
   written.append(_save(fig, output))
@@ -104,7 +108,7 @@ def write_pictures(output: str, *, workdir: str | None = None, saved_model: str 
   box = [-extent, extent, -extent, extent]
   means = np.asarray(decode(latent_grid(extent, grid_points)))
   fig, ax = plt.subplots(figsize=(7, 7))
-  ax.imshow(np.clip(tile(means, grid_points), 0, 1), cmap="gray", extent=box)
+  ax.imshow(for_display(means, maximum), cmap="gray", extent=box)
   ax.set_xlabel("z1")
   ax.set_ylabel("z2")
   ax.set_title("decoder means over the latent grid")
@@ -114,13 +118,14 @@ def write_pictures(output: str, *, workdir: str | None = None, saved_model: str 
 
   images = datasets.eval_images(
       datasets.load_images(config.dataset, "test", data_dir=config.data_dir)
-      [:posterior_examples], binarization=config.binarization, seed=0)
+      [:posterior_examples], binarization=config.binarization, seed=0,
+      eight_bit=config.eight_bit)
   true, guide = posterior_on_grid(model, images, extent=extent, num_points=60)
   fig, axes = plt.subplots(len(images), 2, figsize=(6, 3 * len(images)), squeeze=False)
   # Contours at fixed fractions of each density's peak, so both read alike.
   fractions = np.array([0.05, 0.3, 0.6, 0.9])
   for i in range(len(images)):
-    axes[i, 0].imshow(images[i, ..., 0], cmap="gray", vmin=0, vmax=1)
+    axes[i, 0].imshow(for_display(images[i:i + 1], maximum), cmap="gray", vmin=0, vmax=1)
     axes[i, 0].axis("off")
     axes[i, 1].contour(true[i], extent=box, origin="upper", colors="black",
                        levels=fractions * true[i].max())

@@ -14,27 +14,42 @@ import tensorflow_probability as tfp
 
 from tfp_zoo.models import base
 
-__all__ = ["tile", "has_planar_latent", "latent_grid", "posterior_on_grid"]
+__all__ = ["tile", "has_planar_latent", "latent_grid", "posterior_on_grid", "pixel_max",
+           "for_display"]
 
 
 def tile(images: np.ndarray, columns: int | None = None) -> np.ndarray:
-  """Tiles [N, H, W] or [N, H, W, 1] images into one [rows·H, columns·W] array.
+  """Tiles [N, H, W], [N, H, W, 1] or colour [N, H, W, 3] images into one
+  [rows·H, columns·W] (or [rows·H, columns·W, 3]) array.
 
   Missing cells of the last row are left black.
   """
   images = np.asarray(images, np.float32)
   if images.ndim == 4 and images.shape[-1] == 1:
     images = images[..., 0]
-  if images.ndim != 3 or len(images) == 0:
-    raise ValueError(f"images: need [N, H, W] or [N, H, W, 1] with N >= 1, got shape "
-                     f"{images.shape}")
-  n, height, width = images.shape
+  if images.ndim not in (3, 4) or len(images) == 0 or (
+      images.ndim == 4 and images.shape[-1] != 3):
+    raise ValueError(f"images: need [N, H, W], [N, H, W, 1] or [N, H, W, 3] with N >= 1, "
+                     f"got shape {images.shape}")
+  n, height, width = images.shape[:3]
+  channels = images.shape[3:]
   columns = columns or int(np.ceil(np.sqrt(n)))
   rows = int(np.ceil(n / columns))
-  canvas = np.zeros([rows * columns, height, width], np.float32)
+  canvas = np.zeros([rows * columns, height, width, *channels], np.float32)
   canvas[:n] = images
-  return canvas.reshape(rows, columns, height, width).transpose(0, 2, 1, 3).reshape(
-      rows * height, columns * width)
+  order = (0, 2, 1, 3, 4) if channels else (0, 2, 1, 3)
+  return canvas.reshape(rows, columns, height, width, *channels).transpose(order).reshape(
+      rows * height, columns * width, *channels)
+
+
+def pixel_max(model: base.LatentVariableModel) -> float:
+  """255 for a model of 8-bit levels (discretised likelihoods), else 1."""
+  return 255.0 if model.observation_support == "eight_bit" else 1.0
+
+
+def for_display(images: np.ndarray, maximum: float = 1.0) -> np.ndarray:
+  """Tiled images scaled to [0, 1] (8-bit levels divided by 255), NaN-free."""
+  return np.nan_to_num(np.clip(tile(images) / maximum, 0.0, 1.0))
 
 
 def has_planar_latent(model: base.LatentVariableModel) -> bool:

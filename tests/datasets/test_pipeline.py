@@ -62,6 +62,19 @@ class PipelineTest(tf.test.TestCase, parameterized.TestCase):
     self.assertAllInSet(a, [0.0, 1.0])
     self.assertAllClose(datasets.eval_images(IMAGES, binarization="none"), IMAGES / 255.0)
 
+  def test_eight_bit_levels(self):
+    levels = datasets.eval_images(IMAGES, binarization="none", eight_bit=True)
+    self.assertAllEqual(levels, IMAGES.astype(np.float32))
+    batch = _take(datasets.train_batches(IMAGES, batch_size=50, seed=3, binarization="none",
+                                         eight_bit=True), 1)[0]
+    self.assertAllEqual(batch, np.round(batch))
+    self.assertGreater(batch.max(), 1.0)  # not rescaled to [0, 1]
+    self.assertAllInRange(batch, 0.0, 255.0)
+    with self.assertRaisesRegex(ValueError, "8-bit levels are not binarised"):
+      datasets.train_batches(IMAGES, batch_size=5, seed=0, eight_bit=True)
+    with self.assertRaisesRegex(ValueError, "8-bit levels are not binarised"):
+      datasets.eval_images(IMAGES, binarization="fixed", eight_bit=True)
+
   def test_bad_arguments(self):
     with self.assertRaisesRegex(ValueError, "batch_size=51 must be between 1 and"):
       datasets.train_batches(IMAGES, batch_size=51, seed=0)

@@ -39,9 +39,11 @@ def _tiny(latent, likelihood="bernoulli", seed=1):
 
 class DiscreteVAETest(tf.test.TestCase, parameterized.TestCase):
 
-  @parameterized.parameters(("bernoulli", (200,)), ("categorical", (20, 10)))
-  def test_shapes_defaults_and_variables(self, latent, event_shape):
-    model = models.get("discrete_vae", input_shape=(28, 28, 1), latent=latent)
+  @parameterized.parameters(("bernoulli", (200,), {}), ("categorical", (20, 10), {}),
+                            ("categorical", (20, 10), dict(architecture="conv",
+                                                           conv_channels=(4, 8))))
+  def test_shapes_defaults_and_variables(self, latent, event_shape, nets):
+    model = models.get("discrete_vae", input_shape=(28, 28, 1), latent=latent, **nets)
     sample = model.joint().sample((2, 3), seed=[1, 2])
     self.assertEqual(sample.z.shape, (2, 3, *event_shape))
     self.assertEqual(sample.x.shape, (2, 3, 28, 28, 1))
@@ -59,7 +61,8 @@ class DiscreteVAETest(tf.test.TestCase, parameterized.TestCase):
     for kwargs, message in ((dict(latent="gumbel"), "latent='gumbel'"),
                             (dict(latent="categorical", num_categories=1), "num_categories=1"),
                             (dict(num_latents=-2), "num_latents=-2"),
-                            (dict(likelihood="poisson"), "likelihood='poisson'")):
+                            (dict(likelihood="poisson"), "likelihood='poisson'"),
+                            (dict(architecture="conv"), "architecture=conv needs images")):
       with self.assertRaisesRegex(ValueError, message):
         models.get("discrete_vae", input_shape=(4,), **kwargs)
 

@@ -15,9 +15,11 @@ class NoGuide(models.HypersphericalVAE):
 
 class HypersphericalVAETest(tf.test.TestCase, parameterized.TestCase):
 
-  @parameterized.parameters(2, 3)
-  def test_latents_lie_on_the_sphere(self, latent_dim):
-    model = models.get("hyperspherical_vae", input_shape=(6, 6, 1), latent_dim=latent_dim)
+  @parameterized.parameters((2, {}), (3, {}), (3, dict(architecture="conv", conv_channels=4,
+                                                       residual_blocks=1)))
+  def test_latents_lie_on_the_sphere(self, latent_dim, nets):
+    model = models.get("hyperspherical_vae", input_shape=(6, 6, 1), latent_dim=latent_dim,
+                       **nets)
     sample = model.joint().sample(5, seed=[1, 2])
     self.assertEqual(sample.z.shape, (5, latent_dim))
     self.assertAllClose(tf.norm(sample.z, axis=-1), tf.ones([5]), atol=1e-5)
@@ -53,6 +55,9 @@ class HypersphericalVAETest(tf.test.TestCase, parameterized.TestCase):
   def test_bad_hyperparameters_are_named(self):
     with self.assertRaisesRegex(ValueError, "latent_dim=1"):
       models.get("hyperspherical_vae", input_shape=(4,), latent_dim=1)
+    with self.assertRaisesRegex(ValueError, "^architecture='vit': expected one of auto, mlp, "
+                                "conv$"):
+      models.get("hyperspherical_vae", input_shape=(4, 4, 1), architecture="vit")
 
 
 if __name__ == "__main__":

@@ -13,6 +13,9 @@ CONFIGS = (
     dict(stochastic_layers=1, guide="full_covariance", latent_sizes=(4,)),
     dict(stochastic_layers=2, guide="iaf", prior="flow", latent_sizes=(5, 3)),
     dict(stochastic_layers=1, guide="iaf", prior="vampprior", prior_components=3),
+    dict(architecture="conv", conv_channels=(4, 8), latent_sizes=(3,)),
+    dict(stochastic_layers=2, architecture="conv", conv_channels=4, residual_blocks=1,
+         likelihood="gaussian", prior="mixture", latent_sizes=(4, 2), hidden_sizes=8),
 )
 
 
@@ -58,6 +61,38 @@ class VAETest(tf.test.TestCase, parameterized.TestCase):
     two = models.get("vae", input_shape=(28, 28, 1), stochastic_layers=2)
     self.assertEqual(two.latent_names, ("z2", "z1"))
     self.assertEqual(two.latent_sizes, (100, 50))
+
+  def test_conv_architecture(self):
+    model = models.get("vae", input_shape=(28, 28, 1), architecture="conv",
+                       conv_channels=(8, 16), latent_sizes=(5,))
+    self.assertEqual(model.encoders[0].sizes, [(28, 28), (14, 14), (7, 7)])
+    self.assertEqual(model.decoders[0](tf.zeros([2, 3, 5])).shape, (2, 3, 28, 28, 1))
+    self.assertEqual(model.architecture, "conv")
+    # auto: colour images get the conv net, grey ones keep the IWAE paper's MLP.
+    self.assertEqual(models.get("vae", input_shape=(8, 8, 3)).architecture, "conv")
+    self.assertEqual(models.get("vae", input_shape=(28, 28, 1)).architecture, "mlp")
+    self.assertEqual(models.get("vae", input_shape=(784,)).architecture, "mlp")
+    # The same seed builds the same network.
+    again = models.get("vae", input_shape=(28, 28, 1), architecture="conv",
+                       conv_channels=(8, 16), latent_sizes=(5,))
+    for a, b in zip(model.trainable_variables, again.trainable_variables):
+      self.assertAllEqual(a, b)
+
+  def test_conv_refusals(self):
+    with self.assertRaisesRegex(ValueError, "^architecture='resnet': expected one of auto, "
+                                "mlp, conv$"):
+      models.get("vae", input_shape=(28, 28, 1), architecture="resnet")
+    with self.assertRaisesRegex(ValueError, "architecture=conv needs images \\[H, W, C\\], "
+                                "got input shape \\(784,\\)"):
+      models.get("vae", input_shape=(784,), architecture="conv")
+    with self.assertRaisesRegex(ValueError, "only used with architecture=conv"):
+      models.get("vae", input_shape=(28, 28, 1), residual_blocks=2)
+    with self.assertRaisesRegex(ValueError, "only used with architecture=conv"):
+      models.get("vae", input_shape=(28, 28, 1), conv_channels=(32, 64))
+    with self.assertRaisesRegex(ValueError, "residual_blocks=-1"):
+      models.get("vae", input_shape=(28, 28, 1), architecture="conv", residual_blocks=-1)
+    with self.assertRaisesRegex(ValueError, "prior=vampprior is built for architecture=mlp"):
+      models.get("vae", input_shape=(28, 28, 1), architecture="conv", prior="vampprior")
 
   def test_registry_errors_name_the_choices(self):
     with self.assertRaisesRegex(ValueError, "unknown model 'nope'; known: .*vae"):

@@ -81,6 +81,9 @@ class ValidateTest(parameterized.TestCase):
       (dict(estimator_options={"num_samples": 3}), "set num_samples with --num_samples"),
       (dict(kl_warmup_steps=100), "--kl_warmup_steps=100: --estimator=iwae has no KL weight"),
       (dict(kl_warmup_steps=-1), "--kl_warmup_steps=-1: must be a non-negative integer"),
+      (dict(model_hparams={"likelihood": "discretized_logistic"}),
+       "^--binarization=dynamic: likelihood=discretized_logistic models 8-bit levels 0..255; "
+       "use --binarization=none$"),
       (dict(num_samples=10**6, batch_size=10**4),
        "out of memory: a step needs at least .* GiB .*lower --num_samples or --batch_size"),
       (dict(model_hparams={"hidden_sizes": (10**6, 10**6)}),

@@ -298,6 +298,13 @@ class ReadersTest(tf.test.TestCase):
                                     ais_steps=5)
     self.assertEqual((ais.num_examples, ais.num_samples), (6, 4))
     self.assertTrue(np.isfinite(ais.mean))
+    from_guide = training.evaluate_workdir(workdir, num_samples=4, num_examples=6,
+                                           method="ais", ais_steps=5, ais_proposal="guide")
+    self.assertTrue(np.isfinite(from_guide.mean))
+    self.assertNotEqual(from_guide.mean, ais.mean)
+    with self.assertRaisesRegex(training.ConfigError,
+                                "^--ais_proposal='posterior': one of prior, guide$"):
+      training.evaluate_workdir(workdir, method="ais", ais_proposal="posterior")
     with self.assertRaisesRegex(training.ConfigError, "--method='mcmc': one of is, ais"):
       training.evaluate_workdir(workdir, method="mcmc")
     discrete = os.path.join(self.create_tempdir().full_path, "discrete")

@@ -27,9 +27,11 @@ def _fold(seed: tf.Tensor, *data) -> tf.Tensor:
   return seed
 
 
-def to_float(images: np.ndarray | tf.Tensor) -> tf.Tensor:
-  """uint8 [0, 255] -> float32 [0, 1]."""
-  return tf.cast(images, tf.float32) / 255.0
+def to_float(images: np.ndarray | tf.Tensor, *, eight_bit: bool = False) -> tf.Tensor:
+  """uint8 [0, 255] -> float32 [0, 1], or the levels 0..255 as float32 with
+  `eight_bit` (for discretised likelihoods, which rescale inside the model)."""
+  images = tf.cast(images, tf.float32)
+  return images if eight_bit else images / 255.0
 
 
 def binarize_fixed(images: np.ndarray, seed: int) -> np.ndarray:
@@ -39,27 +41,34 @@ def binarize_fixed(images: np.ndarray, seed: int) -> np.ndarray:
   return tf.cast(u < probs, tf.float32).numpy()
 
 
-def eval_images(images: np.ndarray, *, binarization: str, seed: int = 0) -> np.ndarray:
-  """Test images as float32: one fixed binarisation unless binarization='none'."""
-  _check_binarization(binarization)
+def eval_images(images: np.ndarray, *, binarization: str, seed: int = 0,
+                eight_bit: bool = False) -> np.ndarray:
+  """Test images as float32: one fixed binarisation unless binarization='none'
+  (then grey levels in [0, 1], or 0..255 with `eight_bit`)."""
+  _check_binarization(binarization, eight_bit)
   if binarization == "none":
-    return to_float(images).numpy()
+    return to_float(images, eight_bit=eight_bit).numpy()
   return binarize_fixed(images, seed)
 
 
-def _check_binarization(binarization: str) -> None:
+def _check_binarization(binarization: str, eight_bit: bool = False) -> None:
   if binarization not in BINARIZATIONS:
     raise ValueError(f"binarization={binarization!r}: expected one of {BINARIZATIONS}")
+  if eight_bit and binarization != "none":
+    raise ValueError(f"binarization={binarization!r}: 8-bit levels are not binarised; "
+                     "use binarization='none'")
 
 
 def train_batches(images: np.ndarray, *, batch_size: int, seed: int,
-                  start_step: int = 0, binarization: str = "dynamic") -> tf.data.Dataset:
-  """An infinite dataset of float32 batches [batch_size, *image_shape].
+                  start_step: int = 0, binarization: str = "dynamic",
+                  eight_bit: bool = False) -> tf.data.Dataset:
+  """An infinite dataset of float32 batches [batch_size, *image_shape]
+  (`eight_bit`: levels 0..255 instead of [0, 1], with binarization='none').
 
   Each epoch visits a fresh permutation (the last incomplete batch of an epoch
   is dropped); batch number `s` is the same whatever `start_step` was.
   """
-  _check_binarization(binarization)
+  _check_binarization(binarization, eight_bit)
   n = len(images)
   if not 1 <= batch_size <= n:
     raise ValueError(f"batch_size={batch_size} must be between 1 and the number of "
@@ -81,7 +90,7 @@ def train_batches(images: np.ndarray, *, batch_size: int, seed: int,
     x = tf.gather(data, indices)
     if binarization == "fixed":
       return x
-    x = to_float(x)
+    x = to_float(x, eight_bit=eight_bit)
     if binarization == "dynamic":
       u = tf.random.stateless_uniform(tf.shape(x), seed=_fold(base_seed, _DYNAMIC_SALT, step))
       x = tf.cast(u < x, tf.float32)

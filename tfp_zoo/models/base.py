@@ -22,6 +22,7 @@ SUPPORTS: dict[str, tuple[float, float, str, str]] = {
     "real": (-math.inf, math.inf, "real", ""),
     "unit_interval": (0.0, 1.0, "Bernoulli", "; divide 8-bit images by 255"),
     "nonnegative": (0.0, math.inf, "non-negative", ""),
+    "eight_bit": (0.0, 255.0, "8-bit", "; pass 8-bit pixels unscaled (--binarization=none)"),
 }
 
 
@@ -83,6 +84,9 @@ def check_values(x: tf.Tensor, name: str = "x", support: str = "real",
         raise tf.errors.InvalidArgumentError(
             None, None, f"{name}: expected values in [{low:g}, {high:g}]{owner}, got "
             f"values in [{lo:g}, {hi:g}]{hint}")
+    if support == "eight_bit" and not bool(tf.reduce_all(tf.equal(x, tf.round(x)))):
+      raise tf.errors.InvalidArgumentError(
+          None, None, f"{name}: expected integer levels 0..255{owner}, got fractions{hint}")
     return x
   checks = [tf.debugging.check_numerics(
       x, f"{name}: expected finite values, got NaN or infinity").op]
@@ -90,6 +94,9 @@ def check_values(x: tf.Tensor, name: str = "x", support: str = "real",
     inside = tf.reduce_all(tf.logical_and(x >= low, x <= high))
     checks.append(check_that(inside, f"{name}: expected values in [{low:g}, {high:g}]"
                                      f"{owner}{hint}"))
+  if support == "eight_bit":
+    checks.append(check_that(tf.reduce_all(tf.equal(x, tf.round(x))),
+                             f"{name}: expected integer levels 0..255{owner}{hint}"))
   with tf.control_dependencies(checks):
     return tf.identity(x)
 

@@ -21,7 +21,7 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from tfp_zoo import distributions, nn
-from tfp_zoo.models import base, pixels
+from tfp_zoo.models import architectures, base, pixels
 
 tfd = tfp.distributions
 
@@ -41,8 +41,9 @@ class DiscreteVAE(base.LatentVariableModel):
   def __init__(self, input_shape: Sequence[int], *, latent: str = "bernoulli",
                num_latents: int = 0, num_categories: int = 10,
                hidden_sizes: int | Sequence[int] = (200, 200),
-               likelihood: str = "bernoulli", activation: str = "tanh", seed: int = 0,
-               name: str | None = None):
+               likelihood: str = "bernoulli", activation: str = "tanh",
+               architecture: str = "auto", conv_channels: int | Sequence[int] | None = None,
+               residual_blocks: int = 0, seed: int = 0, name: str | None = None):
     """Builds the networks.
 
     Args:
@@ -54,6 +55,10 @@ class DiscreteVAE(base.LatentVariableModel):
       hidden_sizes: deterministic hidden sizes of the encoder and decoder MLPs.
       likelihood: 'bernoulli' (binary pixels) or 'gaussian' (continuous pixels).
       activation: hidden activation, one of `nn.ACTIVATIONS`.
+      architecture: 'mlp', 'conv' or 'auto' (conv for colour images), as in
+        `architectures.resolve`; `hidden_sizes` are the MLP's.
+      conv_channels: channels of the stride-2 convolutions (architecture=conv).
+      residual_blocks: residual blocks after each of them (architecture=conv).
       seed: integer seed of the initialisation.
       name: module name.
     """
@@ -68,6 +73,10 @@ class DiscreteVAE(base.LatentVariableModel):
                                     or num_categories < 2):
       raise ValueError(f"num_categories={num_categories!r}: expected an integer >= 2")
     hidden = nn.parse_sizes(hidden_sizes, "hidden_sizes")
+    self.architecture = architectures.resolve(architecture, self.input_shape, conv_channels,
+                                              residual_blocks)
+    nets = dict(activation=activation, conv_channels=conv_channels,
+                residual_blocks=residual_blocks)
     self.latent = latent
     self.likelihood = likelihood
     self.num_latents = num_latents or _DEFAULT_NUM_LATENTS[latent]
@@ -77,10 +86,13 @@ class DiscreteVAE(base.LatentVariableModel):
     data_size = int(np.prod(self.input_shape))
     seeds = tf.random.experimental.stateless_split(tf.constant([seed, 5]), 2).numpy()
     self.prior_logits = tf.Variable(tf.zeros(self.latent_event_shape), name="prior_logits")
-    self.decoder = nn.MLP([latent_size, *reversed(hidden), data_size],
-                          activation=activation, seed=seeds[0], name="decoder")
-    self.encoder = nn.MLP([data_size, *hidden, latent_size], activation=activation,
-                          seed=seeds[1], name="encoder")
+    self.decoder = architectures.decoder(self.architecture, latent_size, self.input_shape,
+                                         tuple(reversed(hidden)), seed=seeds[0],
+                                         name="decoder",
+                                         params_per_pixel=pixels.params_per_pixel(likelihood),
+                                         **nets)
+    self.encoder = architectures.encoder(self.architecture, self.input_shape, hidden,
+                                         latent_size, seed=seeds[1], name="encoder", **nets)
     if likelihood == "gaussian":
       self.pixel_raw_scale = pixels.initial_raw_scale(data_size)
 
@@ -102,14 +114,15 @@ class DiscreteVAE(base.LatentVariableModel):
   def joint(self) -> tfd.JointDistributionCoroutine:
     def model():
       z = yield base.Root(self._latent(self.prior_logits))
-      params = self.decoder(nn.flatten_event(z, len(self.latent_event_shape)))
+      params = architectures.decode(self.decoder,
+                                    nn.flatten_event(z, len(self.latent_event_shape)))
       yield pixels.observation(params, self.input_shape, self.likelihood,
                                getattr(self, "pixel_raw_scale", None))
     return tfd.JointDistributionCoroutine(model, name="joint")
 
   def guide(self, x: tf.Tensor) -> tfd.JointDistributionCoroutine:
-    h = nn.flatten_event(tf.convert_to_tensor(x, tf.float32), self.event_ndims)
-    logits = self.encoder(h)
+    logits = architectures.encode(self.encoder, pixels.network_input(x, self.likelihood),
+                                  self.event_ndims)
     logits = tf.reshape(logits, tf.concat([tf.shape(logits)[:-1],
                                            self.latent_event_shape], 0))
     def model():

@@ -18,7 +18,7 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from tfp_zoo import nn
-from tfp_zoo.models import base, pixels
+from tfp_zoo.models import architectures, base, pixels
 
 tfd = tfp.distributions
 
@@ -30,8 +30,9 @@ class HypersphericalVAE(base.LatentVariableModel):
 
   def __init__(self, input_shape: Sequence[int], *, latent_dim: int = 3,
                hidden_sizes: int | Sequence[int] = (200, 200),
-               likelihood: str = "bernoulli", activation: str = "tanh", seed: int = 0,
-               name: str | None = None):
+               likelihood: str = "bernoulli", activation: str = "tanh",
+               architecture: str = "auto", conv_channels: int | Sequence[int] | None = None,
+               residual_blocks: int = 0, seed: int = 0, name: str | None = None):
     """Builds the networks.
 
     Args:
@@ -40,6 +41,10 @@ class HypersphericalVAE(base.LatentVariableModel):
       hidden_sizes: deterministic hidden sizes of the encoder and decoder MLPs.
       likelihood: 'bernoulli' (binary pixels) or 'gaussian' (continuous pixels).
       activation: hidden activation, one of `nn.ACTIVATIONS`.
+      architecture: 'mlp', 'conv' or 'auto' (conv for colour images), as in
+        `architectures.resolve`; `hidden_sizes` are the MLP's.
+      conv_channels: channels of the stride-2 convolutions (architecture=conv).
+      residual_blocks: residual blocks after each of them (architecture=conv).
       seed: integer seed of the initialisation.
       name: module name.
     """
@@ -48,14 +53,21 @@ class HypersphericalVAE(base.LatentVariableModel):
       raise ValueError(f"latent_dim={latent_dim!r}: expected an integer >= 2")
     pixels.check_likelihood(likelihood)
     hidden = nn.parse_sizes(hidden_sizes, "hidden_sizes")
+    self.architecture = architectures.resolve(architecture, self.input_shape, conv_channels,
+                                              residual_blocks)
+    nets = dict(activation=activation, conv_channels=conv_channels,
+                residual_blocks=residual_blocks)
     self.latent_dim, self.likelihood = latent_dim, likelihood
     data_size = int(np.prod(self.input_shape))
     seeds = tf.random.experimental.stateless_split(tf.constant([seed, 8]), 2).numpy()
-    self.decoder = nn.MLP([latent_dim, *reversed(hidden), data_size], activation=activation,
-                          seed=seeds[0], name="decoder")
+    self.decoder = architectures.decoder(self.architecture, latent_dim, self.input_shape,
+                                         tuple(reversed(hidden)), seed=seeds[0],
+                                         name="decoder",
+                                         params_per_pixel=pixels.params_per_pixel(likelihood),
+                                         **nets)
     # Outputs an unnormalised mean direction and a raw concentration.
-    self.encoder = nn.MLP([data_size, *hidden, latent_dim + 1], activation=activation,
-                          seed=seeds[1], name="encoder")
+    self.encoder = architectures.encoder(self.architecture, self.input_shape, hidden,
+                                         latent_dim + 1, seed=seeds[1], name="encoder", **nets)
     if likelihood == "gaussian":
       self.pixel_raw_scale = pixels.initial_raw_scale(data_size)
 
@@ -70,12 +82,14 @@ class HypersphericalVAE(base.LatentVariableModel):
   def joint(self) -> tfd.JointDistributionCoroutine:
     def model():
       z = yield base.Root(tfd.SphericalUniform(dimension=self.latent_dim, name="z"))
-      yield pixels.observation(self.decoder(z), self.input_shape, self.likelihood,
+      yield pixels.observation(architectures.decode(self.decoder, z), self.input_shape,
+                               self.likelihood,
                                getattr(self, "pixel_raw_scale", None))
     return tfd.JointDistributionCoroutine(model, name="joint")
 
   def guide(self, x: tf.Tensor) -> tfd.JointDistributionCoroutine:
-    h = self.encoder(nn.flatten_event(tf.convert_to_tensor(x, tf.float32), self.event_ndims))
+    h = architectures.encode(self.encoder, pixels.network_input(x, self.likelihood),
+                             self.event_ndims)
     direction = tf.math.l2_normalize(h[..., :self.latent_dim], axis=-1, epsilon=1e-6)
     concentration = tf.nn.softplus(h[..., self.latent_dim]) + 1.0
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Sequence
 
 import tensorflow as tf
@@ -12,10 +13,17 @@ from tfp_zoo.models import base
 
 tfd = tfp.distributions
 
-__all__ = ["LIKELIHOODS", "check_likelihood", "initial_raw_scale", "observation",
-           "support"]
+__all__ = ["LIKELIHOODS", "DISCRETIZED", "MIXTURE_COMPONENTS", "DiscretizedLogistic",
+           "check_likelihood", "initial_raw_scale", "network_input", "observation",
+           "params_per_pixel",
+           "support", "bits_per_dim"]
 
-LIKELIHOODS = ("bernoulli", "gaussian")
+LIKELIHOODS = ("bernoulli", "gaussian", "discretized_logistic", "discretized_logistic_mixture")
+DISCRETIZED = ("discretized_logistic", "discretized_logistic_mixture")  # 8-bit pixels
+MIXTURE_COMPONENTS = 5  # logistics per pixel of discretized_logistic_mixture
+_LEVELS = 256
+_HALF_RANGE = 127.5
+_MIN_LEVEL_SCALE = 0.01  # in grey levels: keeps adjacent bins distinct in float32
 # softplus(0.5413) = 1: Gaussian pixels start at unit scale.
 _UNIT_RAW_SCALE = 0.5413
 _MIN_PIXEL_SCALE = 1e-3
@@ -28,8 +36,54 @@ def check_likelihood(likelihood: str) -> None:
 
 def support(likelihood: str) -> str:
   """The `observation_support` of pixels with this likelihood: Bernoulli
-  pixels (binary or grey levels) lie in [0, 1], Gaussian ones anywhere."""
+  pixels (binary or grey levels) lie in [0, 1], Gaussian ones anywhere,
+  discretised ones are the integers 0..255."""
+  if likelihood in DISCRETIZED:
+    return "eight_bit"
   return "unit_interval" if likelihood == "bernoulli" else "real"
+
+
+def network_input(x: tf.Tensor, likelihood: str) -> tf.Tensor:
+  """x as the encoder sees it: 8-bit levels rescaled to [0, 1] (a tanh network
+  fed 0..255 saturates and gets no gradient); other pixels as they are."""
+  x = tf.convert_to_tensor(x, tf.float32)
+  return x / (_LEVELS - 1.0) if likelihood in DISCRETIZED else x
+
+
+def params_per_pixel(likelihood: str) -> int:
+  """Decoder outputs per pixel: 1 (Bernoulli logit, Gaussian mean), 2 (the
+  discretised logistic's location and scale) or 3 per mixture component."""
+  return {"discretized_logistic": 2,
+          "discretized_logistic_mixture": 3 * MIXTURE_COMPONENTS}.get(likelihood, 1)
+
+
+def bits_per_dim(log_likelihood: float, input_shape: Sequence[int]) -> float:
+  """−log p(x) in bits per pixel channel (for discretised 8-bit likelihoods)."""
+  size = 1
+  for d in input_shape:
+    size *= int(d)
+  return -log_likelihood / (size * math.log(2.0))
+
+
+class DiscretizedLogistic(tfd.QuantizedDistribution):
+  """A logistic discretised to the integers 0..255 (Salimans et al. 2017,
+  PixelCNN++): P(x) = F(x + ½) − F(x − ½), with the tails in the edge bins
+  0 and 255. Built as `QuantizedDistribution(Logistic(μ − ½, s), 0, 255)`,
+  whose log-probability is a difference of log-CDFs (stable in the tails),
+  with the mean Σ_k k P(k) that TFP does not provide."""
+
+  def _mean(self, **kwargs):
+    levels = tf.reshape(tf.range(_LEVELS, dtype=self.dtype),
+                        [_LEVELS] + [1] * self.batch_shape.rank)
+    return tf.reduce_sum(levels * tf.exp(self.log_prob(levels)), axis=0)
+
+
+def _discretized_logistic(raw_loc: tf.Tensor, raw_scale: tf.Tensor) -> DiscretizedLogistic:
+  # Bounded location (−64 … 319 levels) and a scale ≥ 0.01 levels: the
+  # standardised bin edges stay distinct in float32, so log P is finite.
+  loc = _HALF_RANGE + 1.5 * _HALF_RANGE * tf.tanh(raw_loc)
+  scale = _HALF_RANGE * tf.nn.softplus(raw_scale) + _MIN_LEVEL_SCALE
+  return DiscretizedLogistic(tfd.Logistic(loc - 0.5, scale), low=0.0, high=_LEVELS - 1.0)
 
 
 def initial_raw_scale(data_size: int) -> tf.Variable:
@@ -39,16 +93,25 @@ def initial_raw_scale(data_size: int) -> tf.Variable:
 
 def observation(params: tf.Tensor, input_shape: Sequence[int], likelihood: str,
                 raw_scale: tf.Variable | None = None) -> tfd.Distribution:
-  """p(x | ·) named 'x': Bernoulli logits, or Gaussian means with a per-pixel scale.
+  """p(x | ·) named 'x': Bernoulli logits, Gaussian means with a per-pixel
+  scale, or a discretised logistic (mixture) over 8-bit levels.
 
   Args:
-    params: [..., prod(input_shape)] decoder outputs.
+    params: [..., prod(input_shape) · params_per_pixel(likelihood)] decoder
+      outputs (per pixel: its parameters last).
     input_shape: the shape of one observation.
-    likelihood: 'bernoulli' or 'gaussian'.
+    likelihood: one of `LIKELIHOODS`.
     raw_scale: the per-pixel scale before softplus (Gaussian only).
   """
   shape = tf.concat([tf.shape(params)[:-1], input_shape], 0)
-  if likelihood == "bernoulli":
+  if likelihood == "discretized_logistic":
+    raw = tf.reshape(params, tf.concat([shape, [2]], 0))
+    pixels = _discretized_logistic(raw[..., 0], raw[..., 1])
+  elif likelihood == "discretized_logistic_mixture":
+    raw = tf.reshape(params, tf.concat([shape, [3, MIXTURE_COMPONENTS]], 0))
+    pixels = tfd.MixtureSameFamily(tfd.Categorical(logits=raw[..., 0, :]),
+                                   _discretized_logistic(raw[..., 1, :], raw[..., 2, :]))
+  elif likelihood == "bernoulli":
     pixels = distributions.Bernoulli(logits=tf.reshape(params, shape), dtype=tf.float32)
   else:
     scale = tf.reshape(tf.nn.softplus(raw_scale) + _MIN_PIXEL_SCALE, input_shape)

@@ -22,14 +22,15 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from tfp_zoo import nn
-from tfp_zoo.models import base, flows, pixels, priors
+from tfp_zoo.models import architectures, base, flows, pixels, priors
 
 tfb = tfp.bijectors
 tfd = tfp.distributions
 
-__all__ = ["VAE", "LIKELIHOODS", "GUIDES"]
+__all__ = ["VAE", "LIKELIHOODS", "GUIDES", "ARCHITECTURES"]
 
 GUIDES = ("diagonal", "full_covariance", "iaf")
+ARCHITECTURES = architectures.ARCHITECTURES
 _DEFAULT_FLOW_LAYERS = 2
 
 LIKELIHOODS = pixels.LIKELIHOODS
@@ -92,7 +93,8 @@ class VAE(base.LatentVariableModel):
                hidden_sizes: int | Sequence[int] | None = None, activation: str = "tanh",
                prior: str = "standard", prior_components: int = 0,
                guide: str = "diagonal", flow_layers: int = 0, flow_hidden: int = 0,
-               seed: int = 0, name: str | None = None):
+               architecture: str = "auto", conv_channels: int | Sequence[int] | None = None,
+               residual_blocks: int = 0, seed: int = 0, name: str | None = None):
     """Builds the networks.
 
     Args:
@@ -113,6 +115,14 @@ class VAE(base.LatentVariableModel):
         followed by an inverse autoregressive flow shared across inputs).
       flow_layers: MADE layers of the IAF guide and of the flow prior (0: 2).
       flow_hidden: hidden units of each MADE (0: twice the latent size).
+      architecture: the networks next to x, one of `ARCHITECTURES`: 'mlp'
+        (as in the IWAE paper), 'conv' (`conv.ConvEncoder`/`ConvDecoder`:
+        stride-2 convolutions of `conv_channels`, with `residual_blocks`
+        after each) or 'auto' (conv for colour images [H, W, 3], else mlp).
+        Layers above the first stochastic layer stay MLPs.
+      conv_channels: channels of the stride-2 convolutions (architecture=conv;
+        default 32-64).
+      residual_blocks: residual blocks after each of them (architecture=conv).
       seed: integer seed of the initialisation.
       name: module name.
     """
@@ -122,6 +132,11 @@ class VAE(base.LatentVariableModel):
     pixels.check_likelihood(likelihood)
     _check_prior(prior, prior_components, stochastic_layers)
     _check_guide(guide, prior, flow_layers, flow_hidden)
+    architecture = architectures.resolve(architecture, self.input_shape, conv_channels,
+                                         residual_blocks)
+    if architecture == "conv" and prior == "vampprior":
+      raise ValueError("prior=vampprior is built for architecture=mlp (its pseudo-inputs "
+                       "meet an MLP encoder); use prior=mixture or prior=flow with conv")
     default_latents, default_hidden = _ARCHITECTURES[stochastic_layers]
     hidden_sizes = None if hidden_sizes is None else nn.parse_sizes(hidden_sizes,
                                                                     "hidden_sizes")
@@ -137,20 +152,29 @@ class VAE(base.LatentVariableModel):
     data_size = int(np.prod(self.input_shape))
     seed_list = tf.random.experimental.stateless_split(
         tf.constant([seed, 0], tf.int32), 2 * stochastic_layers + 1).numpy()
-    seeds = iter(seed_list)
+    seeds = seed_list[:2 * stochastic_layers]  # encoders, then decoders
     below = [data_size] + list(latent_sizes[:-1])
+    self.architecture = architecture
+    nets = dict(activation=activation, conv_channels=conv_channels,
+                residual_blocks=residual_blocks)
     # Encoders: layer i maps (x or z_i) to the parameters of z_{i+1}.
     self.encoders = [
+        architectures.encoder(architecture, self.input_shape, hidden[0],
+                              _guide_params_size(guide, latent_sizes[0]), seed=seeds[0],
+                              name="encoder_1", **nets)] + [
         nn.MLP([below[i], *hidden[i], _guide_params_size(guide, latent_sizes[i])],
-               activation=activation,
-               seed=next(seeds), name=f"encoder_{i + 1}")
-        for i in range(stochastic_layers)]
+               activation=activation, seed=seeds[i], name=f"encoder_{i + 1}")
+        for i in range(1, stochastic_layers)]
     # Decoders: layer i maps z_{i+1} to the parameters of (x or z_i).
     self.decoders = [
-        nn.MLP([latent_sizes[i], *reversed(hidden[i]),
-                data_size if i == 0 else 2 * below[i]],
-               activation=activation, seed=next(seeds), name=f"decoder_{i + 1}")
-        for i in range(stochastic_layers)]
+        architectures.decoder(architecture, latent_sizes[0], self.input_shape,
+                              tuple(reversed(hidden[0])), seed=seeds[stochastic_layers],
+                              name="decoder_1",
+                              params_per_pixel=pixels.params_per_pixel(likelihood), **nets)] + [
+        nn.MLP([latent_sizes[i], *reversed(hidden[i]), 2 * below[i]],
+               activation=activation, seed=seeds[stochastic_layers + i],
+               name=f"decoder_{i + 1}")
+        for i in range(1, stochastic_layers)]
     if likelihood == "gaussian":
       self.pixel_raw_scale = pixels.initial_raw_scale(data_size)
     self.prior_kind = prior
@@ -208,7 +232,7 @@ class VAE(base.LatentVariableModel):
       z = yield base.Root(self._prior(self._layer_name(top)))
       for i in range(top, 0, -1):
         z = yield _diag_normal(self.decoders[i](z), self._layer_name(i - 1))
-      yield self._observation(self.decoders[0](z))
+      yield self._observation(architectures.decode(self.decoders[0], z))
 
     return tfd.JointDistributionCoroutine(model, name="joint")
 
@@ -219,7 +243,11 @@ class VAE(base.LatentVariableModel):
 
   def _guide_layer(self, i: int, below: tf.Tensor) -> tfd.Distribution:
     """q(z_{i+1} | below): the chosen family, from the encoder's parameters."""
-    params, name = self.encoders[i](below), self._layer_name(i)
+    params = (architectures.encode(self.encoders[0],
+                                   pixels.network_input(below, self.likelihood),
+                                   self.event_ndims) if i == 0
+              else self.encoders[i](below))
+    name = self._layer_name(i)
     if self.guide_kind == "full_covariance":
       return _full_covariance_normal(params, self.latent_sizes[i], name)
     if self.guide_kind == "iaf":
@@ -228,10 +256,9 @@ class VAE(base.LatentVariableModel):
     return _diag_normal(params, name)
 
   def guide(self, x: tf.Tensor) -> tfd.JointDistributionCoroutine:
-    h = nn.flatten_event(tf.convert_to_tensor(x, tf.float32), self.event_ndims)
 
     def model():
-      z = yield base.Root(self._guide_layer(0, h))
+      z = yield base.Root(self._guide_layer(0, x))
       for i in range(1, self.stochastic_layers):
         z = yield self._guide_layer(i, z)
 

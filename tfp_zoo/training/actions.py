@@ -17,11 +17,11 @@ import threading
 import time
 from typing import Any, Mapping
 
-import numpy as np
 import tensorflow as tf
 
 from tfp_zoo import evaluation, pictures, sampling
 from tfp_zoo.errors import TrainingDivergedError
+from tfp_zoo.models import pixels
 from tfp_zoo.progress import Progress
 from tfp_zoo.training import config as config_lib
 from tfp_zoo.training import workdir as workdir_lib
@@ -105,8 +105,10 @@ class SaveCheckpoint:
                                        tf.constant([self.seed, 7], tf.int32))
       with self.writer.as_default(step=step):
         for name in ("x_mean", "x"):
-          grid = np.nan_to_num(np.clip(pictures.tile(out[name].numpy()), 0., 1.))
-          tf.summary.image(f"samples/{name}", grid[None, :, :, None])
+          grid = pictures.for_display(out[name].numpy(),
+                                      pictures.pixel_max(self.trainer.model))
+          tf.summary.image(f"samples/{name}", grid[None] if grid.ndim == 3
+                           else grid[None, :, :, None])
 
 
 class GradientSnr:
@@ -146,12 +148,18 @@ def evaluate_to_summary(model, images, config: config_lib.TrainConfig, writer, s
   result = evaluation.dataset_log_likelihood(
       model, images, seed=tf.constant([workdir_lib.EVAL_SEED, 2]), num_samples=num_samples,
       batch_size=config.eval_batch_size, progress=report)
-  write_scalars(writer, step, {f"test_log_likelihood_k{num_samples}": result.mean,
-                               f"test_ess_k{num_samples}": result.mean_ess})
+  scalars = {f"test_log_likelihood_k{num_samples}": result.mean,
+             f"test_ess_k{num_samples}": result.mean_ess}
+  bits = ""
+  if config.eight_bit:  # discretised 8-bit pixels: also bits per dimension
+    scalars[f"test_bits_per_dim_k{num_samples}"] = pixels.bits_per_dim(
+        result.mean, images.shape[1:])
+    bits = f" ({scalars[f'test_bits_per_dim_k{num_samples}']:.3f} bits/dim)"
+  write_scalars(writer, step, scalars)
   writer.flush()
   if verbose:
     print(f"test log-likelihood (K={num_samples}, {result.num_examples} examples): "
-          f"{result.mean:.3f} ± {result.stderr:.3f} nats | mean ESS "
+          f"{result.mean:.3f} ± {result.stderr:.3f} nats{bits} | mean ESS "
           f"{result.mean_ess:.1f}/{num_samples}", flush=True)
   return result
 

@@ -22,6 +22,7 @@ import resource
 from typing import Any
 
 from tfp_zoo import datasets, estimators, models
+from tfp_zoo.models import pixels
 from tfp_zoo.errors import ConfigError
 from tfp_zoo.estimators import binding
 from tfp_zoo.training import distribute
@@ -122,6 +123,10 @@ class TrainConfig:
                                  self.model_hparams)
     except ValueError as e:
       raise ConfigError(f"--model_hparams: {e}") from None
+    if self.eight_bit and self.binarization != "none":
+      raise ConfigError(f"--binarization={self.binarization}: likelihood="
+                        f"{self.model_hparams['likelihood']} models 8-bit levels 0..255; "
+                        "use --binarization=none")
     if "num_samples" in self.estimator_options:
       raise ConfigError("--estimator_options: set num_samples with --num_samples")
     try:
@@ -138,6 +143,11 @@ class TrainConfig:
     if resources:
       _check_memory(self)
     return self
+
+  @property
+  def eight_bit(self) -> bool:
+    """True if the model's pixels are 8-bit levels (a discretised likelihood)."""
+    return self.resolved_model_hparams().get("likelihood") in pixels.DISCRETIZED
 
   def bind_estimator(self, dataset_size: int | None = None) -> estimators.BoundEstimator:
     """The estimator with its options (and K where it takes one), checked.

@@ -124,7 +124,8 @@ def _dry_run(trainer: Trainer, config: config_lib.TrainConfig, images: np.ndarra
   """Traces the estimator once on a throwaway state, so an unsupported
   model/estimator/option combination fails with one clear line before the
   workdir is touched."""
-  x = datasets.eval_images(images, binarization=config.binarization)
+  x = datasets.eval_images(images, binarization=config.binarization,
+                           eight_bit=config.eight_bit)
   try:
     objectives = trainer.estimator(trainer.model, x, seed=tf.constant([0, 0]),
                                    state=trainer.estimator.init(trainer.model))
@@ -185,7 +186,8 @@ def _writers(config: config_lib.TrainConfig, chief: bool):
 
 def _batches(config: config_lib.TrainConfig, strategy, images: np.ndarray, start: int):
   batches = datasets.train_batches(images, batch_size=config.batch_size, seed=config.seed,
-                                   start_step=start, binarization=config.binarization)
+                                   start_step=start, binarization=config.binarization,
+                                   eight_bit=config.eight_bit)
   if config.strategy != "default":
     batches = distribute.distribute_batches(strategy, batches, config.batch_size)
   return batches

@@ -335,7 +335,8 @@ def test_images(config: config_lib.TrainConfig, *, limit: int | None = None) -> 
   """The test split as the run evaluates it (`limit`: default --eval_examples; 0 = all)."""
   images = datasets.load_images(config.dataset, "test", data_dir=config.data_dir,
                                 download=config.download)
-  images = datasets.eval_images(images, binarization=config.binarization, seed=EVAL_SEED)
+  images = datasets.eval_images(images, binarization=config.binarization, seed=EVAL_SEED,
+                                eight_bit=config.eight_bit)
   limit = config.eval_examples if limit is None else limit
   return images[:limit] if limit else images
 
@@ -361,16 +362,19 @@ def restore_model(workdir: str) -> tuple[models.LatentVariableModel, config_lib.
 def evaluate_workdir(workdir: str, *, num_samples: int = 5000, num_examples: int = 0,
                      seed: int = EVAL_SEED, batch_size: int = 100, chunk_size: int = 250,
                      method: str = "is", ais_steps: int = 200, ais_step_size: float = 0.05,
-                     ) -> evaluation.DatasetLogLikelihood:
+                     ais_proposal: str = "prior") -> evaluation.DatasetLogLikelihood:
   """Test log-likelihood of a workdir's latest checkpoint.
 
   `method`: 'is' (importance sampling with the guide, K = num_samples) or
-  'ais' (annealed importance sampling from the prior with K = num_samples
-  chains of `ais_steps` HMC steps). `num_examples`: the first N test examples
+  'ais' (annealed importance sampling from `ais_proposal`, 'prior' or 'guide',
+  with K = num_samples chains of `ais_steps` HMC steps). `num_examples`: the first N test examples
   (0 = the whole test split, whatever the training run's --eval_examples was).
   """
   if method not in METHODS:
     raise ConfigError(f"--method={method!r}: one of {', '.join(METHODS)}")
+  if ais_proposal not in annealed_importance.PROPOSALS:
+    raise ConfigError(f"--ais_proposal={ais_proposal!r}: one of "
+                      f"{', '.join(annealed_importance.PROPOSALS)}")
   model, config, step = restore_model(workdir)
   estimate = None
   if method == "ais":
@@ -379,9 +383,11 @@ def evaluate_workdir(workdir: str, *, num_samples: int = 5000, num_examples: int
     except ValueError as e:
       raise ConfigError(f"--method=ais: {e}") from None
     estimate = functools.partial(
-        _ais, model, num_chains=num_samples, num_steps=ais_steps, step_size=ais_step_size)
+        _ais, model, num_chains=num_samples, num_steps=ais_steps, step_size=ais_step_size,
+        proposal=ais_proposal)
   images = test_images(config, limit=num_examples)
-  label = f"{method.upper()}, K={num_samples}" + (f", {ais_steps} steps" if estimate else "")
+  label = f"{method.upper()}, K={num_samples}" + (
+      f", {ais_steps} steps from the {ais_proposal}" if estimate else "")
   print(f"Evaluating {workdir} at step {step} on {len(images)} test examples ({label})",
         flush=True)
   progress = Progress(f"eval ({label})", len(images), unit="examples")
