@@ -67,9 +67,10 @@ def define_train_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
                            message="must be an existing directory", flag_values=flag_values)
   flags.register_multi_flags_validator(
       ["dataset", "data_dir", "download"],
-      lambda v: v["dataset"] == "mnist_small" or bool(v["data_dir"]) or v["download"],
-      message="--dataset other than mnist_small needs --data_dir (idx files or "
-      "prepared TFDS data) or --download", flag_values=flag_values)
+      lambda v: (v["dataset"] == "mnist_small" or str(v["dataset"]).startswith(
+          ("npz:", "folder:")) or bool(v["data_dir"]) or v["download"]),
+      message="--dataset other than mnist_small, npz:PATH or folder:PATH needs --data_dir "
+      "(idx files or prepared TFDS data) or --download", flag_values=flag_values)
 
 
 def train_config_from_flags(values: flags.FlagValues) -> config_lib.TrainConfig:

@@ -14,7 +14,8 @@ import tensorflow as tf
 from tfp_zoo.datasets import idx
 from tfp_zoo.models.linear_gaussian import LinearGaussian
 
-__all__ = ["start_launcher", "launcher_env", "wait_for_line", "write_fake_idx", "replicate", "mean_and_stderr", "max_abs_z_score", "linear_gaussian_problem",
+__all__ = ["start_launcher", "launcher_env", "wait_for_line", "write_fake_idx",
+           "write_prepared_tfds", "replicate", "mean_and_stderr", "max_abs_z_score", "linear_gaussian_problem",
            "estimator_gradients", "gradient_problems"]
 
 
@@ -98,6 +99,46 @@ def write_fake_idx(directory: str, n_train: int = 30, n_test: int = 10, *,
     idx.write_idx(os.path.join(directory, images_file), pixels)
     idx.write_idx(os.path.join(directory, labels_file),
                   rng.integers(0, 10, size=(n,), dtype=np.uint8))
+
+
+def write_prepared_tfds(name: str, data_dir: str, splits: dict[str, np.ndarray]) -> str:
+  """A tiny *prepared* copy of the TFDS image dataset `name` under `data_dir`,
+  as `download_and_prepare` would leave it, holding `splits` (uint8 images
+  [N, H, W, C] by split name; other features get zeros). The dataset's real
+  builder then reads it offline: tests go through the real TFDS path without
+  the network (under `tfds.testing.mock_data` a builder is never prepared).
+
+  Returns the prepared version directory.
+  """
+  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+  tfds.disable_progress_bar()
+  real = tfds.builder_cls(name)
+
+  def blank(feature, image):
+    if isinstance(feature, tfds.features.FeaturesDict):
+      return {k: blank(f, image) for k, f in feature.items()}
+    if isinstance(feature, tfds.features.Image):
+      return image
+    if isinstance(feature, tfds.features.Text):
+      return ""
+    if isinstance(feature, tfds.features.ClassLabel):
+      return 0
+    return np.zeros([d or 1 for d in feature.shape], feature.np_dtype)
+
+  class TinyCopy(real, skip_registration=True):  # pylint: disable=missing-class-docstring
+    def _split_generators(self, dl_manager):
+      del dl_manager
+      return {split: self._generate_examples(images) for split, images in splits.items()}
+
+    def _generate_examples(self, images):  # pylint: disable=arguments-differ
+      for i, image in enumerate(images):
+        yield i, blank(self.info.features, image)
+
+  TinyCopy.name = real.name
+  builder = TinyCopy(data_dir=data_dir)
+  builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
+      try_download_gcs=False))
+  return os.fspath(builder.data_path)
 
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -5,9 +5,10 @@ from tfp_zoo.datasets.idx_builder import IdxImages
 from tfp_zoo.datasets.pipeline import (BINARIZATIONS, binarize_fixed, eval_images,
                                        to_float, train_batches)
 from tfp_zoo.datasets.sources import (DATASETS, SPLITS, DatasetNotFoundError,
-                                      data_digest, load_images, shipped_dir)
+                                      check_dataset, data_digest, load_images, shipped_dir)
 from tfp_zoo.errors import DatasetError
 
 __all__ = ["read_idx", "write_idx", "IdxImages", "BINARIZATIONS", "binarize_fixed",
            "eval_images", "to_float", "train_batches", "DATASETS", "SPLITS",
-           "DatasetError", "DatasetNotFoundError", "data_digest", "load_images", "shipped_dir"]
+           "DatasetError", "DatasetNotFoundError", "check_dataset", "data_digest",
+           "load_images", "shipped_dir"]

@@ -19,12 +19,12 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from tfp_zoo.datasets import idx
+from tfp_zoo.datasets import idx, tfds_images, user_images
 from tfp_zoo.datasets.idx_builder import IdxImages
 from tfp_zoo.errors import DatasetError, DatasetNotFoundError, ResourceError, UserError
 
 __all__ = ["DATASETS", "SPLITS", "DatasetNotFoundError", "load_images", "shipped_dir",
-           "data_digest"]
+           "data_digest", "check_dataset"]
 
 DATASETS = ("mnist_small", "mnist", "fashion_mnist")
 SPLITS = ("train", "test")
@@ -37,9 +37,19 @@ def shipped_dir() -> str:
   return os.path.join(os.path.dirname(__file__), "data", "mnist_small")
 
 
+def check_dataset(name: str) -> None:
+  """ValueError unless `name` is a known dataset or `npz:PATH` / `folder:PATH`."""
+  if (name in DATASETS or user_images.is_user_dataset(name)
+      or tfds_images.tfds_name(name) is not None):
+    return
+  raise ValueError(f"unknown dataset {name!r}; known: {', '.join(DATASETS)}, "
+                   f"{', '.join(tfds_images.IMAGE_DATASETS)}, tfds:NAME (any TFDS image "
+                   "dataset), npz:PATH (arrays train and test, uint8 [N, H, W, C]), "
+                   "folder:PATH (train/ and test/ of PNGs)")
+
+
 def _check_names(name: str, split: str | None = None) -> None:
-  if name not in DATASETS:
-    raise ValueError(f"unknown dataset {name!r}; known: {', '.join(DATASETS)}")
+  check_dataset(name)
   if split is not None and split not in SPLITS:
     raise ValueError(f"unknown split {split!r}; known: {', '.join(SPLITS)}")
 
@@ -90,10 +100,13 @@ def _uncompressed_hint(data_dir: str, missing: list[str]) -> str:
 
 def load_images(name: str, split: str, *, data_dir: str | None = None,
                 download: bool = False, tfds_dir: str | None = None) -> np.ndarray:
-  """Loads a split as uint8 images of shape [N, 28, 28, 1].
+  """Loads a split as uint8 images [N, H, W, C] ([N, 28, 28, 1] for MNIST).
 
   Args:
-    name: 'mnist_small' (shipped with the package), 'mnist' or 'fashion_mnist'.
+    name: 'mnist_small' (shipped with the package), 'mnist', 'fashion_mnist',
+      a TFDS image dataset ('omniglot', 'cifar10', 'svhn_cropped', 'celeb_a',
+      'tfds:NAME'; `tfds_images`), or a user's images: 'npz:PATH' or
+      'folder:PATH' (`user_images`).
     split: 'train' or 'test'.
     data_dir: a directory holding the four idx `.gz` files, or a TFDS data
       directory with the dataset already prepared.
@@ -118,6 +131,14 @@ def load_images(name: str, split: str, *, data_dir: str | None = None,
   _check_names(name, split)
   if name == "mnist_small":
     return idx.read_split(shipped_dir(), split)[0][..., None]
+  if name.startswith("npz:"):
+    return user_images.load_npz(name, split)
+  if name.startswith("folder:"):
+    return user_images.load_folder(name, split)
+  if tfds_images.tfds_name(name) is not None:
+    if data_dir and not os.path.isdir(data_dir):
+      raise DatasetNotFoundError(_one_line(f"--data_dir={data_dir} is not a directory"))
+    return tfds_images.load(name, split, data_dir=data_dir, download=download)
   if data_dir and not os.path.isdir(data_dir):
     raise DatasetNotFoundError(_one_line(f"--data_dir={data_dir} is not a directory"))
   if data_dir and not os.access(data_dir, os.R_OK | os.X_OK):
@@ -169,6 +190,8 @@ def data_digest(name: str, data_dir: str | None = None) -> str | None:
   _check_names(name)
   if name == "mnist_small":
     return _shipped_digest()
+  if user_images.is_user_dataset(name):
+    return user_images.user_digest(name)
   if not data_dir:
     return None
   if not os.path.isdir(data_dir):

@@ -65,8 +65,11 @@ class TrainConfig:
       "1) over this many steps; 0 = off. A function of the step, so resuming is exact. "
       "For estimators with a KL weight (elbo).", lower=0)
   dataset: str = _field("mnist_small", "mnist_small ships with the package (10k/1k "
-                        "digits); mnist and fashion_mnist read --data_dir.",
-                        choices=lambda: datasets.DATASETS)
+                        "digits); mnist, fashion_mnist, omniglot, cifar10, svhn_cropped, "
+                        "celeb_a and tfds:NAME read --data_dir (idx files or prepared TFDS "
+                        "data); npz:PATH "
+                        "(arrays train and test, uint8 [N, H, W, C]) and folder:PATH "
+                        "(train/ and test/ of PNGs) are your own images.")
   data_dir: str | None = _field(None, "Directory with the four idx .gz files, or a TFDS "
                                 "data_dir where the dataset is prepared (a resumed run "
                                 "compares the data's content, not this path).",
@@ -117,6 +120,10 @@ class TrainConfig:
     raises ConfigError naming the first bad one."""
     for field in dataclasses.fields(self):
       _check_field(self, field)
+    try:
+      datasets.check_dataset(self.dataset)
+    except ValueError as e:
+      raise ConfigError(f"--dataset={self.dataset!r}: {e}") from None
     try:
       models.check_hparams(self.model, self.model_hparams)
       binding.check_option_types(f"model {self.model!r}", models.get_class(self.model),

@@ -1,0 +1,156 @@
+"""A user's own images: a NumPy `.npz` file or a folder of PNGs.
+
+    --dataset=npz:PATH      arrays `train` and `test`, uint8, [N, H, W, C]
+                            ([N, H, W] is read as one channel)
+    --dataset=folder:PATH   subfolders train/ and test/ of PNGs of one size
+
+Both load into memory as uint8 [N, H, W, C], like the other sources, and
+every problem is one line naming the file: a missing file or split, a wrong
+dtype or rank, splits of different image shapes, an empty split, a PNG that
+does not decode or has another size.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import zipfile
+
+import numpy as np
+import tensorflow as tf
+
+from tfp_zoo.errors import DatasetError, DatasetNotFoundError
+
+__all__ = ["PREFIXES", "is_user_dataset", "load_npz", "load_folder", "user_digest"]
+
+PREFIXES = ("npz:", "folder:")
+_SPLITS = ("train", "test")
+_CHANNELS = (1, 3)
+
+
+def is_user_dataset(name: str) -> bool:
+  return isinstance(name, str) and name.startswith(PREFIXES)
+
+
+def _path(name: str) -> str:
+  kind, path = name.split(":", 1)
+  if not path:
+    raise DatasetNotFoundError(f"--dataset={name}: give a path after '{kind}:'")
+  return os.path.expanduser(path)
+
+
+def _check_images(images: np.ndarray, where: str) -> np.ndarray:
+  if images.dtype != np.uint8:
+    raise DatasetError(f"{where}: pixels are {images.dtype}; expected uint8 levels 0..255 "
+                       "(e.g. np.round(x * 255).astype(np.uint8) for [0, 1] floats)")
+  if images.ndim == 3:
+    images = images[..., None]
+  if images.ndim != 4 or images.shape[-1] not in _CHANNELS:
+    raise DatasetError(f"{where}: shape {images.shape}; expected [N, H, W, C] with C in "
+                       f"{_CHANNELS} (or [N, H, W])")
+  if not len(images):
+    raise DatasetError(f"{where}: no images")
+  return images
+
+
+def load_npz(name: str, split: str) -> np.ndarray:
+  """`split` of `npz:PATH` as uint8 [N, H, W, C], checked against the other split."""
+  path = _path(name)
+  if not os.path.isfile(path):
+    raise DatasetNotFoundError(f"--dataset={name}: {path} is not a file")
+  try:
+    with np.load(path, allow_pickle=False) as arrays:
+      missing = [s for s in _SPLITS if s not in arrays.files]
+      if missing:
+        raise DatasetError(f"{path}: holds arrays {', '.join(arrays.files) or 'none'} but "
+                           f"not {', '.join(missing)}; save with np.savez(path, train=..., "
+                           "test=...)")
+      images = {s: _check_images(arrays[s], f"{path}, array '{s}'") for s in _SPLITS}
+  except (zipfile.BadZipFile, ValueError, OSError, EOFError) as e:
+    if isinstance(e, DatasetError):
+      raise
+    raise DatasetError(f"{path}: not a readable .npz file ({e})") from None
+  _check_same_shape(images, path)
+  return images[split]
+
+
+def _check_same_shape(images: dict[str, np.ndarray], where: str) -> None:
+  shapes = {s: images[s].shape[1:] for s in _SPLITS}
+  if shapes["train"] != shapes["test"]:
+    raise DatasetError(f"{where}: train images are {shapes['train']} but test images "
+                       f"{shapes['test']}; both splits need one image shape")
+
+
+def _png_files(directory: str) -> list[str]:
+  return sorted(f for f in os.listdir(directory) if f.lower().endswith(".png"))
+
+
+def load_folder(name: str, split: str) -> np.ndarray:
+  """`split` of `folder:PATH` (PATH/train/*.png, PATH/test/*.png, sorted by
+  file name) as uint8 [N, H, W, C]; grey-and-alpha or RGBA PNGs lose alpha."""
+  root = _path(name)
+  if not os.path.isdir(root):
+    raise DatasetNotFoundError(f"--dataset={name}: {root} is not a directory")
+  missing = [s for s in _SPLITS if not os.path.isdir(os.path.join(root, s))]
+  if missing:
+    raise DatasetNotFoundError(f"--dataset={name}: no {' or '.join(missing)} subfolder in "
+                               f"{root}; it needs train/ and test/ holding PNG files")
+  first_shapes = {s: _first_shape(os.path.join(root, s)) for s in _SPLITS}
+  if first_shapes["train"] != first_shapes["test"]:
+    raise DatasetError(f"{root}: train images are {first_shapes['train']} but test images "
+                       f"{first_shapes['test']}; both splits need one image shape")
+  return _read_pngs(os.path.join(root, split), first_shapes[split])
+
+
+def _decode(path: str) -> np.ndarray:
+  try:
+    image = tf.io.decode_png(tf.io.read_file(path)).numpy()
+  except (tf.errors.OpError, OSError) as e:
+    reason = str(getattr(e, "message", e)).strip().splitlines()[0][:160]
+    raise DatasetError(f"{path}: not a readable PNG ({reason})") from None
+  if image.dtype != np.uint8:
+    raise DatasetError(f"{path}: a {image.dtype} PNG; expected 8-bit")
+  if image.shape[-1] in (2, 4):  # grey + alpha, RGBA: drop alpha
+    image = image[..., :-1]
+  return image
+
+
+def _first_shape(directory: str) -> tuple[int, ...]:
+  files = _png_files(directory)
+  if not files:
+    raise DatasetError(f"{directory}: no .png files")
+  return _decode(os.path.join(directory, files[0])).shape
+
+
+def _read_pngs(directory: str, shape: tuple[int, ...]) -> np.ndarray:
+  files = _png_files(directory)
+  images = np.empty((len(files), *shape), np.uint8)
+  for i, f in enumerate(files):
+    image = _decode(os.path.join(directory, f))
+    if image.shape != shape:
+      raise DatasetError(f"{os.path.join(directory, f)}: shape {image.shape}, but "
+                         f"{files[0]} is {shape}; every image needs one size")
+    images[i] = image
+  return images
+
+
+def user_digest(name: str) -> str:
+  """16 hex digits of the bytes a user dataset is read from (file names too)."""
+  path = _path(name)
+  digest = hashlib.sha256()
+  if name.startswith("npz:"):
+    if not os.path.isfile(path):
+      raise DatasetNotFoundError(f"--dataset={name}: {path} is not a file")
+    with open(path, "rb") as f:
+      for block in iter(lambda: f.read(1 << 20), b""):
+        digest.update(block)
+    return digest.hexdigest()[:16]
+  if not os.path.isdir(path):
+    raise DatasetNotFoundError(f"--dataset={name}: {path} is not a directory")
+  for split in _SPLITS:
+    directory = os.path.join(path, split)
+    for f in _png_files(directory) if os.path.isdir(directory) else ():
+      digest.update(f"{split}/{f}".encode())
+      with open(os.path.join(directory, f), "rb") as handle:
+        digest.update(handle.read())
+  return digest.hexdigest()[:16]
