@@ -1,13 +1,14 @@
 r"""Prints the test log-likelihood of a workdir's latest checkpoint.
 
     python launchers/evaluate.py --workdir=/tmp/vae --num_samples=5000
-    python launchers/evaluate.py --workdir=/tmp/vae --method=ais --num_samples=16
+    python launchers/evaluate.py --workdir=/tmp/vae --method=ais --num_samples=16 --num_examples=100
 
 --method=is (the default) importance-samples with the guide; --method=ais runs
 annealed importance sampling from the prior (or --ais_proposal=guide) with K =
 --num_samples chains of --ais_steps HMC steps, for ranking models. From the
-prior it needs thousands of steps on a trained MNIST VAE (1000 were 30 nats
-short, 2000 matched IS with K=5000).
+prior it needs thousands of steps on a trained MNIST VAE: the defaults (2000
+steps of size 0.1) matched or beat IS with K=5000, where 500 steps of size 0.05
+were 39 nats short and 1000 steps 30 nats.
 """
 
 import math
@@ -27,9 +28,9 @@ flags.DEFINE_integer("num_samples", 5000, "K, importance samples (or AIS chains)
                      "example.", lower_bound=1)
 flags.DEFINE_enum("method", "is", ["is", "ais"], "is: importance sampling with the guide; "
                   "ais: annealed importance sampling from the prior (real latents only).")
-flags.DEFINE_integer("ais_steps", 200, "AIS annealing steps (HMC transitions).",
+flags.DEFINE_integer("ais_steps", 2000, "AIS annealing steps (HMC transitions).",
                      lower_bound=1)
-flags.DEFINE_float("ais_step_size", 0.05, "AIS HMC leapfrog step size.", lower_bound=1e-6)
+flags.DEFINE_float("ais_step_size", 0.1, "AIS HMC leapfrog step size.", lower_bound=1e-6)
 flags.DEFINE_enum("ais_proposal", "prior", ["prior", "guide"], "AIS initial distribution: "
                   "the prior (the usual choice: independent of the guide, but needs "
                   "thousands of steps) or the guide q(z | x).")

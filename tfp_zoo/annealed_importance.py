@@ -40,7 +40,7 @@ PROPOSALS = ("prior", "guide")
 
 
 def ais_log_likelihood(model: models_base.LatentVariableModel, x: Any, *, seed: tf.Tensor,
-                       num_chains: int = 16, num_steps: int = 200, step_size: float = 0.05,
+                       num_chains: int = 16, num_steps: int = 2000, step_size: float = 0.1,
                        num_leapfrog_steps: int = 2, proposal: str = "prior") -> LogLikelihood:
   """AIS estimate of log p(x) per example, with the ESS of its chain weights.
 
@@ -49,7 +49,9 @@ def ais_log_likelihood(model: models_base.LatentVariableModel, x: Any, *, seed: 
     x: observations [batch, *input_shape].
     seed: stateless seed, int32[2].
     num_chains: K independent AIS chains per example.
-    num_steps: T annealing steps (HMC transitions), β_t = t / T.
+    num_steps: T annealing steps (HMC transitions), β_t = t / T. From the
+      prior, a trained MNIST VAE needs thousands: with 16 chains, 2000 steps
+      of size 0.1 matched IS with K=5000 where 500 steps were 39 nats short.
     step_size: HMC leapfrog step size.
     num_leapfrog_steps: leapfrog steps per HMC transition.
     proposal: 'prior' (π_0 = p(z), the usual choice) or 'guide' (q(z | x)).

@@ -361,7 +361,7 @@ def restore_model(workdir: str) -> tuple[models.LatentVariableModel, config_lib.
 
 def evaluate_workdir(workdir: str, *, num_samples: int = 5000, num_examples: int = 0,
                      seed: int = EVAL_SEED, batch_size: int = 100, chunk_size: int = 250,
-                     method: str = "is", ais_steps: int = 200, ais_step_size: float = 0.05,
+                     method: str = "is", ais_steps: int = 2000, ais_step_size: float = 0.1,
                      ais_proposal: str = "prior") -> evaluation.DatasetLogLikelihood:
   """Test log-likelihood of a workdir's latest checkpoint.
 
