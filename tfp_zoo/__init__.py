@@ -13,7 +13,7 @@ from typing import Any
 __version__ = "0.1.0"
 
 _SUBMODULES = ("annealed_importance", "conv", "datasets", "errors", "estimators", "evaluation", "exponential_family", "export",
-               "figures", "frechet", "inference", "kernels", "models", "nn", "pictures",
+               "figures", "frechet", "inference", "kernels", "models", "nn", "pictures", "precision",
                "sampling", "training")
 # Names re-exported from submodules: name -> module.
 _NAMES = {"Objectives": "estimators", "elbo": "estimators", "iwae": "estimators",

@@ -19,7 +19,7 @@ from typing import Sequence
 import numpy as np
 import tensorflow as tf
 
-from tfp_zoo import nn
+from tfp_zoo import nn, precision
 
 __all__ = ["Conv2D", "Conv2DTranspose", "ResidualBlock", "ConvEncoder", "ConvDecoder",
            "downsampled_sizes"]
@@ -39,6 +39,11 @@ def _fold(x: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
 
 def _unfold(y: tf.Tensor, leading: tf.Tensor) -> tf.Tensor:
   return tf.reshape(y, tf.concat([leading, tf.shape(y)[1:]], 0))
+
+
+def _in_dtype(x: tf.Tensor, *variables: tf.Variable) -> tuple[tf.Tensor, ...]:
+  """The weights in x's dtype (mixed precision multiplies in bf16/fp16)."""
+  return tuple(v if v.dtype == x.dtype else tf.cast(v, x.dtype) for v in variables)
 
 
 def _check_positive(name: str, value) -> None:
@@ -66,7 +71,8 @@ class Conv2D(tf.Module):
 
   def __call__(self, x: tf.Tensor) -> tf.Tensor:
     folded, leading = _fold(x)
-    y = tf.nn.bias_add(tf.nn.conv2d(folded, self.kernel, self.stride, "SAME"), self.bias)
+    kernel, bias = _in_dtype(x, self.kernel, self.bias)
+    y = tf.nn.bias_add(tf.nn.conv2d(folded, kernel, self.stride, "SAME"), bias)
     return _unfold(y, leading)
 
 
@@ -94,9 +100,10 @@ class Conv2DTranspose(tf.Module):
     folded, leading = _fold(x)
     out_shape = tf.stack([tf.shape(folded)[0], output_size[0], output_size[1],
                           self.output_channels])
-    y = tf.nn.conv2d_transpose(folded, self.kernel, out_shape, self.stride, "SAME")
+    kernel, bias = _in_dtype(x, self.kernel, self.bias)
+    y = tf.nn.conv2d_transpose(folded, kernel, out_shape, self.stride, "SAME")
     y = tf.nn.bias_add(tf.ensure_shape(y, [None, output_size[0], output_size[1],
-                                           self.output_channels]), self.bias)
+                                           self.output_channels]), bias)
     return _unfold(y, leading)
 
 
@@ -160,11 +167,12 @@ class ConvEncoder(tf.Module):
     self._activation = nn.ACTIVATIONS[activation]
 
   def __call__(self, x: tf.Tensor) -> tf.Tensor:
+    x = precision.cast_input(x)
     for conv, blocks in zip(self.convs, self.blocks):
       x = self._activation(conv(x))
       for block in blocks:
         x = block(x)
-    return self.dense(nn.flatten_event(x, 3))
+    return precision.cast_output(self.dense(nn.flatten_event(x, 3)))
 
 
 class ConvDecoder(tf.Module):
@@ -200,10 +208,10 @@ class ConvDecoder(tf.Module):
     self._activation = nn.ACTIVATIONS[activation]
 
   def __call__(self, z: tf.Tensor) -> tf.Tensor:
-    x = self._activation(self.dense(z))
+    x = self._activation(self.dense(precision.cast_input(z)))
     x = tf.reshape(x, tf.concat([tf.shape(x)[:-1], self._first], 0))
     for i, (blocks, deconv) in enumerate(zip(self.blocks, self.deconvs)):
       for block in blocks:
         x = block(x)
       x = self._activation(deconv(x, self.sizes[i + 1]))
-    return self.out(x)
+    return precision.cast_output(self.out(x))

@@ -3,7 +3,8 @@
 A `JointDistribution` first runs its model with an unbatched sample, so every
 network here accepts inputs with any number of leading batch dimensions.
 Keras `Dense` rejects rank-1 inputs, and a `tf.Module` does not track Keras 3
-variables, hence these small layers.
+variables, hence these small layers. Under `precision.using('bfloat16')` an
+MLP multiplies in bfloat16 and returns float32.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 import tensorflow as tf
+
+from tfp_zoo import precision
 
 __all__ = ["Dense", "MLP", "flatten_event", "parse_sizes", "ACTIVATIONS"]
 
@@ -60,14 +63,16 @@ class Dense(tf.Module):
     self.output_size = output_size
 
   def __call__(self, x: tf.Tensor) -> tf.Tensor:
+    kernel, bias = self.kernel, self.bias
+    if x.dtype != kernel.dtype:  # mixed precision: multiply in x's (low) dtype
+      kernel, bias = tf.cast(kernel, x.dtype), tf.cast(bias, x.dtype)
     # bias_add (not +) lets Grappler fuse MatMul+BiasAdd(+activation) on CPU.
     if x.shape.rank == 2:
-      return tf.nn.bias_add(tf.matmul(x, self.kernel), self.bias)
+      return tf.nn.bias_add(tf.matmul(x, kernel), bias)
     # Reshape to 2-D around a single matmul: faster on CPU than einsum or a
     # broadcasting batched matmul, and works for rank 1 too.
     shape = tf.shape(x)
-    y = tf.nn.bias_add(tf.matmul(tf.reshape(x, [-1, self.input_size]), self.kernel),
-                       self.bias)
+    y = tf.nn.bias_add(tf.matmul(tf.reshape(x, [-1, self.input_size]), kernel), bias)
     return tf.reshape(y, tf.concat([shape[:-1], [self.output_size]], 0))
 
 
@@ -89,6 +94,7 @@ class MLP(tf.Module):
     self._activation = ACTIVATIONS[activation]
 
   def __call__(self, x: tf.Tensor) -> tf.Tensor:
+    x = precision.cast_input(x)  # under precision.using: the hidden layers in bf16/fp16
     for layer in self.layers[:-1]:
       x = self._activation(layer(x))
-    return self.layers[-1](x)
+    return precision.cast_output(self.layers[-1](x))

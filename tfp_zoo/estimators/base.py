@@ -42,8 +42,8 @@ class Objectives(NamedTuple):
 
 
 def objectives_and_gradients(
-    call: Callable[[], Objectives], theta: Sequence[tf.Variable], phi: Sequence[tf.Variable]
-) -> tuple[Objectives, list, list]:
+    call: Callable[[], Objectives], theta: Sequence[tf.Variable], phi: Sequence[tf.Variable],
+    loss_scalers: tuple[Any, Any] | None = None) -> tuple[Objectives, list, list]:
   """(objectives, ∇θ generative_loss, ∇φ guide_loss) of `call()`.
 
   Two non-persistent tapes, each watching only its own group, rather than one
@@ -51,14 +51,25 @@ def objectives_and_gradients(
   only θ) is then first-order for TensorFlow, which otherwise builds a backward
   function for every while loop at trace time (with a flow prior inside HMC:
   minutes and gigabytes). When both losses are one tensor, one tape suffices.
+
+  `loss_scalers` (float16 training): the θ and φ `LossScaleOptimizer`s; each
+  loss is scaled before differentiating and its gradients unscaled after, so
+  small float16 gradients do not flush to zero.
   """
   with tf.GradientTape(watch_accessed_variables=False) as theta_tape, \
        tf.GradientTape(watch_accessed_variables=False) as phi_tape:
     theta_tape.watch(theta)
     phi_tape.watch(phi)
     objectives = call()
-  theta_grads = theta_tape.gradient(objectives.generative_loss, theta) if theta else []
-  phi_grads = phi_tape.gradient(objectives.guide_loss, phi) if phi else []
+    generative_loss, guide_loss = objectives.generative_loss, objectives.guide_loss
+    if loss_scalers is not None:
+      generative_loss = loss_scalers[0].get_scaled_loss(generative_loss)
+      guide_loss = loss_scalers[1].get_scaled_loss(guide_loss)
+  theta_grads = list(theta_tape.gradient(generative_loss, theta)) if theta else []
+  phi_grads = list(phi_tape.gradient(guide_loss, phi)) if phi else []
+  if loss_scalers is not None:
+    theta_grads = loss_scalers[0].get_unscaled_gradients(theta_grads)
+    phi_grads = loss_scalers[1].get_unscaled_gradients(phi_grads)
   return objectives, list(theta_grads), list(phi_grads)
 
 

@@ -22,6 +22,7 @@ import resource
 from typing import Any
 
 from tfp_zoo import datasets, estimators, models
+from tfp_zoo import precision as precision_lib
 from tfp_zoo.models import pixels
 from tfp_zoo.errors import ConfigError
 from tfp_zoo.estimators import binding
@@ -89,6 +90,11 @@ class TrainConfig:
                                     resume="free", lower=0.0)
   seed: int = _field(0, "Seed of initialisation, data order and samples.", lower=0,
                      upper=2**31 - 1)
+  precision: str = _field("float32", "Train-step arithmetic: float32; bfloat16 (matmuls "
+                          "and convolutions in bf16, the TPU's and AVX512-BF16 CPUs' fast "
+                          "path); mixed_float16 (fp16 with loss scaling, for GPUs). "
+                          "Variables, log-densities and weights stay float32.",
+                          choices=lambda: precision_lib.PRECISIONS)
   jit_compile: bool = _field(False, "Compile the train step with XLA (draws other "
                              "numbers, so it cannot change on resume).")
   strategy: str = _field("default", "tf.distribute strategy: default (one device), "

@@ -10,6 +10,7 @@ import numpy as np
 import tensorflow as tf
 import tf_keras
 
+from tfp_zoo import precision as precision_lib
 from tfp_zoo.errors import TrainingDivergedError
 from tfp_zoo.estimators.base import Objectives, objectives_and_gradients
 from tfp_zoo.estimators.binding import BoundEstimator, bind, option_names
@@ -20,22 +21,26 @@ __all__ = ["make_optimizer", "make_train_step", "step_seed", "Trainer", "FINITE"
 
 TrainStep = Callable[[tf.Tensor, tf.Tensor], Mapping[str, tf.Tensor]]
 Optimizer = tf_keras.optimizers.legacy.Optimizer
+LossScaleOptimizer = tf_keras.mixed_precision.LossScaleOptimizer
 # The key of the step's metrics that says whether the losses and the updated
 # variables are all finite (checked inside the compiled step, at every step).
 FINITE = "finite"
 
 
-def make_optimizer(learning_rate: float, variables: tuple[tf.Variable, ...]) -> Optimizer:
+def make_optimizer(learning_rate: float, variables: tuple[tf.Variable, ...], *,
+                   loss_scale: bool = False) -> Optimizer:
   """Adam with its slots created now, not lazily inside a traced function.
 
   tf_keras's `legacy.Adam` applies each update with one fused
   `ResourceApplyAdam` kernel; Keras 3's Adam builds ~10 ops per variable and
   made the whole VAE train step 4-10% slower on CPU (benchmarks/throughput.py).
+  `loss_scale` wraps it in a dynamic `LossScaleOptimizer` (float16 training):
+  it skips a step whose gradients overflow and lowers the scale.
   """
   optimizer = tf_keras.optimizers.legacy.Adam(learning_rate)
   if variables:
     optimizer._create_all_weights(list(variables))  # pylint: disable=protected-access
-  return optimizer
+  return LossScaleOptimizer(optimizer) if loss_scale else optimizer
 
 
 def step_seed(seed: int | tf.Tensor, step: tf.Tensor) -> tf.Tensor:
@@ -57,7 +62,7 @@ def make_train_step(model: LatentVariableModel,
                     seed: int = 0, jit_compile: bool = False,
                     state: tf.Module | None = None,
                     strategy: tf.distribute.Strategy | None = None,
-                    kl_warmup_steps: int = 0,
+                    kl_warmup_steps: int = 0, precision: str = "float32",
                     **estimator_options: Any) -> TrainStep:
   """Returns `step(x, step_number) -> metrics`, compiled with `tf.function`.
 
@@ -80,7 +85,12 @@ def make_train_step(model: LatentVariableModel,
   distributed batch (`distribute.distribute_batches`): each replica runs the
   estimator on its slice with its own seed, gradients are scaled by 1/R and
   summed by the optimizers, and the metrics are averaged over replicas.
+
+  `precision` ('float32', 'bfloat16', 'mixed_float16'; `tfp_zoo.precision`)
+  is the arithmetic of the networks in the step; with 'mixed_float16' both
+  optimizers must be `make_optimizer(..., loss_scale=True)`.
   """
+  precision_lib.check_precision(precision)
   if not isinstance(estimator, BoundEstimator):
     estimator = bind(estimator, **estimator_options)
   elif estimator_options:
@@ -101,10 +111,19 @@ def make_train_step(model: LatentVariableModel,
     raise ValueError("an estimator with state (e.g. nvil's baseline) is not supported "
                      "with more than one replica yet")
 
+  scalers = None
+  if precision == "mixed_float16":
+    scalers = (generative_optimizer, guide_optimizer)
+    if not all(isinstance(o, LossScaleOptimizer) for o in scalers if o is not None):
+      raise ValueError("precision='mixed_float16' needs loss scaling: build the optimizers "
+                       "with make_optimizer(..., loss_scale=True)")
+
   def replica_step(x: tf.Tensor, step_number: tf.Tensor) -> dict[str, tf.Tensor]:
-    objectives, theta_grads, phi_grads = objectives_and_gradients(
-        lambda: estimator(model, x, seed=replica_seed(step_seed(seed, step_number)),
-                          state=state, **warmup(step_number)), theta, phi)
+    with precision_lib.using(precision):  # read while tracing: the graph's matmul dtype
+      objectives, theta_grads, phi_grads = objectives_and_gradients(
+          lambda: estimator(model, x, seed=replica_seed(step_seed(seed, step_number)),
+                            state=state, **warmup(step_number)), theta, phi,
+          loss_scalers=scalers)
     if replicas > 1:  # the optimizers sum over replicas: make that the mean
       theta_grads = [None if g is None else g / replicas for g in theta_grads]
       phi_grads = [None if g is None else g / replicas for g in phi_grads]
@@ -158,13 +177,19 @@ class Trainer:
 
   def __init__(self, model: LatentVariableModel, estimator: BoundEstimator, *,
                learning_rate: float, seed: int = 0, jit_compile: bool = False,
-               strategy: tf.distribute.Strategy | None = None, kl_warmup_steps: int = 0):
+               strategy: tf.distribute.Strategy | None = None, kl_warmup_steps: int = 0,
+               precision: str = "float32"):
     self.model, self.estimator = model, estimator
     self.state = estimator.init(model)
     self.guide_variables = tuple(model.guide_variables) + (
         tuple(self.state.trainable_variables) if self.state is not None else ())
-    self.generative_optimizer = make_optimizer(learning_rate, model.generative_variables)
-    self.guide_optimizer = make_optimizer(learning_rate, self.guide_variables)
+    precision_lib.check_precision(precision)
+    loss_scale = precision == "mixed_float16"
+    self.generative_optimizer = make_optimizer(learning_rate, model.generative_variables,
+                                               loss_scale=loss_scale)
+    self.guide_optimizer = make_optimizer(learning_rate, self.guide_variables,
+                                          loss_scale=loss_scale)
+    self._precision = precision
     self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
     self._seed, self._jit_compile, self._strategy = seed, jit_compile, strategy
     self._kl_warmup_steps = kl_warmup_steps
@@ -202,7 +227,8 @@ class Trainer:
       self._step_fn = make_train_step(
           self.model, self.estimator, self.generative_optimizer, self.guide_optimizer,
           seed=self._seed, jit_compile=self._jit_compile, state=self.state,
-          strategy=self._strategy, kl_warmup_steps=self._kl_warmup_steps)
+          strategy=self._strategy, kl_warmup_steps=self._kl_warmup_steps,
+          precision=self._precision)
     current = int(self.step.numpy())
     outputs = self._step_fn(x, tf.constant(current, tf.int64))
     metrics = {k: float(v) for k, v in outputs.items()}

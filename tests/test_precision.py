@@ -1,0 +1,122 @@
+"""Mixed precision: bf16 matmuls in the traced graph, float32 everywhere a
+density is formed, losses and gradients that match float32 to within what
+bf16's 8-bit mantissa allows, and float16 training with loss scaling."""
+
+import os
+
+import numpy as np
+import tensorflow as tf
+
+from tfp_zoo import datasets, estimators, models, precision, training
+from tfp_zoo.estimators.base import objectives_and_gradients
+
+UNIT_ROUNDOFF = 2.0 ** -8  # bfloat16: 8 significand bits
+
+
+def _digits(n=100):
+  return tf.constant(datasets.eval_images(datasets.load_images("mnist_small", "test")[:n],
+                                          binarization="dynamic"))
+
+
+def _iwae_and_gradients(model, x, name, num_samples=5):
+  @tf.function(autograph=False)
+  def run():
+    with precision.using(name):
+      return objectives_and_gradients(
+          lambda: estimators.iwae(model, x, seed=tf.constant([1, 2]), num_samples=num_samples),
+          model.generative_variables, model.guide_variables)
+  objectives, theta, phi = run()
+  flat = lambda grads: np.concatenate([g.numpy().ravel() for g in grads])  # noqa: E731
+  return float(objectives.generative_loss), flat(theta), flat(phi), run
+
+
+class PrecisionTest(tf.test.TestCase):
+
+  def test_matmuls_run_in_bf16_and_outputs_are_float32(self):
+    model = models.get("vae", input_shape=(28, 28, 1))
+    *_, run = _iwae_and_gradients(model, _digits(4), "bfloat16")
+    graph = run.get_concrete_function().graph
+    matmuls = [op for op in graph.get_operations() if op.type == "MatMul"]
+    self.assertNotEmpty(matmuls)
+    self.assertTrue(all(op.outputs[0].dtype == tf.bfloat16 for op in matmuls))
+    with precision.using("bfloat16"):
+      out = model.decoders[0](tf.zeros([3, 50]))
+    self.assertEqual(out.dtype, tf.float32)
+    # Outside `using`, nothing is bf16 (the broken variant of a forgotten context).
+    *_, plain = _iwae_and_gradients(model, _digits(4), "float32")
+    self.assertFalse(any(op.outputs and op.outputs[0].dtype == tf.bfloat16
+                         for op in plain.get_concrete_function().graph.get_operations()))
+
+  def test_bf16_loss_and_gradients_match_float32(self):
+    model = models.get("vae", input_shape=(28, 28, 1))
+    x = _digits()
+    loss32, theta32, phi32, _ = _iwae_and_gradients(model, x, "float32")
+    loss16, theta16, phi16, _ = _iwae_and_gradients(model, x, "bfloat16")
+    # Only network outputs carry bf16 rounding (relative u each, independent
+    # signs); the loss sums float32 log-densities of 784 pixels, so its relative
+    # error is far below u: allow u/16.
+    self.assertLess(abs(loss16 - loss32) / abs(loss32), UNIT_ROUNDOFF / 16)
+    # Broken variant: log-densities summed in bf16 (the loss itself rounded to
+    # 8 bits) is caught by the same tolerance.
+    rounded = float(tf.cast(tf.cast(loss32, tf.bfloat16), tf.float32))
+    summed16 = float(tf.reduce_sum(tf.cast(tf.fill([784], loss32 / 784), tf.bfloat16)))
+    self.assertGreater(max(abs(rounded - loss32), abs(summed16 - loss32)) / abs(loss32),
+                       UNIT_ROUNDOFF / 16)
+    # Gradients pass through bf16 matmuls forward and backward: each component
+    # carries a few u of relative error; the direction is kept.
+    for g16, g32 in ((theta16, theta32), (phi16, phi32)):
+      self.assertLess(np.linalg.norm(g16 - g32) / np.linalg.norm(g32), 32 * UNIT_ROUNDOFF)
+      cosine = g16 @ g32 / (np.linalg.norm(g16) * np.linalg.norm(g32))
+      self.assertGreater(cosine, 0.995)
+
+  def test_every_estimator_steps_under_bf16(self):
+    # Every estimator on an MLP model, a few on the conv net (the test grid of
+    # the precision issue: within the suite's time budget).
+    mlp = models.get("vae", input_shape=(6, 6, 1), hidden_sizes=(8,), latent_sizes=(2,))
+    conv = models.get("vae", input_shape=(6, 6, 1), architecture="conv", conv_channels=(2,),
+                      latent_sizes=(2,))
+    x = tf.cast(tf.random.stateless_uniform([3, 6, 6, 1], seed=[0, 1]) < 0.4, tf.float32)
+    with precision.using("bfloat16"):
+      z = conv.guide(x).sample(seed=[1, 2]).z
+      self.assertEqual(z.dtype, tf.float32)
+    cases = [(mlp, name) for name in estimators.names()] + [
+        (conv, name) for name in ("iwae", "dreg", "rws")]
+    for model, name in cases:
+      options = {"num_samples": 2} if estimators.accepts(name, "num_samples") else {}
+      if estimators.accepts(name, "dataset_size"):
+        options["dataset_size"] = 10
+      bound = estimators.bind(name, **options)
+      step = training.make_train_step(
+          model, bound, training.make_optimizer(1e-3, model.generative_variables),
+          training.make_optimizer(1e-3, tuple(model.guide_variables) + (
+              tuple(bound.init(model).trainable_variables) if bound.init(model) else ())),
+          state=bound.init(model), precision="bfloat16")
+      metrics = step(x, tf.constant(0, tf.int64))
+      self.assertEqual(float(metrics[training.train_step.FINITE]), 1.0, name)
+
+  def test_float16_steps_with_loss_scaling(self):
+    workdir = os.path.join(self.create_tempdir().full_path, "run")
+    config = training.TrainConfig(workdir=workdir, precision="mixed_float16", train_steps=3,
+                                  checkpoint_every=3, log_every=3, eval_num_samples=2,
+                                  eval_examples=10,
+                                  model_hparams={"hidden_sizes": (16,), "latent_sizes": (2,)})
+    result = training.train(config)
+    self.assertTrue(np.isfinite(result["test"]["mean"]))
+    with self.assertRaisesRegex(ValueError, "needs loss scaling"):
+      model = models.get("vae", input_shape=(4,), likelihood="gaussian")
+      training.make_train_step(model, estimators.bind("iwae"),
+                               training.make_optimizer(1e-3, model.generative_variables),
+                               training.make_optimizer(1e-3, model.guide_variables),
+                               precision="mixed_float16")
+
+  def test_bad_precision_is_named(self):
+    with self.assertRaisesRegex(ValueError, "^precision='float8': expected one of float32, "
+                                "bfloat16, mixed_float16$"):
+      with precision.using("float8"):
+        pass
+    with self.assertRaisesRegex(training.ConfigError, "--precision='fp16': one of"):
+      training.TrainConfig(workdir="/tmp/x", precision="fp16").validate()
+
+
+if __name__ == "__main__":
+  tf.test.main()
