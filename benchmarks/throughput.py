@@ -12,6 +12,9 @@ TF runs, as the reference.
     # guides and priors beside the diagonal-Gaussian IWAE step:
     python benchmarks/throughput.py --estimators=iwae,dreg --ks=5,50 --jit=off \
         --variant= --variant=guide=iaf --variant=prior=flow
+    # bf16 beside float32 and PyTorch:
+    python benchmarks/throughput.py --estimators=iwae --ks=5,50 --jit=off \
+        --precisions=float32,bfloat16
 """
 
 import json
@@ -34,6 +37,8 @@ flags.DEFINE_integer("repeats", 1, "Runs of each configuration (best is reported
 flags.DEFINE_multi_string("variant", [""], "Model hparams of the VAE to measure, e.g. "
                           "'guide=iaf,prior=vampprior'; repeat the flag for several "
                           "('' is the default diagonal guide and standard prior).")
+flags.DEFINE_list("precisions", ["float32"], "Train-step precisions (float32, bfloat16, "
+                  "mixed_float16); rows other than float32 show it in the model column.")
 flags.DEFINE_bool("torch", True, "Also time a PyTorch IWAE step if torch is installed.")
 flags.DEFINE_bool("eval_memory", True, "Also measure log_likelihood with K=5000 on 100 "
                   "images (chunked).")
@@ -86,11 +91,13 @@ def _tf_worker(config):
   state = estimators.make_state(config["estimator"], model)  # nvil's baseline
   guide_variables = model.guide_variables + (
       state.trainable_variables if state is not None else ())
+  precision = config.get("precision", "float32")
+  loss_scale = precision == "mixed_float16"
   step_fn = training.make_train_step(
       model, estimators.get(config["estimator"]),
-      training.make_optimizer(1e-4, model.generative_variables),
-      training.make_optimizer(1e-4, guide_variables),
-      jit_compile=config["jit"], state=state, **options)
+      training.make_optimizer(1e-4, model.generative_variables, loss_scale=loss_scale),
+      training.make_optimizer(1e-4, guide_variables, loss_scale=loss_scale),
+      jit_compile=config["jit"], state=state, precision=precision, **options)
   counter = [0]
 
   def step():
@@ -178,6 +185,19 @@ def _faster(a, b):
   return a if better else b
 
 
+def _cpu_model():
+  sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+  import common  # pylint: disable=g-import-not-at-top
+  return common.cpu_model()
+
+
+def _label(variant, precision):
+  """The model column: the hparams, then the precision unless float32."""
+  if precision == "float32":
+    return variant or "-"
+  return ",".join(filter(None, [variant, f"precision={precision}"]))
+
+
 def _torch_available():
   try:
     import torch  # pylint: disable=g-import-not-at-top,unused-import
@@ -217,11 +237,14 @@ def main(argv):
                    dict(kind="torch", k=k, batch_size=FLAGS.batch_size,
                         seconds=FLAGS.seconds)))
     for variant in FLAGS.variant:
-      for estimator in names:
-        for jit in jits:
-          plan.append(("tfp_zoo", estimator, variant or "-", k, "on" if jit else "off",
-                       dict(kind="tf", estimator=estimator, k=k, jit=jit, variant=variant,
-                            batch_size=FLAGS.batch_size, seconds=FLAGS.seconds)))
+      for precision in FLAGS.precisions:
+        for estimator in names:
+          for jit in jits:
+            plan.append(("tfp_zoo", estimator, _label(variant, precision), k,
+                         "on" if jit else "off",
+                         dict(kind="tf", estimator=estimator, k=k, jit=jit, variant=variant,
+                              precision=precision, batch_size=FLAGS.batch_size,
+                              seconds=FLAGS.seconds)))
   # Estimators without K (alws: its own num_sleep_samples) run once, as K "-".
   for estimator in without_k:
     for variant in FLAGS.variant:
@@ -238,7 +261,7 @@ def main(argv):
       print(f"measured {label} (repeat {repeat + 1})", file=sys.stderr, flush=True)
   rows = [(*label, result) for (*label, _), result in zip(plan, best)]
   print(f"\nTrain step, 784-200-200-50 VAE, batch {FLAGS.batch_size}, "
-        f"{os.cpu_count()} CPU cores\n")
+        f"{os.cpu_count()} CPU cores ({_cpu_model()})\n")
   print("| implementation | estimator | model hparams | K | jit_compile | examples/s "
         "| ms/step | vs PyTorch | first call (s) | peak RSS (MiB) | step RSS (MiB) |")
   print("|---|---|---|---|---|---|---|---|---|---|---|")
@@ -250,7 +273,9 @@ def main(argv):
             "| | | | | |")
       continue
     ratio = (f"{r['examples_per_second'] / reference[k]:.2f}x"
-             if k in reference and estimator == "iwae" and variant == "-" else "-")
+             if k in reference and estimator == "iwae"
+             and variant.split(",")[0] in ("-", "precision=bfloat16",
+                                           "precision=mixed_float16") else "-")
     step_ms = 1000 * FLAGS.batch_size / r["examples_per_second"]
     print(f"| {impl} | {estimator} | {variant} | {k or '-'} | {jit} "
           f"| {r['examples_per_second']:.0f} | {step_ms:.1f} | {ratio} "

@@ -41,6 +41,15 @@ class BenchmarksTest(tf.test.TestCase):
     self.assertGreater(float(rows[2][5]), 0)  # examples/s of the IAF guide
     self.assertIn("n/a: beta_tc_vae needs per-dimension marginals", rows[3][5])
 
+  def test_throughput_measures_precisions(self):
+    stdout = _run("throughput.py", "--estimators=iwae", "--ks=2", "--jit=off",
+                  "--seconds=0.05", "--torch=false", "--eval_memory=false",
+                  "--precisions=float32,bfloat16,mixed_float16")
+    rows = [line.split(" | ") for line in stdout.splitlines() if line.startswith("| tfp_zoo")]
+    self.assertEqual([r[2] for r in rows],
+                     ["-", "precision=bfloat16", "precision=mixed_float16"])
+    self.assertTrue(all(float(r[5]) > 0 for r in rows))  # examples/s
+
   def test_gradient_snr(self):
     out = self.create_tempdir().full_path
     stdout = _run("gradient_snr.py", "--dataset=mnist_small", _EMPTY_DATA_DIR(self),
