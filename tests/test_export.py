@@ -212,6 +212,8 @@ class ExportTest(tf.test.TestCase):
                                      guide="full_covariance")),
         ("vae/conv", dict(architecture="conv", conv_channels=(4,), residual_blocks=1,
                           latent_sizes=(3,))),
+        ("vae/8_bit", dict(likelihood="discretized_logistic_mixture", hidden_sizes=(8,),
+                           latent_sizes=(2,))),
         ("sigmoid_belief_net", dict(layer_sizes=(3, 5))),
         ("gaussian_mixture", dict(num_components=3)),
         ("hyperspherical_vae", dict(latent_dim=3, hidden_sizes=(8,)))):
