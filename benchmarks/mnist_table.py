@@ -202,9 +202,9 @@ def _sensitivity(row: Row, workdir: str) -> dict:
   from tfp_zoo.training import workdir as workdir_lib  # pylint: disable=g-import-not-at-top
   path = os.path.join(FLAGS.workdir_root, "k_sensitivity.json")
   ks = [int(k) for k in FLAGS.sensitivity_ks]
-  settings = {"row": row.name, "ks": ks, "examples": FLAGS.sensitivity_examples,
-              "ais_steps": FLAGS.sensitivity_ais_steps, "ais_step_size": FLAGS.ais_step_size,
-              **_settings()}
+  settings = {**_settings(), "row": row.name, "ks": ks,
+              "examples": FLAGS.sensitivity_examples,
+              "ais_steps": FLAGS.sensitivity_ais_steps}  # after _settings(): its own steps
   saved = _read_json(path)
   if saved and saved.get("settings") == settings:
     return saved
