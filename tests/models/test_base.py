@@ -99,7 +99,14 @@ class CheckObservationsTest(tf.test.TestCase, parameterized.TestCase):
                                 "hyperspherical_vae": "unit_interval",
                                 "sigmoid_belief_net": "unit_interval", "linear_gaussian": "real",
                                 "gaussian_mixture": "real", "matrix_factorisation": "real"})
-    self.assertCountEqual(base.SUPPORTS, ["real", "unit_interval", "nonnegative"])
+    self.assertCountEqual(base.SUPPORTS, ["real", "unit_interval", "nonnegative", "eight_bit"])
+    eight_bit = models.get("vae", input_shape=(6, 6, 1), likelihood="discretized_logistic")
+    self.assertEqual(eight_bit.observation_support, "eight_bit")
+    check = tf.function(eight_bit.check_observations, autograph=False)
+    self.assertAllEqual(check(tf.fill([1, 6, 6, 1], 255.0)), tf.fill([1, 6, 6, 1], 255.0))
+    with self.assertRaisesRegex(tf.errors.InvalidArgumentError,
+                                "x: expected integer levels 0..255"):
+      check(tf.fill([1, 6, 6, 1], 127.5))
 
   def test_nan_and_inf_are_refused(self):
     x = _binary_images()
