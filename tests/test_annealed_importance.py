@@ -9,7 +9,7 @@ import pytest
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from tfp_zoo import annealed_importance, models, testing
+from tfp_zoo import annealed_importance, evaluation, models, testing
 
 Z = 3.5  # per example, 8 examples: a wrong variant is far beyond it
 
@@ -69,6 +69,21 @@ class AnnealedImportanceTest(tf.test.TestCase):
                                                       num_chains=4, num_steps=5)
       self.assertAllEqual(result.log_likelihood.shape, [3])
       self.assertTrue(np.all(np.isfinite(result.log_likelihood.numpy())))
+
+  def test_evaluation_ais_log_likelihood_is_the_same_estimate(self):
+    # The name: tfp_zoo.evaluation.ais_log_likelihood(model, x, *, seed,
+    # num_samples, num_steps, ...), K = num_samples chains.
+    model, x = testing.linear_gaussian_problem()
+    ours = evaluation.ais_log_likelihood(model, x, seed=tf.constant([3, 4]), num_samples=8,
+                                         num_steps=20, step_size=0.2)
+    direct = annealed_importance.ais_log_likelihood(model, x, seed=tf.constant([3, 4]),
+                                                    num_chains=8, num_steps=20, step_size=0.2)
+    self.assertIsInstance(ours, evaluation.LogLikelihood)
+    for a, b in zip(ours, direct):
+      self.assertAllClose(a, b)
+    other = evaluation.ais_log_likelihood(model, x, seed=tf.constant([3, 5]), num_samples=8,
+                                          num_steps=20, step_size=0.2)
+    self.assertNotAllClose(ours.log_likelihood, other.log_likelihood)
 
 
 if __name__ == "__main__":

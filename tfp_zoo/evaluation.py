@@ -23,7 +23,7 @@ import tensorflow as tf
 from tfp_zoo.estimators import base as estimators_base
 from tfp_zoo.models import base as models_base
 
-__all__ = ["PROPOSALS", "LogLikelihood", "DatasetLogLikelihood", "GradientSNR", "log_likelihood",
+__all__ = ["PROPOSALS", "LogLikelihood", "ais_log_likelihood", "DatasetLogLikelihood", "GradientSNR", "log_likelihood",
            "log_likelihood_weights", "summarize_log_weights", "dataset_log_likelihood",
            "gradient_snr"]
 
@@ -90,6 +90,22 @@ def log_likelihood(model: models_base.LatentVariableModel, x: tf.Tensor, *,
     size = min(chunk_size, num_samples - i * chunk_size)
     chunks.append(chunk_fn(x, seeds[i], size, proposal))
   return summarize_log_weights(tf.concat(chunks, axis=0), num_samples)
+
+
+def ais_log_likelihood(model: models_base.LatentVariableModel, x: Any, *, seed: tf.Tensor,
+                       num_samples: int = 16, num_steps: int = 2000, step_size: float = 0.1,
+                       num_leapfrog_steps: int = 2, proposal: str = "prior") -> LogLikelihood:
+  """Annealed importance sampling estimate of log p(x), like `log_likelihood`.
+
+  K = `num_samples` AIS chains of `num_steps` HMC transitions from the prior
+  (or `proposal='guide'`) to p(z | x); returns the same `LogLikelihood`
+  tuple. See `tfp_zoo.annealed_importance.ais_log_likelihood` (which calls K
+  `num_chains`) for the method and its references.
+  """
+  from tfp_zoo import annealed_importance  # pylint: disable=g-import-not-at-top
+  return annealed_importance.ais_log_likelihood(
+      model, x, seed=seed, num_chains=num_samples, num_steps=num_steps, step_size=step_size,
+      num_leapfrog_steps=num_leapfrog_steps, proposal=proposal)
 
 
 def summarize_log_weights(log_weights: tf.Tensor, num_samples: Any) -> LogLikelihood:
