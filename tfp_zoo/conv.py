@@ -51,23 +51,34 @@ def _check_positive(name: str, value) -> None:
     raise ValueError(f"{name}={value!r}: expected a positive integer")
 
 
-class Conv2D(tf.Module):
-  """A 2-D convolution (SAME padding) with a bias, over `[..., H, W, C]`."""
+class _Convolution(tf.Module):
+  """Kernel [k, k, in, out] (or [k, k, out, in] transposed) and bias, checked."""
 
-  def __init__(self, input_channels: int, output_channels: int, kernel_size: int = 3, *,
-               stride: int = 1, seed: Sequence[int], name: str | None = None):
+  def __init__(self, input_channels: int, output_channels: int, kernel_size: int,
+               stride: int, seed: Sequence[int], name: str | None, transposed: bool):
     super().__init__(name=name)
     for arg, value in (("input_channels", input_channels),
                        ("output_channels", output_channels),
                        ("kernel_size", kernel_size), ("stride", stride)):
       _check_positive(arg, value)
     k = kernel_size
-    self.kernel = tf.Variable(
-        _glorot([k, k, input_channels, output_channels], k * k * input_channels,
-                k * k * output_channels, seed), name="kernel")
+    # conv2d_transpose's filter is [k, k, output_channels, input_channels].
+    channels = [output_channels, input_channels] if transposed else [input_channels,
+                                                                     output_channels]
+    self.kernel = tf.Variable(_glorot([k, k, *channels], k * k * input_channels,
+                                      k * k * output_channels, seed), name="kernel")
     self.bias = tf.Variable(tf.zeros([output_channels]), name="bias")
     self.stride = stride
     self.output_channels = output_channels
+
+
+class Conv2D(_Convolution):
+  """A 2-D convolution (SAME padding) with a bias, over `[..., H, W, C]`."""
+
+  def __init__(self, input_channels: int, output_channels: int, kernel_size: int = 3, *,
+               stride: int = 1, seed: Sequence[int], name: str | None = None):
+    super().__init__(input_channels, output_channels, kernel_size, stride, seed, name,
+                     transposed=False)
 
   def __call__(self, x: tf.Tensor) -> tf.Tensor:
     folded, leading = _fold(x)
@@ -76,24 +87,13 @@ class Conv2D(tf.Module):
     return _unfold(y, leading)
 
 
-class Conv2DTranspose(tf.Module):
+class Conv2DTranspose(_Convolution):
   """The transpose of a SAME, stride-s `Conv2D`, to a given output size."""
 
   def __init__(self, input_channels: int, output_channels: int, kernel_size: int = 3, *,
                stride: int = 2, seed: Sequence[int], name: str | None = None):
-    super().__init__(name=name)
-    for arg, value in (("input_channels", input_channels),
-                       ("output_channels", output_channels),
-                       ("kernel_size", kernel_size), ("stride", stride)):
-      _check_positive(arg, value)
-    k = kernel_size
-    # conv2d_transpose's filter is [k, k, output_channels, input_channels].
-    self.kernel = tf.Variable(
-        _glorot([k, k, output_channels, input_channels], k * k * input_channels,
-                k * k * output_channels, seed), name="kernel")
-    self.bias = tf.Variable(tf.zeros([output_channels]), name="bias")
-    self.stride = stride
-    self.output_channels = output_channels
+    super().__init__(input_channels, output_channels, kernel_size, stride, seed, name,
+                     transposed=True)
 
   def __call__(self, x: tf.Tensor, output_size: Sequence[int]) -> tf.Tensor:
     """`output_size` = (H, W): the size the matching `Conv2D` was given."""
