@@ -4,10 +4,12 @@
 
 with the guide q_φ(z | x) as the proposal r, or the prior p_θ(z) when the model
 has no guide or `proposal='prior'` is asked for (then the weights are
-p_θ(x | z_k): unbiased too, but with a far smaller ESS on a trained model). The K particles are drawn in
-chunks so that memory grows with `chunk_size`, not with K. The effective sample
-size ESS = (Σ w_k)² / Σ w_k² gives, by the delta method, the standard error of
-log p̂(x): sqrt(1/ESS − 1/K).
+p_θ(x | z_k): unbiased too, but with a far smaller ESS on a trained model). The
+K particles are drawn in chunks so that memory grows with `chunk_size`, not
+with K. The effective sample size ESS = (Σ w_k)² / Σ w_k² gives, by the delta
+method, the standard error of log p̂(x): sqrt(1/ESS − 1/K)
+(`log_likelihood_summary`). `ais_log_likelihood` is the AIS estimate, with
+the same result type.
 """
 
 from __future__ import annotations
@@ -20,20 +22,14 @@ import numpy as np
 
 import tensorflow as tf
 
+from tfp_zoo import annealed_importance
 from tfp_zoo.estimators import base as estimators_base
+from tfp_zoo.log_likelihood_summary import LogLikelihood, summarize_log_weights
 from tfp_zoo.models import base as models_base
 
-__all__ = ["PROPOSALS", "LogLikelihood", "ais_log_likelihood", "DatasetLogLikelihood", "GradientSNR", "log_likelihood",
-           "log_likelihood_weights", "summarize_log_weights", "dataset_log_likelihood",
-           "gradient_snr"]
-
-
-class LogLikelihood(NamedTuple):
-  """Per-example results of `log_likelihood`, each of shape [batch]."""
-  log_likelihood: tf.Tensor
-  ess: tf.Tensor
-  stderr: tf.Tensor
-
+__all__ = ["PROPOSALS", "LogLikelihood", "ais_log_likelihood", "DatasetLogLikelihood",
+           "GradientSNR", "log_likelihood", "log_likelihood_weights", "summarize_log_weights",
+           "dataset_log_likelihood", "gradient_snr"]
 
 PROPOSALS = ("guide", "prior")
 
@@ -102,23 +98,9 @@ def ais_log_likelihood(model: models_base.LatentVariableModel, x: Any, *, seed: 
   tuple. See `tfp_zoo.annealed_importance.ais_log_likelihood` (which calls K
   `num_chains`) for the method and its references.
   """
-  from tfp_zoo import annealed_importance  # pylint: disable=g-import-not-at-top
   return annealed_importance.ais_log_likelihood(
       model, x, seed=seed, num_chains=num_samples, num_steps=num_steps, step_size=step_size,
       num_leapfrog_steps=num_leapfrog_steps, proposal=proposal)
-
-
-def summarize_log_weights(log_weights: tf.Tensor, num_samples: Any) -> LogLikelihood:
-  """log p̂(x), ESS and standard error from log-weights [K', batch].
-
-  `num_samples` is K, which may be a tensor; rows beyond it must be −inf
-  (padding: weight zero, so they change neither the sums nor the ESS).
-  """
-  k = tf.cast(num_samples, log_weights.dtype)
-  estimate = tf.reduce_logsumexp(log_weights, axis=0) - tf.math.log(k)
-  ess = estimators_base.effective_sample_size(log_weights)
-  stderr = tf.sqrt(tf.maximum(1.0 / ess - 1.0 / k, 0.0))
-  return LogLikelihood(estimate, ess, stderr)
 
 
 class DatasetLogLikelihood(NamedTuple):
