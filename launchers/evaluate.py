@@ -19,7 +19,6 @@ from absl import logging
 
 from tfp_zoo import launch_flags
 from tfp_zoo import training
-from tfp_zoo.models import pixels
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("workdir", None, "A training workdir (holds config.json and "
@@ -60,11 +59,7 @@ def _evaluate():
       method=FLAGS.method, ais_steps=FLAGS.ais_steps, ais_step_size=FLAGS.ais_step_size,
       ais_proposal=FLAGS.ais_proposal)
   method = f"AIS from the {FLAGS.ais_proposal}, " if FLAGS.method == "ais" else ""
-  config = training.load_config(FLAGS.workdir)
-  bits = ""
-  if config.eight_bit:  # discretised 8-bit pixels: also bits per dimension
-    shape = training.restore_model(FLAGS.workdir)[0].input_shape
-    bits = f" ({pixels.bits_per_dim(result.mean, shape):.3f} bits/dim)"
+  bits = "" if result.bits_per_dim is None else f" ({result.bits_per_dim:.3f} bits/dim)"
   print(f"test log-likelihood ({method}K={result.num_samples}, "
         f"{result.num_examples} examples): "
         f"{result.mean:.3f} ± {result.stderr:.3f} nats{bits} | mean ESS "

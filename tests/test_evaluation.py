@@ -123,6 +123,7 @@ class LogLikelihoodTest(tf.test.TestCase, parameterized.TestCase):
         progress=lambda done, total: seen.append((done, total)))
     self.assertEqual(seen, [(10, 25), (20, 25), (25, 25)])
     self.assertEqual(result.num_examples, 25)
+    self.assertIsNone(result.bits_per_dim)  # real-valued data: nats only
     exact = float(tf.reduce_mean(model.exact_log_likelihood(x)))
     self.assertAllClose(result.mean, exact, atol=0.05)
 

@@ -26,6 +26,7 @@ from tfp_zoo import annealed_importance
 from tfp_zoo.estimators import base as estimators_base
 from tfp_zoo.log_likelihood_summary import LogLikelihood, summarize_log_weights
 from tfp_zoo.models import base as models_base
+from tfp_zoo.models import pixels
 
 __all__ = ["PROPOSALS", "LogLikelihood", "ais_log_likelihood", "DatasetLogLikelihood",
            "GradientSNR", "log_likelihood", "log_likelihood_weights", "summarize_log_weights",
@@ -110,6 +111,7 @@ class DatasetLogLikelihood(NamedTuple):
   mean_ess: float      # mean effective sample size (out of num_samples)
   num_examples: int
   num_samples: int
+  bits_per_dim: float | None = None  # −mean in bits per pixel, for 8-bit data only
 
 
 def dataset_log_likelihood(
@@ -142,10 +144,13 @@ def dataset_log_likelihood(
     if progress is not None:
       progress(min(start + batch_size, len(images)), len(images))
   values, ess = np.concatenate(values), np.concatenate(ess)
+  mean = float(values.mean())
+  eight_bit = getattr(model, "observation_support", "real") == "eight_bit"
   return DatasetLogLikelihood(
-      mean=float(values.mean()),
+      mean=mean,
       stderr=float(values.std(ddof=1) / np.sqrt(len(values))) if len(values) > 1 else 0.0,
-      mean_ess=float(ess.mean()), num_examples=len(values), num_samples=num_samples)
+      mean_ess=float(ess.mean()), num_examples=len(values), num_samples=num_samples,
+      bits_per_dim=pixels.bits_per_dim(mean, images.shape[1:]) if eight_bit else None)
 
 
 class GradientSNR(NamedTuple):

@@ -117,6 +117,9 @@ class TrainOnUserImagesTest(tf.test.TestCase):
     result = training.train(config)
     self.assertEqual(result["step"], 3)
     self.assertTrue(np.isfinite(result["test"]["mean"]))
+    # 8-bit levels: the result carries bits per dimension, −log p(x) / (H·W·C · ln 2).
+    self.assertAllClose(result["test"]["bits_per_dim"],
+                        -result["test"]["mean"] / (5 * 6 * 3 * np.log(2.0)))
     model, _, _ = training.restore_model(workdir)
     self.assertEqual(model.architecture, "conv")  # colour images: the conv net
     self.assertEqual(model.input_shape, (5, 6, 3))

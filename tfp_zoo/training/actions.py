@@ -21,7 +21,6 @@ import tensorflow as tf
 
 from tfp_zoo import evaluation, pictures, sampling
 from tfp_zoo.errors import TrainingDivergedError
-from tfp_zoo.models import pixels
 from tfp_zoo.progress import Progress
 from tfp_zoo.training import config as config_lib
 from tfp_zoo.training import workdir as workdir_lib
@@ -151,10 +150,9 @@ def evaluate_to_summary(model, images, config: config_lib.TrainConfig, writer, s
   scalars = {f"test_log_likelihood_k{num_samples}": result.mean,
              f"test_ess_k{num_samples}": result.mean_ess}
   bits = ""
-  if config.eight_bit:  # discretised 8-bit pixels: also bits per dimension
-    scalars[f"test_bits_per_dim_k{num_samples}"] = pixels.bits_per_dim(
-        result.mean, images.shape[1:])
-    bits = f" ({scalars[f'test_bits_per_dim_k{num_samples}']:.3f} bits/dim)"
+  if result.bits_per_dim is not None:  # discretised 8-bit pixels
+    scalars[f"test_bits_per_dim_k{num_samples}"] = result.bits_per_dim
+    bits = f" ({result.bits_per_dim:.3f} bits/dim)"
   write_scalars(writer, step, scalars)
   writer.flush()
   if verbose:
