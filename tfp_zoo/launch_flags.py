@@ -16,6 +16,7 @@ from typing import Any, Callable
 from absl import flags
 import tensorflow as tf
 
+from tfp_zoo.datasets import user_images
 from tfp_zoo.errors import ConfigError, UserError
 from tfp_zoo.registry import parse_key_values
 from tfp_zoo.training import config as config_lib
@@ -67,8 +68,8 @@ def define_train_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
                            message="must be an existing directory", flag_values=flag_values)
   flags.register_multi_flags_validator(
       ["dataset", "data_dir", "download"],
-      lambda v: (v["dataset"] == "mnist_small" or str(v["dataset"]).startswith(
-          ("npz:", "folder:")) or bool(v["data_dir"]) or v["download"]),
+      lambda v: (v["dataset"] == "mnist_small" or user_images.is_user_dataset(v["dataset"])
+                 or bool(v["data_dir"]) or v["download"]),
       message="--dataset other than mnist_small, npz:PATH or folder:PATH needs --data_dir "
       "(idx files or prepared TFDS data) or --download", flag_values=flag_values)
 
