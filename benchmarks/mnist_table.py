@@ -140,14 +140,14 @@ def _curve(workdir):
   return steps, [points[s] for s in steps]
 
 
-def _ais(model, images, num_chains, num_steps, batch_size):
+def _ais(model, images, num_chains, num_steps, batch_size, proposal):
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   from tfp_zoo import annealed_importance, evaluation  # pylint: disable=g-import-not-at-top
 
   def estimate(x, seed):
     return annealed_importance.ais_log_likelihood(
         model, x, seed=seed, num_chains=num_chains, num_steps=num_steps,
-        step_size=FLAGS.ais_step_size, proposal=FLAGS.ais_proposal)
+        step_size=FLAGS.ais_step_size, proposal=proposal)
 
   return evaluation.dataset_log_likelihood(model, images, seed=tf.constant([0, 3]),
                                            batch_size=batch_size, estimate=estimate,
@@ -179,7 +179,8 @@ def _run_row(row: Row, workdir: str) -> dict:
         f"{FLAGS.ais_proposal}) on {len(images)} digits", flush=True)
   start = time.perf_counter()
   ais = _ais(model, images, FLAGS.ais_chains, FLAGS.ais_steps,
-             batch_size=max(1, min(100, 25000 // FLAGS.ais_chains)))
+             batch_size=max(1, min(100, 25000 // FLAGS.ais_chains)),
+             proposal=FLAGS.ais_proposal)
   ais_seconds = time.perf_counter() - start
   # IS on the same digits: the paired comparison (the IS column averages more digits).
   is_subset = evaluation.dataset_log_likelihood(
@@ -218,13 +219,8 @@ def _sensitivity(row: Row, workdir: str) -> dict:
           model, images, seed=tf.constant([0, 4]), num_samples=k, proposal=proposal,
           batch_size=len(images))
       curves[f"is_{proposal}"].append([result.mean, result.stderr])
-    saved_proposal = FLAGS.ais_proposal
-    FLAGS.ais_proposal = "prior"
-    try:
-      result = _ais(model, images, k, FLAGS.sensitivity_ais_steps,
-                    batch_size=max(1, min(len(images), 25000 // k)))
-    finally:
-      FLAGS.ais_proposal = saved_proposal
+    result = _ais(model, images, k, FLAGS.sensitivity_ais_steps,
+                  batch_size=max(1, min(len(images), 25000 // k)), proposal="prior")
     curves["ais_prior"].append([result.mean, result.stderr])
   out = {"settings": settings, "curves": curves}
   workdir_lib.write_json(path, out, "k_sensitivity.json")
