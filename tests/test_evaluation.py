@@ -127,6 +127,22 @@ class LogLikelihoodTest(tf.test.TestCase, parameterized.TestCase):
     exact = float(tf.reduce_mean(model.exact_log_likelihood(x)))
     self.assertAllClose(result.mean, exact, atol=0.05)
 
+  def test_bfloat16_evaluation_matches_float32(self):
+    model = models.get("vae", input_shape=(28, 28, 1))
+    x = tf.cast(tf.random.stateless_uniform([20, 28, 28, 1], seed=[0, 5]) < 0.3, tf.float32)
+    run = lambda name: evaluation.log_likelihood(  # noqa: E731
+        model, x, seed=tf.constant([2, 3]), num_samples=300, chunk_size=100,
+        precision=name).log_likelihood.numpy()
+    fp32, bf16 = run("float32"), run("bfloat16")
+    # bf16 rounds network outputs (relative u = 2^-8 each, independent signs);
+    # the log-weights are float32 sums over 784 pixels: far below u relative.
+    relative = np.abs(bf16 - fp32) / np.abs(fp32)
+    self.assertLess(relative.max(), 2.0 ** -8 / 16)
+    self.assertGreater(relative.max(), 0.0)  # the bf16 graph did run
+    with self.assertRaisesRegex(ValueError, "^log_likelihood: precision='float8'; expected "
+                                "one of float32, bfloat16, mixed_float16$"):
+      run("float8")
+
   def test_bad_arguments(self):
     model = models.LinearGaussian((4,))
     with self.assertRaisesRegex(ValueError, "^num_samples: log_likelihood needs an integer >= 1, got 0"):

@@ -5,6 +5,7 @@ import tensorflow as tf
 from absl.testing import parameterized
 
 from tfp_zoo import kernels
+from tfp_zoo import precision
 
 
 def _points(n, d=3, seed=0):
@@ -96,6 +97,47 @@ class KernelsTest(tf.test.TestCase, parameterized.TestCase):
                                             seed=tf.constant([1, 1]))), 1e-4)):
       self.assertAllClose(smoother.numpy() @ target, np.sin(2 * query.numpy()[:, 0]),
                           atol=0.05)
+
+  def test_tpu_safe_solves_are_float32_and_agree_with_float64(self):
+    x, query = _points(1000, d=5), _points(100, d=5, seed=1)
+    target = np.sin(x.numpy()).sum(-1)
+    h = kernels.median_bandwidth(x)
+    exact64 = lambda ridge: kernels.kernel_ridge_smoother(  # noqa: E731
+        "gaussian", h, x, query, ridge).numpy() @ target
+    with precision.tpu_safe():
+      self.assertEqual(kernels.solve_dtype(1e-8), tf.float32)
+      safe = lambda ridge: kernels.kernel_ridge_smoother(  # noqa: E731
+          "gaussian", h, x, query, ridge).numpy() @ target
+      # κ·u ≤ (1 + 1e5)·6e-8: the float32 solve is within 1e-2 of float64.
+      reference = exact64(1e-5)
+      self.assertLess(np.linalg.norm(safe(1e-5) - reference) / np.linalg.norm(reference), 1e-2)
+      # Below the floor the float32 solve is that of λ = TPU_SAFE_MIN_RIDGE.
+      tiny = safe(1e-10)
+      self.assertTrue(np.all(np.isfinite(tiny)))
+      floor = exact64(kernels.TPU_SAFE_MIN_RIDGE)
+      self.assertLess(np.linalg.norm(tiny - floor) / np.linalg.norm(floor), 5e-2)
+    self.assertEqual(kernels.solve_dtype(1e-8), tf.float64)  # the block has ended
+    # Why the floor: float32 Cholesky of the feature system at λ = 1e-10 fails.
+    phi = kernels.random_fourier_features(5, 500, kernel_name="gaussian", bandwidth=h,
+                                          seed=tf.constant([3, 4]))(x)
+    gram = tf.matmul(phi, phi, transpose_a=True) + 1000 * 1e-10 * tf.eye(500)
+    self.assertFalse(np.all(np.isfinite(tf.linalg.cholesky(gram).numpy())))
+    with precision.tpu_safe():
+      smoother = kernels.feature_ridge_smoother(phi, phi[:10], 1e-10)
+    self.assertTrue(np.all(np.isfinite(smoother.numpy())))
+
+  @parameterized.parameters("gaussian", "laplace")
+  def test_tpu_safe_nystrom_is_float32_and_exact_on_its_landmarks(self, name):
+    x, y = _points(30), _points(5, seed=1)
+    with precision.tpu_safe():
+      features = kernels.nystrom_features(x, name, 1.2)
+      self.assertEqual(features(y).dtype, tf.float32)
+      self.assertAllClose(tf.matmul(features(x), features(y), transpose_b=True),
+                          _kernel_matrix(name, x, y, 1.2), atol=1e-4)
+      # Crowded landmarks (K_MM singular): the pseudo-inverse stays finite.
+      crowded = kernels.nystrom_features(tf.concat([x, x], 0), name, 1.2)
+      self.assertAllClose(tf.matmul(crowded(x), crowded(y), transpose_b=True),
+                          _kernel_matrix(name, x, y, 1.2), atol=1e-3)
 
   def test_unknown_kernel(self):
     with self.assertRaisesRegex(ValueError, "kernel='rbf'; expected one of gaussian, laplace"):

@@ -6,6 +6,7 @@ import os
 
 import numpy as np
 import tensorflow as tf
+from tensorflow.core.framework import types_pb2
 
 from tfp_zoo import datasets, estimators, models, precision, training
 from tfp_zoo.estimators.base import objectives_and_gradients
@@ -28,6 +29,28 @@ def _iwae_and_gradients(model, x, name, num_samples=5):
   objectives, theta, phi = run()
   flat = lambda grads: np.concatenate([g.numpy().ravel() for g in grads])  # noqa: E731
   return float(objectives.generative_loss), flat(theta), flat(phi), run
+
+
+def _float64_ops(concrete_function):
+  """Ops of a traced function (its nested functions included) with a float64 type."""
+  graph_def = concrete_function.graph.as_graph_def()
+  nodes = list(graph_def.node) + [n for f in graph_def.library.function for n in f.node_def]
+  return sorted({node.op for node in nodes for attr in node.attr.values()
+                 if attr.type == types_pb2.DT_DOUBLE or types_pb2.DT_DOUBLE in attr.list.type})
+
+
+def _step(model, name, *, tpu_safe, precision_name="float32", **options):
+  if estimators.accepts(name, "num_samples") and name != "alws":
+    options["num_samples"] = 2
+  if estimators.accepts(name, "dataset_size"):
+    options["dataset_size"] = 10
+  bound = estimators.bind(name, **options)
+  state = bound.init(model)
+  return training.make_train_step(
+      model, bound, training.make_optimizer(1e-3, model.generative_variables),
+      training.make_optimizer(1e-3, tuple(model.guide_variables) + (
+          tuple(state.trainable_variables) if state else ())),
+      state=state, precision=precision_name, tpu_safe=tpu_safe)
 
 
 class PrecisionTest(tf.test.TestCase):
@@ -93,6 +116,32 @@ class PrecisionTest(tf.test.TestCase):
           state=bound.init(model), precision="bfloat16")
       metrics = step(x, tf.constant(0, tf.int64))
       self.assertEqual(float(metrics[training.train_step.FINITE]), 1.0, name)
+
+  def test_tpu_configuration_builds_no_float64_op(self):
+    mlp = models.get("vae", input_shape=(6, 6, 1), hidden_sizes=(8,), latent_sizes=(2,))
+    x = tf.cast(tf.random.stateless_uniform([4, 6, 6, 1], seed=[0, 1]) < 0.4, tf.float32)
+    alws = {"num_sleep_samples": 20, "ridge": 1e-5}
+    features = {"num_features": 10}
+    cases = [(name, {}) for name in estimators.names() if name != "alws"] + [
+        ("alws", dict(alws, solver="random_features", **features)),
+        ("alws", dict(alws, solver="nystrom", **features)), ("alws", dict(alws, solver="exact"))]
+    for name, options in cases:
+      step = _step(mlp, name, tpu_safe=True, precision_name="bfloat16", **options)
+      concrete = step.get_concrete_function(x, tf.constant(0, tf.int64))
+      self.assertEqual(_float64_ops(concrete), [], f"{name} {options}")
+      metrics = step(x, tf.constant(0, tf.int64))
+      self.assertEqual(float(metrics[training.train_step.FINITE]), 1.0, name)
+    # The check has power: without TPU-safe mode, ALWS's Nyström features and
+    # small-ridge solves are float64.
+    for solver in ("nystrom", "exact"):
+      step = _step(mlp, "alws", tpu_safe=False, solver=solver, **alws,
+                   **(features if solver == "nystrom" else {}))
+      self.assertNotEmpty(_float64_ops(step.get_concrete_function(
+          x, tf.constant(0, tf.int64))), solver)
+    # --strategy=tpu turns it on; --tpu_safe selects it on any machine.
+    self.assertTrue(training.TrainConfig(workdir="/tmp/x", strategy="tpu").float64_free)
+    self.assertTrue(training.TrainConfig(workdir="/tmp/x", tpu_safe=True).float64_free)
+    self.assertFalse(training.TrainConfig(workdir="/tmp/x").float64_free)
 
   def test_float16_steps_with_loss_scaling(self):
     workdir = os.path.join(self.create_tempdir().full_path, "run")

@@ -14,6 +14,11 @@ its call.
 'bfloat16' is the TPU's and these CPUs' (AVX512-BF16) fast path and needs no
 loss scaling (it has float32's exponent range); 'mixed_float16' (GPUs) does,
 which the train step adds (`tf_keras.mixed_precision.LossScaleOptimizer`).
+
+TPUs have no float64. Inside `tpu_safe()` (turned on by `--strategy=tpu`, or
+`--tpu_safe` to check a configuration on a CPU) code that would use float64
+for accuracy uses its float32 alternative instead (`float64_allowed()`;
+`kernels.py` says what each one is).
 """
 
 from __future__ import annotations
@@ -24,7 +29,8 @@ from typing import Iterator
 
 import tensorflow as tf
 
-__all__ = ["PRECISIONS", "check_precision", "compute_dtype", "using", "cast_output"]
+__all__ = ["PRECISIONS", "check_precision", "compute_dtype", "using", "cast_input",
+           "cast_output", "tpu_safe", "float64_allowed"]
 
 PRECISIONS = ("float32", "bfloat16", "mixed_float16")
 _DTYPES = {"float32": tf.float32, "bfloat16": tf.bfloat16, "mixed_float16": tf.float16}
@@ -62,3 +68,19 @@ def cast_input(x: tf.Tensor) -> tf.Tensor:
 def cast_output(x: tf.Tensor) -> tf.Tensor:
   """A network's output back in float32, for the distributions."""
   return x if x.dtype == tf.float32 else tf.cast(x, tf.float32)
+
+
+def float64_allowed() -> bool:
+  """False inside `tpu_safe()`: build no float64 op."""
+  return not getattr(_STATE, "tpu_safe", False)
+
+
+@contextlib.contextmanager
+def tpu_safe(enabled: bool = True) -> Iterator[None]:
+  """Graphs traced inside this block use no float64 (when `enabled`)."""
+  previous = getattr(_STATE, "tpu_safe", False)
+  _STATE.tpu_safe = bool(enabled) or previous
+  try:
+    yield
+  finally:
+    _STATE.tpu_safe = previous

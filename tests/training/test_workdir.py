@@ -290,6 +290,14 @@ class ReadersTest(tf.test.TestCase):
     self.assertEqual(result.num_examples, len(datasets.load_images("mnist_small", "test")))
     self.assertEqual(training.evaluate_workdir(workdir, num_samples=2,
                                                num_examples=7).num_examples, 7)
+    fp32, bf16 = (training.evaluate_workdir(workdir, num_samples=20, num_examples=7,
+                                            precision=p) for p in ("float32", "bfloat16"))
+    self.assertNotEqual(fp32.mean, bf16.mean)  # bf16 arithmetic, same seeds
+    self.assertAllClose(fp32.mean, bf16.mean, rtol=2.0 ** -8 / 16)
+    with self.assertRaisesRegex(training.ConfigError, "^--precision='fp8': one of float32"):
+      training.evaluate_workdir(workdir, precision="fp8")
+    with self.assertRaisesRegex(training.ConfigError, "^--precision: AIS runs in float32"):
+      training.evaluate_workdir(workdir, method="ais", precision="bfloat16")
 
   def test_evaluate_by_ais_and_its_refusals(self):
     workdir = os.path.join(self.create_tempdir().full_path, "run")

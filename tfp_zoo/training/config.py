@@ -102,6 +102,9 @@ class TrainConfig:
                          "(TF_CONFIG), tpu (--tpu).", resume="free",
                          choices=lambda: distribute.STRATEGIES)
   tpu: str = _field("", "TPU name or grpc:// address for --strategy=tpu.", resume="free")
+  tpu_safe: bool = _field(False, "Build no float64 op (TPUs have none): float32 "
+                          "alternatives for ALWS's kernel solves. On under --strategy=tpu; "
+                          "set it to check a TPU configuration on a CPU.", resume="free")
   log_every: int = _field(100, "Steps between progress lines and summaries.",
                           resume="free", lower=1)
   checkpoint_every: int = _field(1000, "Steps between checkpoints.", resume="free", lower=1)
@@ -156,6 +159,11 @@ class TrainConfig:
     if resources:
       _check_memory(self)
     return self
+
+  @property
+  def float64_free(self) -> bool:
+    """True if the train step must build no float64 op (TPU, or --tpu_safe)."""
+    return self.tpu_safe or self.strategy == "tpu"
 
   @property
   def eight_bit(self) -> bool:

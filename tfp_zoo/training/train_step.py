@@ -63,7 +63,7 @@ def make_train_step(model: LatentVariableModel,
                     state: tf.Module | None = None,
                     strategy: tf.distribute.Strategy | None = None,
                     kl_warmup_steps: int = 0, precision: str = "float32",
-                    **estimator_options: Any) -> TrainStep:
+                    tpu_safe: bool = False, **estimator_options: Any) -> TrainStep:
   """Returns `step(x, step_number) -> metrics`, compiled with `tf.function`.
 
   The step applies grad(generative_loss, θ) with `generative_optimizer` and
@@ -88,7 +88,8 @@ def make_train_step(model: LatentVariableModel,
 
   `precision` ('float32', 'bfloat16', 'mixed_float16'; `tfp_zoo.precision`)
   is the arithmetic of the networks in the step; with 'mixed_float16' both
-  optimizers must be `make_optimizer(..., loss_scale=True)`.
+  optimizers must be `make_optimizer(..., loss_scale=True)`. `tpu_safe`
+  builds no float64 op (`precision.tpu_safe`; TPUs have none).
   """
   precision_lib.check_precision(precision)
   if not isinstance(estimator, BoundEstimator):
@@ -119,7 +120,8 @@ def make_train_step(model: LatentVariableModel,
                        "with make_optimizer(..., loss_scale=True)")
 
   def replica_step(x: tf.Tensor, step_number: tf.Tensor) -> dict[str, tf.Tensor]:
-    with precision_lib.using(precision):  # read while tracing: the graph's matmul dtype
+    # Both are read while tracing: the graph's matmul dtype, and no float64 on TPUs.
+    with precision_lib.using(precision), precision_lib.tpu_safe(tpu_safe):
       objectives, theta_grads, phi_grads = objectives_and_gradients(
           lambda: estimator(model, x, seed=replica_seed(step_seed(seed, step_number)),
                             state=state, **warmup(step_number)), theta, phi,
@@ -178,7 +180,7 @@ class Trainer:
   def __init__(self, model: LatentVariableModel, estimator: BoundEstimator, *,
                learning_rate: float, seed: int = 0, jit_compile: bool = False,
                strategy: tf.distribute.Strategy | None = None, kl_warmup_steps: int = 0,
-               precision: str = "float32"):
+               precision: str = "float32", tpu_safe: bool = False):
     self.model, self.estimator = model, estimator
     self.state = estimator.init(model)
     self.guide_variables = tuple(model.guide_variables) + (
@@ -189,7 +191,7 @@ class Trainer:
                                                loss_scale=loss_scale)
     self.guide_optimizer = make_optimizer(learning_rate, self.guide_variables,
                                           loss_scale=loss_scale)
-    self._precision = precision
+    self._precision, self._tpu_safe = precision, tpu_safe
     self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
     self._seed, self._jit_compile, self._strategy = seed, jit_compile, strategy
     self._kl_warmup_steps = kl_warmup_steps
@@ -228,7 +230,7 @@ class Trainer:
           self.model, self.estimator, self.generative_optimizer, self.guide_optimizer,
           seed=self._seed, jit_compile=self._jit_compile, state=self.state,
           strategy=self._strategy, kl_warmup_steps=self._kl_warmup_steps,
-          precision=self._precision)
+          precision=self._precision, tpu_safe=self._tpu_safe)
     current = int(self.step.numpy())
     outputs = self._step_fn(x, tf.constant(current, tf.int64))
     metrics = {k: float(v) for k, v in outputs.items()}

@@ -25,6 +25,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfp_zoo import annealed_importance, datasets, estimators, evaluation, models
+from tfp_zoo import precision as precision_lib
 from tfp_zoo.errors import ConfigError, ResourceError, WorkdirLockedError
 from tfp_zoo.estimators import binding
 from tfp_zoo.progress import Progress
@@ -362,19 +363,28 @@ def restore_model(workdir: str) -> tuple[models.LatentVariableModel, config_lib.
 def evaluate_workdir(workdir: str, *, num_samples: int = 5000, num_examples: int = 0,
                      seed: int = EVAL_SEED, batch_size: int = 100, chunk_size: int = 250,
                      method: str = "is", ais_steps: int = 2000, ais_step_size: float = 0.1,
-                     ais_proposal: str = "prior") -> evaluation.DatasetLogLikelihood:
+                     ais_proposal: str = "prior",
+                     precision: str = "float32") -> evaluation.DatasetLogLikelihood:
   """Test log-likelihood of a workdir's latest checkpoint.
 
   `method`: 'is' (importance sampling with the guide, K = num_samples) or
   'ais' (annealed importance sampling from `ais_proposal`, 'prior' or 'guide',
   with K = num_samples chains of `ais_steps` HMC steps). `num_examples`: the first N test examples
   (0 = the whole test split, whatever the training run's --eval_examples was).
+  `precision`: the networks' arithmetic for importance sampling ('bfloat16'
+  is faster on TPUs and AVX512-BF16 CPUs; `benchmarks/RESULTS.md` measures
+  its agreement with float32).
   """
   if method not in METHODS:
     raise ConfigError(f"--method={method!r}: one of {', '.join(METHODS)}")
   if ais_proposal not in annealed_importance.PROPOSALS:
     raise ConfigError(f"--ais_proposal={ais_proposal!r}: one of "
                       f"{', '.join(annealed_importance.PROPOSALS)}")
+  if precision not in precision_lib.PRECISIONS:
+    raise ConfigError(f"--precision={precision!r}: one of {', '.join(precision_lib.PRECISIONS)}")
+  if precision != "float32" and method == "ais":
+    raise ConfigError("--precision: AIS runs in float32 (its HMC moves need gradients "
+                      "accurate to more than bf16's 8 bits); use --method=is")
   model, config, step = restore_model(workdir)
   estimate = None
   if method == "ais":
@@ -387,14 +397,16 @@ def evaluate_workdir(workdir: str, *, num_samples: int = 5000, num_examples: int
         proposal=ais_proposal)
   images = test_images(config, limit=num_examples)
   label = f"{method.upper()}, K={num_samples}" + (
-      f", {ais_steps} steps from the {ais_proposal}" if estimate else "")
+      f", {ais_steps} steps from the {ais_proposal}" if estimate else "") + (
+      f", {precision}" if precision != "float32" else "")
   print(f"Evaluating {workdir} at step {step} on {len(images)} test examples ({label})",
         flush=True)
   progress = Progress(f"eval ({label})", len(images), unit="examples")
   return evaluation.dataset_log_likelihood(
       model, images, seed=tf.constant([seed, 2]), num_samples=num_samples,
       batch_size=batch_size, chunk_size=chunk_size,
-      progress=lambda done, total: progress.update(done), estimate=estimate)
+      progress=lambda done, total: progress.update(done), estimate=estimate,
+      precision=precision)
 
 
 def _ais(model, x, seed, **options):
