@@ -101,12 +101,14 @@ def write_fake_idx(directory: str, n_train: int = 30, n_test: int = 10, *,
                   rng.integers(0, 10, size=(n,), dtype=np.uint8))
 
 
-def write_prepared_tfds(name: str, data_dir: str, splits: dict[str, np.ndarray]) -> str:
+def write_prepared_tfds(name: str, data_dir: str, splits: dict[str, np.ndarray], *,
+                        file_format: str | None = None) -> str:
   """A tiny *prepared* copy of the TFDS image dataset `name` under `data_dir`,
   as `download_and_prepare` would leave it, holding `splits` (uint8 images
   [N, H, W, C] by split name; other features get zeros). The dataset's real
   builder then reads it offline: tests go through the real TFDS path without
   the network (under `tfds.testing.mock_data` a builder is never prepared).
+  `file_format`: TFDS's default (TFRecord) or e.g. 'array_record' (random access).
 
   Returns the prepared version directory.
   """
@@ -135,7 +137,7 @@ def write_prepared_tfds(name: str, data_dir: str, splits: dict[str, np.ndarray])
         yield i, blank(self.info.features, image)
 
   TinyCopy.name = real.name
-  builder = TinyCopy(data_dir=data_dir)
+  builder = TinyCopy(data_dir=data_dir, **({"file_format": file_format} if file_format else {}))
   builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
       try_download_gcs=False))
   return os.fspath(builder.data_path)

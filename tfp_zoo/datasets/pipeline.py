@@ -3,13 +3,17 @@
 Batch `s` of a run is a pure function of (seed, s): the epoch's permutation is
 drawn from `fold_in(seed, epoch)` and dynamic binarisation from
 `fold_in(seed, s)`. Restarting at step s therefore needs only the step count,
-which the checkpoint holds, and reproduces the uninterrupted run exactly.
+which the checkpoint holds, and reproduces the uninterrupted run exactly. A
+split too large for memory (`random_access.RandomAccessImages`) is gathered
+by the same indices from its TFDS data source.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import tensorflow as tf
+
+from tfp_zoo.datasets import random_access
 
 __all__ = ["BINARIZATIONS", "binarize_fixed", "to_float", "train_batches", "eval_images"]
 
@@ -59,7 +63,8 @@ def _check_binarization(binarization: str, eight_bit: bool = False) -> None:
                      "use binarization='none'")
 
 
-def train_batches(images: np.ndarray, *, batch_size: int, seed: int,
+def train_batches(images: np.ndarray | random_access.RandomAccessImages, *,
+                  batch_size: int, seed: int,
                   start_step: int = 0, binarization: str = "dynamic",
                   eight_bit: bool = False) -> tf.data.Dataset:
   """An infinite dataset of float32 batches [batch_size, *image_shape]
@@ -67,18 +72,24 @@ def train_batches(images: np.ndarray, *, batch_size: int, seed: int,
 
   Each epoch visits a fresh permutation (the last incomplete batch of an epoch
   is dropped); batch number `s` is the same whatever `start_step` was.
+  `images` is uint8 [N, H, W, C] in memory, or a `RandomAccessImages`.
   """
   _check_binarization(binarization, eight_bit)
+  streamed = isinstance(images, random_access.RandomAccessImages)
+  if streamed and binarization == "fixed":
+    raise ValueError(f"binarization='fixed' binarises the whole training set in memory, "
+                     f"and {images.name} is read from disk: use 'dynamic' or 'none'")
   n = len(images)
   if not 1 <= batch_size <= n:
     raise ValueError(f"batch_size={batch_size} must be between 1 and the number of "
                      f"training examples ({n})")
   steps_per_epoch = n // batch_size
   base_seed = tf.constant([seed, 0], tf.int32)
-  if binarization == "fixed":
-    data = tf.constant(binarize_fixed(images, seed))
+  if streamed:
+    gather = images.gather
   else:
-    data = tf.constant(images)
+    data = tf.constant(binarize_fixed(images, seed) if binarization == "fixed" else images)
+    gather = lambda indices: tf.gather(data, indices)  # noqa: E731
 
   def epoch_indices(epoch):
     u = tf.random.stateless_uniform([n], seed=_fold(base_seed, _PERMUTATION_SALT, epoch))
@@ -87,7 +98,7 @@ def train_batches(images: np.ndarray, *, batch_size: int, seed: int,
         tf.reshape(order, [steps_per_epoch, batch_size]))
 
   def make_batch(step, indices):
-    x = tf.gather(data, indices)
+    x = gather(indices)
     if binarization == "fixed":
       return x
     x = to_float(x, eight_bit=eight_bit)

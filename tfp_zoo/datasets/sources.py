@@ -102,6 +102,9 @@ def load_images(name: str, split: str, *, data_dir: str | None = None,
                 download: bool = False, tfds_dir: str | None = None) -> np.ndarray:
   """Loads a split as uint8 images [N, H, W, C] ([N, 28, 28, 1] for MNIST).
 
+  A TFDS training split too large for memory comes back as a
+  `random_access.RandomAccessImages` read by index (`tfds_images`).
+
   Args:
     name: 'mnist_small' (shipped with the package), 'mnist', 'fashion_mnist',
       a TFDS image dataset ('omniglot', 'cifar10', 'svhn_cropped', 'celeb_a',
