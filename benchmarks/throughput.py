@@ -12,9 +12,16 @@ TF runs, as the reference.
     # guides and priors beside the diagonal-Gaussian IWAE step:
     python benchmarks/throughput.py --estimators=iwae,dreg --ks=5,50 --jit=off \
         --variant= --variant=guide=iaf --variant=prior=flow
-    # bf16 beside float32 and PyTorch:
+    # bf16 beside float32 and PyTorch (fp32 and bf16 autocast, 1 and 2 threads),
+    # and the conv VAE on 32×32×3 batches:
     python benchmarks/throughput.py --estimators=iwae --ks=5,50 --jit=off \
-        --precisions=float32,bfloat16
+        --precisions=float32,bfloat16 --torch_bf16 --torch_threads=1,2 --conv
+
+The PyTorch reference ("vs PyTorch") is the fastest of its float32 runs over
+--torch_threads: its OpenMP threads slow badly when another process shares the
+cores, so run this on an otherwise idle machine. `--conv` adds the conv VAE
+(`architecture=conv`, channels 32-64, latent 50, Bernoulli pixels on random
+binary 32×32×3 batches: CIFAR-10's shape) and the same network in PyTorch.
 """
 
 import json
@@ -40,6 +47,12 @@ flags.DEFINE_multi_string("variant", [""], "Model hparams of the VAE to measure,
 flags.DEFINE_list("precisions", ["float32"], "Train-step precisions (float32, bfloat16, "
                   "mixed_float16); rows other than float32 show it in the model column.")
 flags.DEFINE_bool("torch", True, "Also time a PyTorch IWAE step if torch is installed.")
+flags.DEFINE_list("torch_threads", ["1", "2"], "torch.set_num_threads values to time "
+                  "(the fastest float32 one is the reference).")
+flags.DEFINE_bool("torch_bf16", False, "Also time PyTorch with bf16 autocast.")
+flags.DEFINE_bool("conv", False, "Also time the conv VAE on 32x32x3 batches (iwae only), "
+                  "beside the same network in PyTorch.")
+flags.DEFINE_list("conv_ks", ["5"], "K of the conv VAE rows (its step is ~40x the MLP's).")
 flags.DEFINE_bool("eval_memory", True, "Also measure log_likelihood with K=5000 on 100 "
                   "images (chunked).")
 flags.DEFINE_string("worker", None, "Internal: run one configuration (JSON) and print "
@@ -81,9 +94,13 @@ def _tf_worker(config):
   os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   from tfp_zoo import estimators, models, registry, training  # pylint: disable=g-import-not-at-top
-  model = models.get("vae", input_shape=(28, 28, 1),
-                     **registry.parse_key_values(config.get("variant", "")))
-  x = tf.cast(tf.random.stateless_uniform([config["batch_size"], 28, 28, 1], [0, 1]) < 0.3,
+  conv = config.get("network") == "conv"
+  shape = (32, 32, 3) if conv else (28, 28, 1)
+  hparams = registry.parse_key_values(config.get("variant", ""))
+  if conv:
+    hparams["architecture"] = "conv"
+  model = models.get("vae", input_shape=shape, **hparams)
+  x = tf.cast(tf.random.stateless_uniform([config["batch_size"], *shape], [0, 1]) < 0.3,
               tf.float32)
   options = {"num_samples": config["k"]} if config["k"] else {}
   if estimators.accepts(config["estimator"], "dataset_size"):
@@ -114,31 +131,49 @@ def _estimators_worker(config):
   return {name: estimators.accepts(name, "num_samples") for name in estimators.names()}
 
 
+def _torch_networks(torch, conv):
+  """Encoder (x -> 2x50 Gaussian parameters) and decoder (z -> logits), as ours."""
+  if not conv:
+    def mlp(sizes):
+      layers = []
+      for a, b in zip(sizes[:-1], sizes[1:]):
+        layers += [torch.nn.Linear(a, b), torch.nn.Tanh()]
+      return torch.nn.Sequential(*layers[:-1])
+    return mlp([784, 200, 200, 100]), mlp([50, 200, 200, 784]), (784,)
+  nn = torch.nn
+  # tfp_zoo.conv with channels 32-64 on 32x32x3: the same layers and FLOPs
+  # (PyTorch pads stride-2 convolutions symmetrically, TF's SAME asymmetrically).
+  encoder = nn.Sequential(nn.Conv2d(3, 32, 3, 2, 1), nn.Tanh(), nn.Conv2d(32, 64, 4, 2, 1),
+                          nn.Tanh(), nn.Flatten(), nn.Linear(8 * 8 * 64, 100))
+  decoder = nn.Sequential(nn.Linear(50, 8 * 8 * 64), nn.Tanh(), nn.Unflatten(-1, (64, 8, 8)),
+                          nn.ConvTranspose2d(64, 32, 4, 2, 1), nn.Tanh(),
+                          nn.ConvTranspose2d(32, 32, 4, 2, 1), nn.Tanh(),
+                          nn.Conv2d(32, 3, 3, 1, 1))
+  return encoder, decoder, (3, 32, 32)
+
+
 def _torch_worker(config):
   import math  # pylint: disable=g-import-not-at-top
   import torch  # pylint: disable=g-import-not-at-top
   torch.manual_seed(0)
-
-  def mlp(sizes):
-    layers = []
-    for a, b in zip(sizes[:-1], sizes[1:]):
-      layers += [torch.nn.Linear(a, b), torch.nn.Tanh()]
-    return torch.nn.Sequential(*layers[:-1])
-
-  encoder, decoder = mlp([784, 200, 200, 100]), mlp([50, 200, 200, 784])
+  torch.set_num_threads(config.get("threads", torch.get_num_threads()))
+  encoder, decoder, shape = _torch_networks(torch, config.get("network") == "conv")
   optimizer = torch.optim.Adam(list(encoder.parameters()) + list(decoder.parameters()), 1e-4)
-  x = (torch.rand(config["batch_size"], 784) < 0.3).float()
+  x = (torch.rand(config["batch_size"], *shape) < 0.3).float()
   k = config["k"]
+  autocast = config.get("autocast", False)
+
   def step():
-    loc, raw = encoder(x).chunk(2, -1)
-    scale = torch.nn.functional.softplus(raw) + 1e-4
-    eps = torch.randn(k, *loc.shape)
-    z = loc + scale * eps
-    log_q = (-0.5 * eps ** 2 - scale.log() - 0.5 * math.log(2 * math.pi)).sum(-1)
-    log_pz = (-0.5 * z ** 2 - 0.5 * math.log(2 * math.pi)).sum(-1)
-    logits = decoder(z)
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+      loc, raw = encoder(x).float().chunk(2, -1)
+      scale = torch.nn.functional.softplus(raw) + 1e-4
+      eps = torch.randn(k, *loc.shape)
+      z = loc + scale * eps
+      log_q = (-0.5 * eps ** 2 - scale.log() - 0.5 * math.log(2 * math.pi)).sum(-1)
+      log_pz = (-0.5 * z ** 2 - 0.5 * math.log(2 * math.pi)).sum(-1)
+      logits = decoder(z.reshape(-1, z.shape[-1])).float().reshape(k, *x.shape)
     log_px = -torch.nn.functional.binary_cross_entropy_with_logits(
-        logits, x.expand_as(logits), reduction="none").sum(-1)
+        logits, x.expand_as(logits), reduction="none").flatten(2).sum(-1)
     loss = -(torch.logsumexp(log_pz + log_px - log_q, 0) - math.log(k)).mean()
     optimizer.zero_grad()
     loss.backward()
@@ -228,30 +263,34 @@ def main(argv):
   if unknown:
     raise app.UsageError(f"--estimators: unknown {', '.join(unknown)}; known: "
                          f"{', '.join(registered)}")
-  plan = []  # (implementation, estimator, variant, K, jit label, worker config)
+  plan = []  # (implementation, network, estimator, variant, K, jit label, worker config)
   without_k = [e for e in names if not registered[e]]
   names = [e for e in names if registered[e]]
-  for k in (int(k) for k in FLAGS.ks):
-    if use_torch:
-      plan.append(("pytorch (reference)", "iwae", "-", k, "-",
-                   dict(kind="torch", k=k, batch_size=FLAGS.batch_size,
-                        seconds=FLAGS.seconds)))
-    for variant in FLAGS.variant:
-      for precision in FLAGS.precisions:
-        for estimator in names:
-          for jit in jits:
-            plan.append(("tfp_zoo", estimator, _label(variant, precision), k,
-                         "on" if jit else "off",
-                         dict(kind="tf", estimator=estimator, k=k, jit=jit, variant=variant,
-                              precision=precision, batch_size=FLAGS.batch_size,
-                              seconds=FLAGS.seconds)))
+  common_config = dict(batch_size=FLAGS.batch_size, seconds=FLAGS.seconds)
+  for network in ["mlp"] + (["conv"] if FLAGS.conv else []):
+    for k in (int(k) for k in (FLAGS.ks if network == "mlp" else FLAGS.conv_ks)):
+      if use_torch:
+        for autocast in [False] + ([True] if FLAGS.torch_bf16 else []):
+          for threads in (int(t) for t in FLAGS.torch_threads):
+            plan.append((f"pytorch, {threads} thread{'s' if threads > 1 else ''}", network,
+                         "iwae", "bf16 autocast" if autocast else "-", k, "-",
+                         dict(kind="torch", network=network, k=k, threads=threads,
+                              autocast=autocast, **common_config)))
+      for variant in FLAGS.variant if network == "mlp" else [""]:
+        for precision in FLAGS.precisions:
+          for estimator in names if network == "mlp" else ["iwae"]:
+            for jit in jits:
+              plan.append(("tfp_zoo", network, estimator, _label(variant, precision), k,
+                           "on" if jit else "off",
+                           dict(kind="tf", network=network, estimator=estimator, k=k, jit=jit,
+                                variant=variant, precision=precision, **common_config)))
   # Estimators without K (alws: its own num_sleep_samples) run once, as K "-".
   for estimator in without_k:
     for variant in FLAGS.variant:
       for jit in jits:
-        plan.append(("tfp_zoo", estimator, variant or "-", 0, "on" if jit else "off",
+        plan.append(("tfp_zoo", "mlp", estimator, variant or "-", 0, "on" if jit else "off",
                      dict(kind="tf", estimator=estimator, k=0, jit=jit, variant=variant,
-                          batch_size=FLAGS.batch_size, seconds=FLAGS.seconds)))
+                          **common_config)))
   # Repeats go round the whole plan, so that load on this shared machine hits
   # every configuration alike; the best run of each is reported.
   best = [None] * len(plan)
@@ -260,24 +299,28 @@ def main(argv):
       best[i] = _faster(best[i], _run(config))
       print(f"measured {label} (repeat {repeat + 1})", file=sys.stderr, flush=True)
   rows = [(*label, result) for (*label, _), result in zip(plan, best)]
-  print(f"\nTrain step, 784-200-200-50 VAE, batch {FLAGS.batch_size}, "
-        f"{os.cpu_count()} CPU cores ({_cpu_model()})\n")
-  print("| implementation | estimator | model hparams | K | jit_compile | examples/s "
+  print(f"\nTrain step, batch {FLAGS.batch_size}: mlp = the 784-200-200-50 VAE on 28x28x1, "
+        f"conv = the conv VAE on 32x32x3; {os.cpu_count()} CPU cores ({_cpu_model()})\n")
+  print("| implementation | network | estimator | model hparams | K | jit_compile | examples/s "
         "| ms/step | vs PyTorch | first call (s) | peak RSS (MiB) | step RSS (MiB) |")
-  print("|---|---|---|---|---|---|---|---|---|---|---|")
-  reference = {k: r["examples_per_second"] for impl, _, _, k, _, r in rows
-               if impl.startswith("pytorch")}
-  for impl, estimator, variant, k, jit, r in rows:
+  print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+  # The reference: PyTorch's fastest float32 run (over thread counts) per network and K.
+  reference = {}
+  for impl, network, _, variant, k, _, r in rows:
+    if impl.startswith("pytorch") and variant == "-" and "error" not in r:
+      reference[network, k] = max(reference.get((network, k), 0.0), r["examples_per_second"])
+  for impl, network, estimator, variant, k, jit, r in rows:
     if "error" in r:
-      print(f"| {impl} | {estimator} | {variant} | {k or '-'} | {jit} | n/a: {r['error']} "
-            "| | | | | |")
+      print(f"| {impl} | {network} | {estimator} | {variant} | {k or '-'} | {jit} | "
+            f"n/a: {r['error']} | | | | | |")
       continue
-    ratio = (f"{r['examples_per_second'] / reference[k]:.2f}x"
-             if k in reference and estimator == "iwae"
-             and variant.split(",")[0] in ("-", "precision=bfloat16",
-                                           "precision=mixed_float16") else "-")
+    comparable = estimator == "iwae" and (
+        impl.startswith("pytorch") or variant.split(",")[0] in (
+            "-", "precision=bfloat16", "precision=mixed_float16"))
+    ratio = (f"{r['examples_per_second'] / reference[network, k]:.2f}x"
+             if (network, k) in reference and comparable else "-")
     step_ms = 1000 * FLAGS.batch_size / r["examples_per_second"]
-    print(f"| {impl} | {estimator} | {variant} | {k or '-'} | {jit} "
+    print(f"| {impl} | {network} | {estimator} | {variant} | {k or '-'} | {jit} "
           f"| {r['examples_per_second']:.0f} | {step_ms:.1f} | {ratio} "
           f"| {r['compile_seconds']:.2f} | {r['peak_rss_mb']:.0f} | {r['step_rss_mb']:.0f} |")
   if FLAGS.eval_memory:

@@ -35,20 +35,81 @@ class BenchmarksTest(tf.test.TestCase):
                   "--seconds=0.05", "--torch=false", "--eval_memory=false", "--variant=",
                   "--variant=guide=iaf,flow_layers=1")
     rows = [line.split(" | ") for line in stdout.splitlines() if line.startswith("| tfp_zoo")]
-    self.assertEqual([(r[1], r[2]) for r in rows],
+    self.assertEqual([(r[2], r[3]) for r in rows],
                      [("iwae", "-"), ("beta_tc_vae", "-"), ("iwae", "guide=iaf,flow_layers=1"),
                       ("beta_tc_vae", "guide=iaf,flow_layers=1")])
-    self.assertGreater(float(rows[2][5]), 0)  # examples/s of the IAF guide
-    self.assertIn("n/a: beta_tc_vae needs per-dimension marginals", rows[3][5])
+    self.assertGreater(float(rows[2][6]), 0)  # examples/s of the IAF guide
+    self.assertIn("n/a: beta_tc_vae needs per-dimension marginals", rows[3][6])
 
   def test_throughput_measures_precisions(self):
     stdout = _run("throughput.py", "--estimators=iwae", "--ks=2", "--jit=off",
                   "--seconds=0.05", "--torch=false", "--eval_memory=false",
                   "--precisions=float32,bfloat16,mixed_float16")
     rows = [line.split(" | ") for line in stdout.splitlines() if line.startswith("| tfp_zoo")]
-    self.assertEqual([r[2] for r in rows],
+    self.assertEqual([r[3] for r in rows],
                      ["-", "precision=bfloat16", "precision=mixed_float16"])
-    self.assertTrue(all(float(r[5]) > 0 for r in rows))  # examples/s
+    self.assertTrue(all(float(r[6]) > 0 for r in rows))  # examples/s
+
+  def test_throughput_conv_and_pytorch_references(self):
+    pytest.importorskip("torch")
+    stdout = _run("throughput.py", "--estimators=iwae", "--ks=2", "--conv_ks=2", "--jit=off",
+                  "--seconds=0.05", "--eval_memory=false", "--precisions=float32,bfloat16",
+                  "--torch_bf16", "--torch_threads=1,2", "--conv", "--batch_size=4")
+    rows = [line.split(" | ") for line in stdout.splitlines()
+            if line.startswith(("| tfp_zoo", "| pytorch"))]
+    for network in ("mlp", "conv"):
+      mine = [(r[0].lstrip("| "), r[3]) for r in rows if r[1] == network]
+      self.assertEqual(mine, [("pytorch, 1 thread", "-"), ("pytorch, 2 threads", "-"),
+                              ("pytorch, 1 thread", "bf16 autocast"),
+                              ("pytorch, 2 threads", "bf16 autocast"),
+                              ("tfp_zoo", "-"), ("tfp_zoo", "precision=bfloat16")])
+      ratios = [float(r[8].rstrip("x")) for r in rows if r[1] == network]
+      # The reference is the fastest float32 PyTorch run: 1.00x, the other below.
+      self.assertEqual(max(ratios[:2]), 1.0)
+      self.assertTrue(all(v > 0 for v in ratios))
+
+  def test_step_breakdown(self):
+    stdout = _run("step_breakdown.py", "--k=2", "--batch_size=4", "--seconds=0.05")
+    rows = {line.split(" | ")[0].lstrip("| "): line.split(" | ")[1:]
+            for line in stdout.splitlines() if line.startswith("| ") and "---" not in line}
+    self.assertEqual(list(rows), ["part", "step", "networks", "likelihood", "adam",
+                                  "remainder"])
+    self.assertTrue(all(float(v.rstrip(" |")) > 0 for v in rows["step"]))
+
+  def test_precision_accuracy(self):
+    out = self.create_tempdir().full_path
+    stdout = _run("precision_accuracy.py", "--dataset=mnist_small", _EMPTY_DATA_DIR(self),
+                  f"--workdir_root={out}", "--train_steps=5", "--num_samples=2",
+                  "--eval_examples=20", "--eval_num_samples=10", "--timing_examples=30")
+    self.assertIn("trained in bf16 (evaluated in fp32):", stdout)
+    with open(os.path.join(out, "results.json")) as f:
+      results = json.load(f)
+    for key in ("bf16_training", "bf16_evaluation"):
+      self.assertTrue(np.isfinite(results[key]["difference"]))
+      self.assertGreater(results[key]["paired_stderr"], 0)
+    self.assertGreater(results["evaluation_timing"]["speedup"], 0)
+    # Rerun: both trained runs are reused.
+    self.assertEqual(_run("precision_accuracy.py", "--dataset=mnist_small",
+                          _EMPTY_DATA_DIR(self), f"--workdir_root={out}", "--train_steps=5",
+                          "--num_samples=2", "--eval_examples=20",
+                          "--eval_num_samples=10").count("trained earlier"), 2)
+
+  def test_image_models(self):
+    out = self.create_tempdir().full_path
+    stdout = _run("image_models.py", "--dataset=mnist_small", _EMPTY_DATA_DIR(self),
+                  f"--workdir_root={out}", "--train_steps=3", "--eval_examples=10",
+                  "--eval_num_samples=4", "--rows=mlp-bernoulli,conv-dlogistic")
+    rows = [line.split(" | ") for line in stdout.splitlines()
+            if line.startswith("| ") and not line.startswith("| row |")]
+    self.assertEqual([r[0].lstrip("| ") for r in rows], ["mlp-bernoulli", "conv-dlogistic"])
+    self.assertEqual(rows[0][5], "")           # binarised: nats only
+    self.assertGreater(float(rows[1][5]), 0)   # 8-bit: bits/dim
+    for name in ("mlp-bernoulli", "conv-dlogistic"):
+      self.assertGreater(os.path.getsize(os.path.join(out, f"{name}_samples.png")), 1000)
+    self.assertIn("done earlier", _run("image_models.py", "--dataset=mnist_small",
+                                       _EMPTY_DATA_DIR(self), f"--workdir_root={out}",
+                                       "--train_steps=3", "--eval_examples=10",
+                                       "--eval_num_samples=4", "--rows=mlp-bernoulli"))
 
   def test_gradient_snr(self):
     out = self.create_tempdir().full_path
