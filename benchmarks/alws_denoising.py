@@ -59,7 +59,7 @@ def main(argv):
         log_every=max(FLAGS.train_steps // 10, 1), checkpoint_every=FLAGS.train_steps,
         eval_num_samples=100, eval_examples=200)
     start = time.perf_counter()
-    result = training.train(config)
+    result = common.train(config)
     seconds = time.perf_counter() - start
     model, _, _ = training.restore_model(config.workdir)
     z = inference.map_latents(model, tf.constant(noisy, tf.float32),

@@ -86,7 +86,7 @@ def main(argv):
         binarization="none", train_steps=10**7, max_train_seconds=FLAGS.budget_seconds,
         log_every=200, checkpoint_every=10**7, eval_num_samples=100, eval_examples=1000)
     start = time.perf_counter()
-    result = training.train(config)
+    result = common.train(config)
     seconds = time.perf_counter() - start
     model, _, steps = training.restore_model(config.workdir)
     samples = _sample_means(model, n, seed=[7, 7])

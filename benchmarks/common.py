@@ -41,3 +41,15 @@ def cpu_model() -> str:
   except OSError:
     pass
   return platform.processor() or platform.machine()
+
+
+def train(config) -> dict:
+  """`training.train(config)`, but a run stopped by SIGTERM/SIGINT (its checkpoint
+  saved) ends the script with one line saying how to resume, not a KeyError."""
+  import sys  # pylint: disable=g-import-not-at-top
+  from tfp_zoo import training  # pylint: disable=g-import-not-at-top
+  result = training.train(config)
+  if "stopped_by" in result:
+    sys.exit(f"{result['stopped_by']}: {config.workdir} stopped at step {result['step']} with "
+             "its checkpoint saved; run the same command again to resume")
+  return result

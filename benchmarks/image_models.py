@@ -92,7 +92,7 @@ def _run_row(row: Row, workdir: str) -> dict:
       eval_examples=FLAGS.eval_examples, eval_num_samples=FLAGS.eval_num_samples)
   print(f"\n=== {row.name}: {FLAGS.train_steps} steps ===", flush=True)
   start = time.perf_counter()
-  result = training.train(config)
+  result = common.train(config)
   seconds = time.perf_counter() - start
   picture = os.path.join(FLAGS.workdir_root, f"{row.name}_samples.png")
   figures.write_pictures(picture, workdir=workdir, num_samples=64)

@@ -171,7 +171,7 @@ def _run_row(row: Row, workdir: str) -> dict:
       eval_batch_size=eval_batch)
   print(f"\n=== {row.name}: {FLAGS.train_steps} steps ===", flush=True)
   start = time.perf_counter()
-  result = training.train(config)
+  result = common.train(config)
   train_seconds = time.perf_counter() - start  # includes the IS evaluation
   model, config, step = training.restore_model(workdir)
   images = workdir_lib.test_images(config, limit=FLAGS.ais_examples)

@@ -65,7 +65,7 @@ def main(argv):
         eval_every=max(FLAGS.train_steps // FLAGS.curve_points, 1),
         eval_examples=FLAGS.eval_examples, eval_num_samples=FLAGS.eval_num_samples)
     start = time.perf_counter()
-    result = training.train(config)
+    result = common.train(config)
     seconds = time.perf_counter() - start
     test = result["test"]
     rows.append({"estimator": estimator, "steps": result["step"], "seconds": seconds,
