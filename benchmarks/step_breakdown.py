@@ -6,7 +6,7 @@ On the 784-200-200-50 VAE, batch 100, K = --k, each part is its own
 
     step           the whole train step (training.make_train_step)
     networks       encoder on x and decoder on the K·batch latents, forward and
-                   backward, loss = Σ logits (the matmuls and tanh)
+                   backward with dense upstream gradients (matmuls, tanh, casts)
     likelihood     Bernoulli log p(x | z) over [K, batch, 784] from fixed
                    float32 logits, forward and gradient (always float32; the
                    model's `distributions.Bernoulli`)
@@ -66,10 +66,16 @@ def _breakdown(precision_name):
   z = tf.random.stateless_normal([k, b, 50], [1, 2])
   variables = tuple(encoder.trainable_variables) + tuple(decoder.trainable_variables)
 
+  # Dense upstream gradients, as the likelihood sends them (a Σ-loss would
+  # send ones, which Grappler simplifies).
+  upstream_decoder = tf.random.stateless_normal([k, b, 784], [5, 6])
+  upstream_encoder = tf.random.stateless_normal([b, 100], [5, 7])
+
   @tf.function(autograph=False)
   def networks():
     with precision.using(precision_name), tf.GradientTape() as tape:
-      loss = tf.reduce_sum(encoder(tf.reshape(x, [b, 784]))) + tf.reduce_sum(decoder(z))
+      loss = (tf.reduce_sum(encoder(tf.reshape(x, [b, 784])) * upstream_encoder)
+              + tf.reduce_sum(decoder(z) * upstream_decoder))
     return tape.gradient(loss, variables)
 
   logits = tf.Variable(tf.random.stateless_normal([k, b, 28, 28, 1], [3, 4]))

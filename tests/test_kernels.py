@@ -139,6 +139,57 @@ class KernelsTest(tf.test.TestCase, parameterized.TestCase):
       self.assertAllClose(tf.matmul(crowded(x), crowded(y), transpose_b=True),
                           _kernel_matrix(name, x, y, 1.2), atol=1e-3)
 
+  @parameterized.parameters(20, 100)  # primal (D < N) and dual (N < D)
+  def test_leave_one_out_errors_match_refitting(self, num_features):
+    n = 60
+    rng = np.random.default_rng(0)
+    phi = rng.normal(size=(n, num_features))
+    # Weak signal in strong noise: fitting it closely (small λ) overfits.
+    targets = np.stack([0.3 * np.sin(phi[:, 0]) + rng.normal(size=n),
+                        0.3 * phi[:, 1] + rng.normal(size=n)], -1)
+    weights = rng.normal(size=(n, 2))
+    ridges = (1e-4, 1e-2, 1.0)
+    choice = kernels.loo_feature_ridge_smoother(phi, phi[:5], targets, weights, ridges)
+
+    def refit(ridge):  # leave each point out, refit, predict it
+      errors = []
+      for i in range(n):
+        keep = np.arange(n) != i
+        p = phi[keep]
+        coef = np.linalg.solve(p.T @ p + n * ridge * np.eye(num_features), p.T @ targets[keep])
+        errors.append(weights[i] @ (targets[i] - phi[i] @ coef))
+      return np.mean(np.square(errors))
+    # The penalty stays Nλ for the left-out fits: the same linear smoother.
+    self.assertAllClose(choice.loo_errors, [refit(r) for r in ridges], rtol=1e-4)
+    best = ridges[int(np.argmin([refit(r) for r in ridges]))]
+    self.assertAllClose(choice.ridge, best)
+    self.assertAllClose(choice.smoother, kernels.feature_ridge_smoother(
+        tf.constant(phi, tf.float32), tf.constant(phi[:5], tf.float32), best),
+                        rtol=1e-3, atol=1e-4)
+    # The training error (no 1/(1 − h)) always prefers the smallest λ: the
+    # leave-one-out correction is what makes the choice.
+    fitted = [phi @ np.linalg.solve(phi.T @ phi + n * r * np.eye(num_features),
+                                    phi.T @ targets) for r in ridges]
+    training = [np.mean((targets - f) ** 2) for f in fitted]
+    self.assertEqual(int(np.argmin(training)), 0)
+    self.assertNotEqual(best, ridges[0])
+
+  def test_leave_one_out_kernel_smoother(self):
+    x, query = _points(50), _points(4, seed=2)
+    targets = np.sin(x.numpy()).sum(-1, keepdims=True) + 0.2 * np.random.default_rng(1).normal(
+        size=(50, 1))
+    choice = kernels.loo_kernel_ridge_smoother("gaussian", 1.0, x, query, targets)
+    gram = _kernel_matrix("gaussian", x, x, 1.0)
+    for ridge, error in zip(kernels.RIDGE_GRID, choice.loo_errors.numpy()):
+      hat = gram @ np.linalg.inv(gram + 50 * ridge * np.eye(50))
+      residual = (targets[:, 0] - hat @ targets[:, 0]) / (1 - np.diag(hat))
+      self.assertAllClose(error, np.mean(residual ** 2), rtol=1e-3)
+    self.assertAllClose(choice.smoother, kernels.kernel_ridge_smoother(
+        "gaussian", 1.0, x, query, float(choice.ridge)), rtol=1e-3, atol=1e-4)
+    with precision.tpu_safe():  # float32 eigendecomposition: the same choice
+      safe = kernels.loo_kernel_ridge_smoother("gaussian", 1.0, x, query, targets)
+    self.assertAllClose(safe.ridge, choice.ridge)
+
   def test_unknown_kernel(self):
     with self.assertRaisesRegex(ValueError, "kernel='rbf'; expected one of gaussian, laplace"):
       kernels.kernel("rbf", 1.0)

@@ -27,7 +27,7 @@ pseudo-inverse) instead of a float64 Cholesky with jitter.
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import numpy as np
 import tensorflow as tf
@@ -37,13 +37,16 @@ from tfp_zoo import precision
 
 tfk = tfp.math.psd_kernels
 
-__all__ = ["KERNELS", "TPU_SAFE_MIN_RIDGE", "median_bandwidth", "solve_dtype",
-           "random_fourier_features",
+__all__ = ["KERNELS", "TPU_SAFE_MIN_RIDGE", "RIDGE_GRID", "RidgeChoice", "median_bandwidth",
+           "solve_dtype", "random_fourier_features", "loo_feature_ridge_smoother",
+           "loo_kernel_ridge_smoother",
            "nystrom_features",
            "feature_ridge_smoother", "kernel_ridge_smoother", "kernel"]
 
 KERNELS = ("gaussian", "laplace")
 TPU_SAFE_MIN_RIDGE = 1e-6
+# λ candidates of the leave-one-out choice: half decades from 1e-7 to 1.
+RIDGE_GRID = tuple(float(10.0 ** (e / 2)) for e in range(-14, 1))
 FeatureMap = Callable[[tf.Tensor], tf.Tensor]
 
 
@@ -187,3 +190,92 @@ def kernel_ridge_smoother(kernel_name: str, bandwidth: tf.Tensor, train_x: tf.Te
   cross = kernel_fn.matrix(query_x, train_x)  # [B, N]
   return tf.cast(tf.transpose(tf.linalg.cholesky_solve(chol, tf.transpose(cross))),
                  tf.float32)
+
+
+class RidgeChoice(NamedTuple):
+  """A ridge smoother whose λ was chosen by exact leave-one-out error."""
+  smoother: tf.Tensor    # [queries, N], float32, no gradient
+  ridge: tf.Tensor       # the chosen λ (penalty Nλ)
+  loo_errors: tf.Tensor  # [len(ridges)] mean squared leave-one-out error of each λ
+
+
+def loo_feature_ridge_smoother(train_features: tf.Tensor, query_features: tf.Tensor,
+                               targets: tf.Tensor, weights: tf.Tensor | None = None,
+                               ridges: tuple[float, ...] = RIDGE_GRID) -> RidgeChoice:
+  """`feature_ridge_smoother` with λ chosen from `ridges` by leave-one-out error.
+
+  One eigendecomposition serves every λ. With the Gram matrix ΦᵀΦ = VΛVᵀ
+  (or ΦΦᵀ = QΛQᵀ when N < D) the hat matrix of penalty α = Nλ is
+  H(α) = A diag(d(α)) Aᵀ, A = ΦV and d = 1/(Λ + α) (dual: A = Q and
+  d = Λ/(Λ + α)), so each λ's leverages hᵢ and fitted values cost O(N·r), and
+  the exact leave-one-out residual of ridge regression is
+  (yᵢ − ŷᵢ)/(1 − hᵢ) (Hastie, Tibshirani & Friedman 2009, eq. 7.52 for linear
+  smoothers). `targets` Y [N, T] are scored through `weights` W [N, T]
+  (default ones): the residual of sample i is Σₜ Wᵢₜ(Y − Ŷ)ᵢₜ/(1 − hᵢ), which
+  for ALWS's exponential-family form (W = [1, T(xᵢ)]) is the error of the
+  predicted log joint. The choice carries no gradient; the returned smoother
+  is linear in whatever is later smoothed with it.
+  """
+  phi = tf.stop_gradient(train_features)
+  query = tf.stop_gradient(tf.cast(query_features, phi.dtype))
+  n, d = phi.shape[0], phi.shape[1]
+  dual = n is not None and d is not None and n < d
+  dtype = tf.float64 if precision.float64_allowed() else tf.float32
+  phi, query = tf.cast(phi, dtype), tf.cast(query, dtype)
+  if dual:
+    eigenvalues, basis = tf.linalg.eigh(tf.matmul(phi, phi, transpose_b=True))
+    query_basis = tf.matmul(tf.matmul(query, phi, transpose_b=True), basis)
+  else:
+    eigenvalues, vectors = tf.linalg.eigh(tf.matmul(phi, phi, transpose_a=True))
+    basis = tf.matmul(phi, vectors)
+    query_basis = tf.matmul(query, vectors)
+  return _loo_choice(tf.maximum(eigenvalues, 0.0), basis, query_basis, dual, targets,
+                     weights, ridges)
+
+
+def loo_kernel_ridge_smoother(kernel_name: str, bandwidth: tf.Tensor, train_x: tf.Tensor,
+                              query_x: tf.Tensor, targets: tf.Tensor,
+                              weights: tf.Tensor | None = None,
+                              ridges: tuple[float, ...] = RIDGE_GRID) -> RidgeChoice:
+  """`kernel_ridge_smoother` with λ chosen by leave-one-out error (K = QΛQᵀ;
+  see `loo_feature_ridge_smoother`)."""
+  dtype = tf.float64 if precision.float64_allowed() else tf.float32
+  kernel_fn = kernel(kernel_name, tf.cast(bandwidth, dtype))
+  train_x = tf.cast(tf.stop_gradient(train_x), dtype)
+  query_x = tf.cast(tf.stop_gradient(query_x), dtype)
+  eigenvalues, basis = tf.linalg.eigh(kernel_fn.matrix(train_x, train_x))
+  query_basis = tf.matmul(kernel_fn.matrix(query_x, train_x), basis)
+  return _loo_choice(tf.maximum(eigenvalues, 0.0), basis, query_basis, True, targets,
+                     weights, ridges)
+
+
+def _loo_choice(eigenvalues, basis, query_basis, dual, targets, weights, ridges):
+  dtype = basis.dtype
+  if dtype != tf.float64:  # float32 (TPU-safe): the floor of every solve
+    ridges = tuple(r for r in ridges if r >= TPU_SAFE_MIN_RIDGE) or (TPU_SAFE_MIN_RIDGE,)
+  targets = tf.cast(tf.stop_gradient(targets), dtype)
+  weights = (tf.ones_like(targets) if weights is None
+             else tf.cast(tf.stop_gradient(weights), dtype))
+  n = tf.cast(tf.shape(basis)[0], dtype)
+  alphas = n * tf.constant(ridges, dtype)                                  # [G]
+  smooth_scale = 1.0 / (eigenvalues[:, None] + alphas[None])               # [r, G]
+  # Σₜ Wᵢₜ Ŷᵢₜ = Σⱼ Aᵢⱼ dⱼ (W Cᵀ)ᵢⱼ with C = AᵀY: one [N, r] product for all λ.
+  projected = basis * tf.matmul(weights, tf.matmul(basis, targets, transpose_a=True),
+                                transpose_b=True)                          # [N, r]
+  if dual:
+    # Q is a complete orthonormal basis: I − H = Q diag(α/(Λ + α)) Qᵀ, so the
+    # residuals and 1 − hᵢ are formed without cancellation as h → 1.
+    keep_scale = alphas[None] * smooth_scale                               # [r, G]
+    residual = tf.matmul(projected, keep_scale)                            # [N, G]
+    complement = tf.matmul(tf.square(basis), keep_scale)
+  else:
+    observed = tf.reduce_sum(weights * targets, axis=-1, keepdims=True)   # [N, 1]
+    residual = observed - tf.matmul(projected, smooth_scale)
+    complement = 1.0 - tf.matmul(tf.square(basis), smooth_scale)
+  eps = np.finfo(dtype.as_numpy_dtype).eps
+  errors = tf.reduce_mean(tf.square(residual / tf.maximum(complement, 1e3 * eps)), axis=0)
+  errors = tf.where(tf.math.is_finite(errors), errors, np.inf)             # [G]
+  best = tf.argmin(errors)
+  smoother = tf.matmul(query_basis * smooth_scale[:, best][None], basis, transpose_b=True)
+  return RidgeChoice(tf.cast(smoother, tf.float32), tf.gather(tf.constant(ridges), best),
+                     tf.cast(errors, tf.float32))

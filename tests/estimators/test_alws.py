@@ -53,6 +53,20 @@ def _relative_errors(model, x, **options):
   return errors
 
 
+def _error_at(model, x, n, **options):
+  """Mean over seeds of ‖ĝ − g‖/‖g‖ at N = n sleep samples."""
+  exact = _exact_gradient(model, x)
+
+  @tf.function(autograph=False)
+  def gradient(seed):
+    with tf.GradientTape() as tape:
+      loss = estimators.alws(model, x, seed=seed, num_sleep_samples=n,
+                             **options).generative_loss
+    return _flat(tape.gradient(loss, model.generative_variables))
+  return np.mean([np.linalg.norm(gradient(tf.constant([i, 9])).numpy() - exact)
+                  for i in range(SEEDS)]) / np.linalg.norm(exact)
+
+
 def _converges(errors):
   return all(a > b for a, b in zip(errors, errors[1:])) and errors[-1] < 0.2
 
@@ -71,6 +85,17 @@ class AlwsGradientTest(tf.test.TestCase, parameterized.TestCase):
     # Regressing the whole log joint must also learn its x-dependence: slower.
     self.assertGreater(errors[-1], _relative_errors(*_problem(), solver="exact",
                                                     exponential_family=True)[-1])
+
+  def test_automatic_ridge_is_as_good_as_the_best_of_a_grid(self):
+    model, x = _problem()
+    options = dict(solver="exact", exponential_family=True)
+    grid = {ridge: _error_at(model, x, 800, ridge=ridge, **options)
+            for ridge in (1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1)}
+    auto = _error_at(model, x, 800, ridge="auto", **options)
+    # Measured (5 seeds): 1.09x the best grid point here, 1.19x at N = 3200,
+    # 1.13x / 1.20x with random features; issue 13 asks for 1.1x (not yet).
+    self.assertLessEqual(auto, 1.2 * min(grid.values()), (auto, grid))
+    self.assertGreater(grid[1e-1], 1.5 * auto, (auto, grid))  # a fixed large ridge fails
 
   def test_a_regression_that_learns_nothing_fails(self):
     def mean_only(train_features, query_features, ridge):  # predicts the mean target
@@ -176,7 +201,8 @@ class AlwsModelsTest(tf.test.TestCase, parameterized.TestCase):
         (dict(kernel="cosine"), "kernel='cosine'; expected one of gaussian, laplace"),
         (dict(bandwidth=-1.0), "bandwidth=-1.0"),
         (dict(bandwidth="silverman"), "bandwidth='silverman'"),
-        (dict(ridge=0.0), "ridge=0.0 must be a positive number"),
+        (dict(ridge=0.0), "ridge=0.0; expected 'auto' or a positive number"),
+        (dict(ridge="loo"), "ridge='loo'; expected 'auto' or a positive number"),
         (dict(num_sleep_samples=2), "^num_sleep_samples: alws needs an integer >= 4, got 2"),
         (dict(num_features=True), "^num_features: alws needs an integer >= 1, got the boolean"),
         (dict(bandwidth="heldout", validation_fraction=0.0), "needs held-out samples"),

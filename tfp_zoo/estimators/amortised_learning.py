@@ -91,8 +91,9 @@ def _check(num_sleep_samples, num_features, kernel, bandwidth, ridge, solver,
   elif not (isinstance(bandwidth, (int, float)) and bandwidth > 0):
     raise ValueError(f"alws: bandwidth={bandwidth!r}; expected 'median', 'heldout' or a "
                      "positive number")
-  if not (isinstance(ridge, (int, float)) and ridge > 0):
-    raise ValueError(f"alws: ridge={ridge!r} must be a positive number")
+  if ridge != "auto" and not (isinstance(ridge, (int, float)) and not isinstance(ridge, bool)
+                              and ridge > 0):
+    raise ValueError(f"alws: ridge={ridge!r}; expected 'auto' or a positive number")
   if not 0.0 <= validation_fraction < 1.0:
     raise ValueError(f"alws: validation_fraction={validation_fraction} must be in [0, 1)")
   if exponential_family_option not in (True, False, "auto"):
@@ -104,10 +105,18 @@ def _flat(x: tf.Tensor, event_ndims: int) -> tf.Tensor:
   return tf.reshape(x, [tf.shape(x)[0], -1]) if event_ndims else x[:, None]
 
 
-def _smoother(solver, kernel, bandwidth, train_x, query_x, ridge, num_features, seed):
-  """S [queries, N_train] of the chosen ridge regression (no gradient)."""
+def _smoother(solver, kernel, bandwidth, train_x, query_x, ridge, num_features, seed,
+              targets, weights):
+  """(S [queries, N_train], λ) of the chosen ridge regression (no gradient);
+  ridge='auto' picks λ by leave-one-out error on `targets` seen through `weights`."""
+  auto = ridge == "auto"
   if solver == "exact":
-    return kernels.kernel_ridge_smoother(kernel, bandwidth, train_x, query_x, ridge)
+    if auto:
+      choice = kernels.loo_kernel_ridge_smoother(kernel, bandwidth, train_x, query_x,
+                                                 targets, weights)
+      return choice.smoother, choice.ridge
+    return (kernels.kernel_ridge_smoother(kernel, bandwidth, train_x, query_x, ridge),
+            tf.constant(ridge, tf.float32))
   if solver == "nystrom":
     landmarks = train_x[:num_features]  # sleep samples are iid: the first D are random
     features = kernels.nystrom_features(landmarks, kernel, bandwidth)
@@ -115,7 +124,12 @@ def _smoother(solver, kernel, bandwidth, train_x, query_x, ridge, num_features, 
     features = kernels.random_fourier_features(
         int(train_x.shape[-1]), num_features, kernel_name=kernel, bandwidth=bandwidth,
         seed=seed)
-  return kernels.feature_ridge_smoother(features(train_x), features(query_x), ridge)
+  if auto:
+    choice = kernels.loo_feature_ridge_smoother(features(train_x), features(query_x),
+                                                targets, weights)
+    return choice.smoother, choice.ridge
+  return (kernels.feature_ridge_smoother(features(train_x), features(query_x), ridge),
+          tf.constant(ridge, tf.float32))
 
 
 class AlwsFeatureMap(tf.Module):
@@ -180,7 +194,9 @@ def alws(model: models_base.LatentVariableModel, x: tf.Tensor, *, seed: tf.Tenso
     kernel: 'gaussian' or 'laplace'.
     bandwidth: 'median' (heuristic), 'heldout' (grid search by held-out error)
       or a positive number.
-    ridge: λ; the penalty is NλI.
+    ridge: λ (the penalty is NλI), or 'auto': chosen every step from
+      `kernels.RIDGE_GRID` by the exact leave-one-out error of the predicted
+      log joint on the sleep samples (one eigendecomposition for all λ).
     solver: 'random_features' (cost linear in N), 'nystrom' or 'exact' (O(N³)).
     exponential_family: regress natural parameters and the log-normaliser
       (True), the log joint (False), or the former for Normal and Poisson
@@ -195,7 +211,7 @@ def alws(model: models_base.LatentVariableModel, x: tf.Tensor, *, seed: tf.Tenso
 
   Returns:
     `Objectives` with metrics 'regression_error' (held-out, relative; absent
-    when validation_fraction holds out nothing), 'bandwidth' and
+    when validation_fraction holds out nothing), 'bandwidth', 'ridge' and
     'sleep_log_joint'.
   """
   _check(num_sleep_samples, num_features, kernel, bandwidth, ridge, solver,
@@ -278,19 +294,29 @@ def alws(model: models_base.LatentVariableModel, x: tf.Tensor, *, seed: tf.Tenso
     scales = _BANDWIDTH_GRID if bandwidth == "heldout" else (1.0,)
   else:
     median, scales = tf.constant(float(bandwidth)), (1.0,)
+  # What ridge='auto' scores: the centred targets, seen through (1, T(x)) in
+  # the exponential-family form, i.e. the leave-one-out error of log p(z, x).
+  choice_targets = choice_weights = None
+  if ridge == "auto":
+    choice_targets = tf.stop_gradient(train_targets - target_mean)
+    if form is not None:
+      stats = form.statistics(x_sleep[:num_train])
+      choice_weights = tf.concat([tf.ones_like(stats[:, :1]), stats], axis=-1)
   candidates = []
   for scale in scales:
-    smoother = _smoother(solver, kernel, median * scale, train_x, all_queries, ridge,
-                         num_features, feature_seed)
+    smoother, chosen_ridge = _smoother(solver, kernel, median * scale, train_x, all_queries,
+                                       ridge, num_features, feature_seed, choice_targets,
+                                       choice_weights)
     error = predicted_log_joint_error(smoother[tf.shape(queries)[0]:]) if num_val else None
-    candidates.append((error, smoother, median * scale))
+    candidates.append((error, smoother, median * scale, chosen_ridge))
   if len(candidates) > 1:
     errors = tf.stack([c[0] for c in candidates])
     best = tf.argmin(errors)
     smoother = tf.gather(tf.stack([c[1] for c in candidates]), best)
     error, chosen = errors[best], tf.gather(tf.stack([c[2] for c in candidates]), best)
+    chosen_ridge = tf.gather(tf.stack([c[3] for c in candidates]), best)
   else:
-    error, smoother, chosen = candidates[0]
+    error, smoother, chosen, chosen_ridge = candidates[0]
   smoother_queries = smoother[:tf.shape(queries)[0]]  # [B, N_train]
 
   predicted = smooth(smoother_queries, train_targets, target_mean)  # θ-gradient flows
@@ -306,7 +332,7 @@ def alws(model: models_base.LatentVariableModel, x: tf.Tensor, *, seed: tf.Tenso
     guide_loss = -tf.reduce_mean(base.guide_log_prob(model, x_sleep, latents))
   if feature_loss is not None:
     guide_loss = guide_loss + feature_loss
-  metrics = {"bandwidth": tf.stop_gradient(chosen),
+  metrics = {"bandwidth": tf.stop_gradient(chosen), "ridge": tf.stop_gradient(chosen_ridge),
              "sleep_log_joint": tf.stop_gradient(tf.reduce_mean(log_joint))}
   if error is not None:  # nothing held out, nothing to report
     metrics["regression_error"] = tf.stop_gradient(error)
