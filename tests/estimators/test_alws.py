@@ -97,6 +97,30 @@ class AlwsGradientTest(tf.test.TestCase, parameterized.TestCase):
     self.assertLessEqual(auto, 1.2 * min(grid.values()), (auto, grid))
     self.assertGreater(grid[1e-1], 1.5 * auto, (auto, grid))  # a fixed large ridge fails
 
+  def test_posterior_mean_monitor_reaches_its_floor_and_flags_a_blind_regression(self):
+    model = models.LinearGaussian((4,), latent_size=2, seed=3)
+    x = model.joint().sample(4, seed=[1, 2]).x
+    # Linear-Gaussian: Var(z | x) is the same for every x, so the floor of the
+    # relative error is tr Σ_post / tr Var(z) = tr Σ_post / 2.
+    w, s2 = model.weight.numpy(), np.square(model.scale.numpy())
+    floor = np.trace(np.linalg.inv(np.eye(2) + w.T @ (w / s2[:, None]))) / 2
+    options = dict(num_sleep_samples=5000, validation_fraction=0.2, solver="exact",
+                   ridge=1e-4)
+    errors = [float(estimators.alws(model, x, seed=tf.constant([i, 4]), **options)
+                    .metrics["posterior_mean_error"]) for i in range(3)]
+    # 1000 held-out latents: the mean of a squared error is known to about 5%.
+    self.assertAllInRange(np.array(errors) / floor, 0.85, 1.2)
+    self.assertLess(floor, 0.5)  # the data pin z down: a blind regression shows
+
+    def mean_only(kernel_name, bandwidth, train_x, query_x, ridge):
+      del kernel_name, bandwidth, ridge
+      n = tf.shape(train_x)[0]
+      return tf.fill([tf.shape(query_x)[0], n], 1.0 / tf.cast(n, tf.float32))
+    with mock.patch.object(kernels, "kernel_ridge_smoother", mean_only):
+      blind = float(estimators.alws(model, x, seed=tf.constant([0, 4]), **options)
+                    .metrics["posterior_mean_error"])
+    self.assertAllInRange(blind, 0.9, 1.1)
+
   def test_a_regression_that_learns_nothing_fails(self):
     def mean_only(train_features, query_features, ridge):  # predicts the mean target
       del ridge

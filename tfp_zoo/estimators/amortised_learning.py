@@ -47,10 +47,24 @@ still holds for any ω.
 The targets are centred (an unpenalised intercept), so the ridge shrinks
 predictions towards the mean log joint, not towards zero.
 
-A `validation_fraction` of the sleep samples is held out: the metric
-'regression_error' is the held-out squared error of the predicted log p(z, x)
-relative to its variance, and `bandwidth='heldout'` picks the kernel
-bandwidth from a grid around the median heuristic by that error.
+A `validation_fraction` of the sleep samples is held out, for two metrics:
+
+- 'posterior_mean_error', the gradient-quality monitor: the same smoother
+  predicts the held-out latents from their x (an estimate of E[z | x]), and
+  the metric is the squared error over the latents' variance. Its floor is
+  E[Var(z | x)]/Var(z), how much of z the data cannot pin down; it sits near
+  1 when the regression sees nothing of the posterior (sleep samples unlike
+  the data, a bandwidth far off), which is when the gradient is poor.
+  Latents are taken as flat float vectors (one-hot categorical latents give
+  class probabilities; spherical ones, the mean direction).
+- 'regression_error', the held-out squared error of the predicted
+  log p(z, x) relative to the variance of log p(z, x) over the sleep
+  samples. That variance can be far smaller than the prediction's error
+  (the log joint of prior samples varies by a few nats while its x-dependent
+  part is hard to learn in high dimensions), so values of hundreds occur in
+  runs that train well: compare it between settings, not with 1.
+  `bandwidth='heldout'` picks the kernel bandwidth from a grid around the
+  median heuristic by it.
 
 If the model has a guide, `guide_update='sleep'` trains it on the same sleep
 samples (−log q_φ(z_n | x_n), as in wake-sleep): ALWS does not need it, but
@@ -132,6 +146,20 @@ def _smoother(solver, kernel, bandwidth, train_x, query_x, ridge, num_features, 
           tf.constant(ridge, tf.float32))
 
 
+def _posterior_mean_error(named: dict[str, tf.Tensor], num_train: int,
+                          smoother_val: tf.Tensor) -> tf.Tensor:
+  """Held-out ‖Ê[z | x] − z‖² / ‖z − z̄‖² with Ê from the smoother's rows."""
+  latents = [tf.reshape(tf.cast(v, tf.float32), [tf.shape(v)[0], -1])
+             for n, v in named.items() if n != models_base.OBSERVATION]
+  z = tf.stop_gradient(tf.concat(latents, axis=-1))
+  z_train, z_val = z[:num_train], z[num_train:]
+  mean = tf.reduce_mean(z_train, axis=0, keepdims=True)
+  predicted = mean + tf.matmul(smoother_val, z_train - mean)
+  variance = tf.reduce_mean(tf.reduce_sum(tf.square(z_val - mean), -1))
+  return (tf.reduce_mean(tf.reduce_sum(tf.square(predicted - z_val), -1))
+          / tf.maximum(variance, 1e-12))
+
+
 class AlwsFeatureMap(tf.Module):
   """ψ_ω: an MLP from flattened x to F features, with a linear head that
   predicts the standardised regression targets (its training signal)."""
@@ -210,8 +238,9 @@ def alws(model: models_base.LatentVariableModel, x: tf.Tensor, *, seed: tf.Tenso
       feature_map='learned', ...)`; None for feature_map='kernel'.
 
   Returns:
-    `Objectives` with metrics 'regression_error' (held-out, relative; absent
-    when validation_fraction holds out nothing), 'bandwidth', 'ridge' and
+    `Objectives` with metrics 'posterior_mean_error' and 'regression_error'
+    (held out, relative; see the module docstring; absent when
+    validation_fraction holds out nothing), 'bandwidth', 'ridge' and
     'sleep_log_joint'.
   """
   _check(num_sleep_samples, num_features, kernel, bandwidth, ridge, solver,
@@ -318,6 +347,9 @@ def alws(model: models_base.LatentVariableModel, x: tf.Tensor, *, seed: tf.Tenso
   else:
     error, smoother, chosen, chosen_ridge = candidates[0]
   smoother_queries = smoother[:tf.shape(queries)[0]]  # [B, N_train]
+  if num_val:
+    latent_error = _posterior_mean_error(
+        named, num_train, tf.stop_gradient(smoother[tf.shape(queries)[0]:]))
 
   predicted = smooth(smoother_queries, train_targets, target_mean)  # θ-gradient flows
   if form is not None:
@@ -336,5 +368,6 @@ def alws(model: models_base.LatentVariableModel, x: tf.Tensor, *, seed: tf.Tenso
              "sleep_log_joint": tf.stop_gradient(tf.reduce_mean(log_joint))}
   if error is not None:  # nothing held out, nothing to report
     metrics["regression_error"] = tf.stop_gradient(error)
+    metrics["posterior_mean_error"] = latent_error
   return base.Objectives(generative_loss, guide_loss, metrics)
 
