@@ -116,5 +116,64 @@ class EightBitModelsTest(tf.test.TestCase, parameterized.TestCase):
       models.get("vae", input_shape=(4, 4, 1), likelihood="logistic")
 
 
+
+class PixelScaleTest(tf.test.TestCase, parameterized.TestCase):
+  """pixel_scale=learned|shared|fixed and pixel_scale_init for Gaussian pixels."""
+
+  def _log_prob_and_gradient(self, model, x, z):
+    with tf.GradientTape() as tape:
+      log_prob = tf.reduce_sum(model.joint().log_prob(z=z, x=x))
+    variables = [v for v in model.generative_variables if "pixel_raw_scale" in v.name]
+    return log_prob, (tape.gradient(log_prob, variables) if variables else [])
+
+  def test_modes_share_the_likelihood_and_the_shared_gradient_is_the_sum(self):
+    hparams = dict(likelihood="gaussian", hidden_sizes=(8,), latent_sizes=(2,),
+                   pixel_scale_init=0.1)
+    learned, shared, fixed = (models.get("vae", input_shape=(3, 3, 1), pixel_scale=mode,
+                                         **hparams) for mode in ("learned", "shared", "fixed"))
+    x = tf.random.stateless_uniform([4, 3, 3, 1], seed=[0, 1])
+    z = tf.random.stateless_normal([4, 2], seed=[0, 2])
+    loc = tf.reshape(learned.decoders[0](z), [4, 3, 3, 1])
+    expected = tf.reduce_sum(tfd_normal_log_prob(x, loc, 0.1))
+    results = [self._log_prob_and_gradient(m, x, z) for m in (learned, shared, fixed)]
+    prior = tf.reduce_sum(-0.5 * tf.square(z) - 0.5 * math.log(2 * math.pi))
+    for log_prob, _ in results:  # same networks (same seed), scale 0.1 everywhere
+      self.assertAllClose(log_prob - prior, expected, rtol=1e-5)
+    (_, [per_pixel]), (_, [one]), (_, none) = results
+    self.assertEqual(per_pixel.shape, [9])
+    self.assertEqual(one.shape, [1])
+    self.assertAllClose(one, [tf.reduce_sum(per_pixel)], rtol=1e-5)
+    self.assertEmpty(none)
+    self.assertEqual(len(learned.generative_variables), len(fixed.generative_variables) + 1)
+
+  @parameterized.parameters(
+      ("vae", {}), ("discrete_vae", dict(num_latents=3, hidden_sizes=(8,))),
+      ("hyperspherical_vae", dict(latent_dim=2, hidden_sizes=(8,))),
+      ("matrix_factorisation", dict(latent_size=3)))
+  def test_every_gaussian_model_takes_the_options(self, name, hparams):
+    if name != "matrix_factorisation":
+      hparams = dict(hparams, likelihood="gaussian")
+    model = models.get(name, input_shape=(3, 3, 1), pixel_scale="fixed", pixel_scale_init=0.2,
+                       **hparams)
+    self.assertFalse(any("pixel_raw_scale" in v.name for v in model.generative_variables))
+    sample = model.joint().sample(2, seed=[1, 2])
+    self.assertAllClose(model.joint().sample_distributions(value=sample, seed=[1, 2])[0][-1]
+                        .distribution.stddev()[0, 0, 0, 0], 0.2, rtol=1e-5)
+
+  def test_bad_options_are_named(self):
+    for hparams, message in (
+        (dict(pixel_scale="per_image"), "pixel_scale='per_image': expected one of learned, "
+         "shared, fixed"),
+        (dict(pixel_scale_init=0.0), "pixel_scale_init=0.0: expected a finite number above"),
+        (dict(pixel_scale_init=float("nan")), "pixel_scale_init=nan"),
+        (dict(likelihood="bernoulli", pixel_scale="fixed"), "pixel_scale and pixel_scale_init "
+         "set the noise of likelihood='gaussian'; this model has likelihood='bernoulli'")):
+      with self.assertRaisesRegex(ValueError, message):
+        models.get("vae", input_shape=(3, 3, 1), **{"likelihood": "gaussian", **hparams})
+
+
+def tfd_normal_log_prob(x, loc, scale):
+  return -0.5 * tf.square((x - loc) / scale) - math.log(scale) - 0.5 * math.log(2 * math.pi)
+
 if __name__ == "__main__":
   tf.test.main()

@@ -43,7 +43,8 @@ class DiscreteVAE(base.LatentVariableModel):
                hidden_sizes: int | Sequence[int] = (200, 200),
                likelihood: str = "bernoulli", activation: str = "tanh",
                architecture: str = "auto", conv_channels: int | Sequence[int] | None = None,
-               residual_blocks: int = 0, seed: int = 0, name: str | None = None):
+               residual_blocks: int = 0, pixel_scale: str = "learned",
+               pixel_scale_init: float = 1.0, seed: int = 0, name: str | None = None):
     """Builds the networks.
 
     Args:
@@ -59,6 +60,9 @@ class DiscreteVAE(base.LatentVariableModel):
         `architectures.resolve`; `hidden_sizes` are the MLP's.
       conv_channels: channels of the stride-2 convolutions (architecture=conv).
       residual_blocks: residual blocks after each of them (architecture=conv).
+      pixel_scale: the noise of likelihood='gaussian': 'learned' (one scale per
+        pixel), 'shared' (one learned scale) or 'fixed'.
+      pixel_scale_init: that scale at initialisation (default 1).
       seed: integer seed of the initialisation.
       name: module name.
     """
@@ -66,6 +70,7 @@ class DiscreteVAE(base.LatentVariableModel):
     if latent not in LATENTS:
       raise ValueError(f"latent={latent!r}: expected one of {LATENTS}")
     pixels.check_likelihood(likelihood)
+    pixels.check_pixel_scale(pixel_scale, pixel_scale_init, likelihood)
     if not isinstance(num_latents, int) or num_latents < 0:
       raise ValueError(f"num_latents={num_latents!r}: expected a positive integer "
                        "(0 for the default)")
@@ -94,7 +99,7 @@ class DiscreteVAE(base.LatentVariableModel):
     self.encoder = architectures.encoder(self.architecture, self.input_shape, hidden,
                                          latent_size, seed=seeds[1], name="encoder", **nets)
     if likelihood == "gaussian":
-      self.pixel_raw_scale = pixels.initial_raw_scale(data_size)
+      self.pixel_raw_scale = pixels.initial_raw_scale(data_size, pixel_scale, pixel_scale_init)
 
   @property
   def observation_support(self) -> str:
@@ -133,7 +138,7 @@ class DiscreteVAE(base.LatentVariableModel):
   def generative_variables(self) -> tuple[tf.Variable, ...]:
     variables = (self.prior_logits,) + self.decoder.trainable_variables
     if self.likelihood == "gaussian":
-      variables += (self.pixel_raw_scale,)
+      variables += pixels.scale_variables(self.pixel_raw_scale)
     return variables
 
   @property

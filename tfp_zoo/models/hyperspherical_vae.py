@@ -32,7 +32,8 @@ class HypersphericalVAE(base.LatentVariableModel):
                hidden_sizes: int | Sequence[int] = (200, 200),
                likelihood: str = "bernoulli", activation: str = "tanh",
                architecture: str = "auto", conv_channels: int | Sequence[int] | None = None,
-               residual_blocks: int = 0, seed: int = 0, name: str | None = None):
+               residual_blocks: int = 0, pixel_scale: str = "learned",
+               pixel_scale_init: float = 1.0, seed: int = 0, name: str | None = None):
     """Builds the networks.
 
     Args:
@@ -45,6 +46,9 @@ class HypersphericalVAE(base.LatentVariableModel):
         `architectures.resolve`; `hidden_sizes` are the MLP's.
       conv_channels: channels of the stride-2 convolutions (architecture=conv).
       residual_blocks: residual blocks after each of them (architecture=conv).
+      pixel_scale: the noise of likelihood='gaussian': 'learned' (one scale per
+        pixel), 'shared' (one learned scale) or 'fixed'.
+      pixel_scale_init: that scale at initialisation (default 1).
       seed: integer seed of the initialisation.
       name: module name.
     """
@@ -52,6 +56,7 @@ class HypersphericalVAE(base.LatentVariableModel):
     if not isinstance(latent_dim, int) or latent_dim < 2:
       raise ValueError(f"latent_dim={latent_dim!r}: expected an integer >= 2")
     pixels.check_likelihood(likelihood)
+    pixels.check_pixel_scale(pixel_scale, pixel_scale_init, likelihood)
     hidden = nn.parse_sizes(hidden_sizes, "hidden_sizes")
     self.architecture = architectures.resolve(architecture, self.input_shape, conv_channels,
                                               residual_blocks)
@@ -69,7 +74,7 @@ class HypersphericalVAE(base.LatentVariableModel):
     self.encoder = architectures.encoder(self.architecture, self.input_shape, hidden,
                                          latent_dim + 1, seed=seeds[1], name="encoder", **nets)
     if likelihood == "gaussian":
-      self.pixel_raw_scale = pixels.initial_raw_scale(data_size)
+      self.pixel_raw_scale = pixels.initial_raw_scale(data_size, pixel_scale, pixel_scale_init)
 
   @property
   def observation_support(self) -> str:
@@ -101,7 +106,7 @@ class HypersphericalVAE(base.LatentVariableModel):
   def generative_variables(self) -> tuple[tf.Variable, ...]:
     variables = self.decoder.trainable_variables
     if self.likelihood == "gaussian":
-      variables += (self.pixel_raw_scale,)
+      variables += pixels.scale_variables(self.pixel_raw_scale)
     return variables
 
   @property

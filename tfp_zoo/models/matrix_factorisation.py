@@ -34,7 +34,8 @@ class MatrixFactorisation(base.LatentVariableModel):
   """x = Wz + b + noise, with latent 'z' of size `latent_size`."""
 
   def __init__(self, input_shape: Sequence[int], *, latent_size: int = 50,
-               prior: str = "laplace", guide_hidden_size: int = 200, seed: int = 0,
+               prior: str = "laplace", guide_hidden_size: int = 200,
+               pixel_scale: str = "learned", pixel_scale_init: float = 1.0, seed: int = 0,
                name: str | None = None):
     """Builds the dictionary and the guide network.
 
@@ -43,10 +44,14 @@ class MatrixFactorisation(base.LatentVariableModel):
       latent_size: number of dictionary elements (columns of W).
       prior: 'laplace' (sparse) or 'exponential' (non-negative).
       guide_hidden_size: hidden units of the guide's MLP.
+      pixel_scale: the Gaussian pixel noise: 'learned' per pixel, 'shared' (one
+        learned scale) or 'fixed'; `pixel_scale_init` is its initial value.
+      pixel_scale_init: the noise scale at initialisation (default 1).
       seed: integer seed of the initialisation.
       name: module name.
     """
     super().__init__(input_shape, name=name)
+    pixels.check_pixel_scale(pixel_scale, pixel_scale_init, "gaussian")
     if prior not in PRIORS:
       raise ValueError(f"prior={prior!r}: expected one of {PRIORS}")
     if not isinstance(latent_size, int) or latent_size < 1:
@@ -55,7 +60,7 @@ class MatrixFactorisation(base.LatentVariableModel):
     data_size = int(np.prod(self.input_shape))
     seeds = tf.random.experimental.stateless_split(tf.constant([seed, 9]), 2).numpy()
     self.dictionary = nn.Dense(latent_size, data_size, seed=seeds[0], name="dictionary")
-    self.pixel_raw_scale = pixels.initial_raw_scale(data_size)
+    self.pixel_raw_scale = pixels.initial_raw_scale(data_size, pixel_scale, pixel_scale_init)
     self.guide_network = nn.MLP([data_size, guide_hidden_size, 2 * latent_size],
                                 seed=seeds[1], name="guide_network")
 
@@ -91,7 +96,7 @@ class MatrixFactorisation(base.LatentVariableModel):
 
   @property
   def generative_variables(self) -> tuple[tf.Variable, ...]:
-    return self.dictionary.trainable_variables + (self.pixel_raw_scale,)
+    return self.dictionary.trainable_variables + pixels.scale_variables(self.pixel_raw_scale)
 
   @property
   def guide_variables(self) -> tuple[tf.Variable, ...]:

@@ -86,9 +86,39 @@ def _discretized_logistic(raw_loc: tf.Tensor, raw_scale: tf.Tensor) -> Discretiz
   return DiscretizedLogistic(tfd.Logistic(loc - 0.5, scale), low=0.0, high=_LEVELS - 1.0)
 
 
-def initial_raw_scale(data_size: int) -> tf.Variable:
-  """The learned per-pixel scale of Gaussian pixels, before softplus."""
-  return tf.Variable(tf.fill([data_size], _UNIT_RAW_SCALE), name="pixel_raw_scale")
+PIXEL_SCALES = ("learned", "shared", "fixed")
+
+
+def check_pixel_scale(pixel_scale: str, pixel_scale_init: float, likelihood: str) -> None:
+  """Refuses unknown modes, a non-positive scale, and a scale for non-Gaussian pixels."""
+  if pixel_scale not in PIXEL_SCALES:
+    raise ValueError(f"pixel_scale={pixel_scale!r}: expected one of {', '.join(PIXEL_SCALES)}")
+  if (isinstance(pixel_scale_init, bool) or not isinstance(pixel_scale_init, (int, float))
+      or not pixel_scale_init > _MIN_PIXEL_SCALE or not math.isfinite(pixel_scale_init)):
+    raise ValueError(f"pixel_scale_init={pixel_scale_init!r}: expected a finite number "
+                     f"above {_MIN_PIXEL_SCALE} (the scale's floor)")
+  if likelihood != "gaussian" and (pixel_scale, pixel_scale_init) != ("learned", 1.0):
+    raise ValueError(f"pixel_scale and pixel_scale_init set the noise of "
+                     f"likelihood='gaussian'; this model has likelihood={likelihood!r}")
+
+
+def initial_raw_scale(data_size: int, pixel_scale: str = "learned",
+                      pixel_scale_init: float = 1.0) -> tf.Variable | tf.Tensor:
+  """The scale of Gaussian pixels before softplus: one learned value per pixel
+  ('learned'), one learned value for all ('shared'), or a constant ('fixed'),
+  each starting at `pixel_scale_init`."""
+  raw = (_UNIT_RAW_SCALE if pixel_scale_init == 1.0 else
+         float(tfp.math.softplus_inverse(
+             tf.constant(pixel_scale_init - _MIN_PIXEL_SCALE, tf.float32))))
+  if pixel_scale == "fixed":
+    return tf.constant([raw], tf.float32)
+  size = data_size if pixel_scale == "learned" else 1
+  return tf.Variable(tf.fill([size], raw), name="pixel_raw_scale")
+
+
+def scale_variables(raw_scale: tf.Variable | tf.Tensor | None) -> tuple[tf.Variable, ...]:
+  """The trainable part of a Gaussian pixel scale (none when fixed or absent)."""
+  return (raw_scale,) if isinstance(raw_scale, tf.Variable) else ()
 
 
 def observation(params: tf.Tensor, input_shape: Sequence[int], likelihood: str,
@@ -114,7 +144,8 @@ def observation(params: tf.Tensor, input_shape: Sequence[int], likelihood: str,
   elif likelihood == "bernoulli":
     pixels = distributions.Bernoulli(logits=tf.reshape(params, shape), dtype=tf.float32)
   else:
-    scale = tf.reshape(tf.nn.softplus(raw_scale) + _MIN_PIXEL_SCALE, input_shape)
+    scale = tf.nn.softplus(raw_scale) + _MIN_PIXEL_SCALE  # [pixels] or [1] (shared, fixed)
+    scale = tf.reshape(tf.broadcast_to(scale, [math.prod(int(d) for d in input_shape)]), input_shape)
     pixels = tfd.Normal(tf.reshape(params, shape), scale)
   return tfd.Independent(pixels, reinterpreted_batch_ndims=len(input_shape),
                          name=base.OBSERVATION)

@@ -94,7 +94,8 @@ class VAE(base.LatentVariableModel):
                prior: str = "standard", prior_components: int = 0,
                guide: str = "diagonal", flow_layers: int = 0, flow_hidden: int = 0,
                architecture: str = "auto", conv_channels: int | Sequence[int] | None = None,
-               residual_blocks: int = 0, seed: int = 0, name: str | None = None):
+               residual_blocks: int = 0, pixel_scale: str = "learned",
+               pixel_scale_init: float = 1.0, seed: int = 0, name: str | None = None):
     """Builds the networks.
 
     Args:
@@ -123,6 +124,9 @@ class VAE(base.LatentVariableModel):
       conv_channels: channels of the stride-2 convolutions (architecture=conv;
         default 32-64).
       residual_blocks: residual blocks after each of them (architecture=conv).
+      pixel_scale: the noise of likelihood='gaussian': 'learned' (one scale per
+        pixel), 'shared' (one learned scale) or 'fixed'.
+      pixel_scale_init: that scale at initialisation (default 1).
       seed: integer seed of the initialisation.
       name: module name.
     """
@@ -130,6 +134,7 @@ class VAE(base.LatentVariableModel):
     if stochastic_layers not in _ARCHITECTURES:
       raise ValueError(f"stochastic_layers={stochastic_layers}: expected 1 or 2")
     pixels.check_likelihood(likelihood)
+    pixels.check_pixel_scale(pixel_scale, pixel_scale_init, likelihood)
     _check_prior(prior, prior_components, stochastic_layers)
     _check_guide(guide, prior, flow_layers, flow_hidden)
     architecture = architectures.resolve(architecture, self.input_shape, conv_channels,
@@ -176,7 +181,7 @@ class VAE(base.LatentVariableModel):
                name=f"decoder_{i + 1}")
         for i in range(1, stochastic_layers)]
     if likelihood == "gaussian":
-      self.pixel_raw_scale = pixels.initial_raw_scale(data_size)
+      self.pixel_raw_scale = pixels.initial_raw_scale(data_size, pixel_scale, pixel_scale_init)
     self.prior_kind = prior
     components = prior_components or priors.DEFAULT_COMPONENTS.get(prior, 0)
     # Own seeds for the prior, so the default model's initialisation is unchanged.
@@ -268,7 +273,7 @@ class VAE(base.LatentVariableModel):
   def generative_variables(self) -> tuple[tf.Variable, ...]:
     variables = sum((d.trainable_variables for d in self.decoders), ())
     if self.likelihood == "gaussian":
-      variables += (self.pixel_raw_scale,)
+      variables += pixels.scale_variables(self.pixel_raw_scale)
     if self.prior_kind != "standard":
       variables += self.prior.trainable_variables
     return variables
