@@ -28,6 +28,11 @@ class KernelsTest(tf.test.TestCase, parameterized.TestCase):
     self.assertAllClose(kernels.median_bandwidth(x[:4]),
                         np.median([distances[0, 2], distances[1, 3]]), rtol=1e-5)
 
+  def test_median_cross_distance_is_the_median_over_all_pairs(self):
+    x, y = _points(7), _points(12, seed=1) + 2.0
+    distances = np.linalg.norm(x.numpy()[:, None] - y.numpy()[None], axis=-1)
+    self.assertAllClose(kernels.median_cross_distance(x, y), np.median(distances), rtol=1e-5)
+
   def test_solve_dtype(self):
     self.assertEqual(kernels.solve_dtype(1e-3), tf.float32)
     self.assertEqual(kernels.solve_dtype(1e-6), tf.float64)

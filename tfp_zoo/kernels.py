@@ -38,6 +38,7 @@ from tfp_zoo import precision
 tfk = tfp.math.psd_kernels
 
 __all__ = ["KERNELS", "TPU_SAFE_MIN_RIDGE", "RIDGE_GRID", "RidgeChoice", "median_bandwidth",
+           "median_cross_distance",
            "solve_dtype", "random_fourier_features", "loo_feature_ridge_smoother",
            "loo_kernel_ridge_smoother",
            "nystrom_features",
@@ -66,6 +67,19 @@ def median_bandwidth(x: tf.Tensor) -> tf.Tensor:
   size = tf.shape(distances)[0]
   median = 0.5 * (distances[(size - 1) // 2] + distances[size // 2])
   return tf.maximum(median, 1e-6)
+
+
+def median_cross_distance(x: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
+  """The median distance between the rows of `x` [B, d] and of `y` [N, d], over
+  all B·N pairs (no gradient): the median heuristic across two samples, for a
+  bandwidth that suits both when they differ (e.g. data and sleep samples)."""
+  x = tf.stop_gradient(tf.convert_to_tensor(x, tf.float32))
+  y = tf.stop_gradient(tf.convert_to_tensor(y, tf.float32))
+  squared = (tf.reduce_sum(tf.square(x), -1)[:, None] + tf.reduce_sum(tf.square(y), -1)[None]
+             - 2.0 * tf.matmul(x, y, transpose_b=True))
+  distances = tf.sort(tf.reshape(tf.sqrt(tf.maximum(squared, 0.0)), [-1]))
+  size = tf.shape(distances)[0]
+  return tf.maximum(0.5 * (distances[(size - 1) // 2] + distances[size // 2]), 1e-6)
 
 
 def solve_dtype(ridge: float | tf.Tensor) -> tf.DType:

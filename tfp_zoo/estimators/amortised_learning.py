@@ -83,7 +83,7 @@ from tfp_zoo import kernels, nn
 from tfp_zoo.estimators import base
 from tfp_zoo.models import base as models_base
 
-__all__ = ["alws", "alws_state", "AlwsFeatureMap", "SOLVERS", "FEATURE_MAPS"]
+__all__ = ["alws", "alws_state", "AlwsFeatureMap", "SOLVERS", "FEATURE_MAPS", "BANDWIDTHS"]
 
 SOLVERS = ("random_features", "nystrom", "exact")
 FEATURE_MAPS = ("kernel", "learned")
@@ -91,6 +91,7 @@ FEATURE_MAPS = ("kernel", "learned")
 # for why Bernoulli is not among them).
 _AUTO_FAMILIES = ("Normal", "Poisson")
 _BANDWIDTH_GRID = (0.25, 0.5, 1.0, 2.0, 4.0)  # multiples of the median heuristic
+BANDWIDTHS = ("median", "cross_median", "heldout")
 
 
 def _check(num_sleep_samples, num_features, kernel, bandwidth, ridge, solver,
@@ -101,9 +102,10 @@ def _check(num_sleep_samples, num_features, kernel, bandwidth, ridge, solver,
   base.check_num_samples(num_sleep_samples, "alws", name="num_sleep_samples", minimum=4)
   base.check_num_samples(num_features, "alws", name="num_features")
   if isinstance(bandwidth, str):
-    base.check_choice(bandwidth, ("median", "heldout"), "bandwidth", "alws")
+    base.check_choice(bandwidth, BANDWIDTHS, "bandwidth", "alws")
   elif not (isinstance(bandwidth, (int, float)) and bandwidth > 0):
-    raise ValueError(f"alws: bandwidth={bandwidth!r}; expected 'median', 'heldout' or a "
+    raise ValueError(f"alws: bandwidth={bandwidth!r}; expected 'median', 'cross_median', "
+                     "'heldout' or a "
                      "positive number")
   if ridge != "auto" and not (isinstance(ridge, (int, float)) and not isinstance(ridge, bool)
                               and ridge > 0):
@@ -220,8 +222,11 @@ def alws(model: models_base.LatentVariableModel, x: tf.Tensor, *, seed: tf.Tenso
     num_sleep_samples: N, samples (z_n, x_n) ~ p_θ per step.
     num_features: D, random Fourier features or Nyström landmarks (ignored by 'exact').
     kernel: 'gaussian' or 'laplace'.
-    bandwidth: 'median' (heuristic), 'heldout' (grid search by held-out error)
-      or a positive number.
+    bandwidth: 'median' (the median heuristic on the sleep samples),
+      'cross_median' (the median distance between the data batch and the
+      sleep samples: the regression is queried at the data, which may lie
+      where sleep samples are sparse), 'heldout' (grid search by held-out
+      error around 'median') or a positive number.
     ridge: λ (the penalty is NλI), or 'auto': chosen every step from
       `kernels.RIDGE_GRID` by the exact leave-one-out error of the predicted
       log joint on the sleep samples (one eigendecomposition for all λ).
@@ -319,7 +324,8 @@ def alws(model: models_base.LatentVariableModel, x: tf.Tensor, *, seed: tf.Tenso
 
   all_queries = tf.concat([queries, val_x], axis=0)
   if isinstance(bandwidth, str):
-    median = kernels.median_bandwidth(train_x)
+    median = (kernels.median_cross_distance(queries, train_x) if bandwidth == "cross_median"
+              else kernels.median_bandwidth(train_x))
     scales = _BANDWIDTH_GRID if bandwidth == "heldout" else (1.0,)
   else:
     median, scales = tf.constant(float(bandwidth)), (1.0,)
