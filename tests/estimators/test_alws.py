@@ -67,6 +67,22 @@ def _error_at(model, x, n, **options):
                   for i in range(SEEDS)]) / np.linalg.norm(exact)
 
 
+def _linear_gaussian(dim, latent_size, noise_sd, weight_scale, seed=7):
+  """A linear-Gaussian model built here (not the package's default draw):
+  Gaussian weights of the given scale and bias, noise sd `noise_sd`."""
+  model = models.LinearGaussian((dim,), latent_size=latent_size, seed=seed)
+  rng = np.random.default_rng(seed)
+  model.weight.assign(weight_scale * rng.normal(size=model.weight.shape).astype(np.float32))
+  model.bias.assign(rng.normal(size=model.bias.shape).astype(np.float32))
+  model.raw_scale.assign(tf.fill(model.raw_scale.shape,
+                                 float(np.log(np.expm1(noise_sd)))))  # softplus⁻¹
+  return model, model.joint().sample(16, seed=[1, 2]).x
+
+
+# Different dimensions, noise levels and weight scales (issue 13's first test).
+LINEAR_GAUSSIANS = ((5, 2, 0.7, 1.0), (20, 3, 0.5, 0.5), (10, 2, 2.0, 3.0))
+
+
 def _converges(errors):
   return all(a > b for a, b in zip(errors, errors[1:])) and errors[-1] < 0.2
 
@@ -78,6 +94,21 @@ class AlwsGradientTest(tf.test.TestCase, parameterized.TestCase):
   def test_gradient_approaches_the_exact_gradient(self, solver):
     errors = _relative_errors(*_problem(), solver=solver, exponential_family=True)
     self.assertTrue(_converges(errors), errors)
+
+  @parameterized.parameters("random_features", "nystrom", "exact")
+  @pytest.mark.slow
+  def test_automatic_ridge_converges_on_three_models_and_a_large_ridge_does_not(self, solver):
+    # The exact solver's O(N³) eigendecomposition stops at N = 2000. Measured
+    # (random features, N = 500 / 2000 / 8000): 0.48 / 0.20 / 0.13,
+    # 0.43 / 0.25 / 0.20, 0.32 / 0.29 / 0.20.
+    sizes = (500, 1000, 2000) if solver == "exact" else (500, 2000, 8000)
+    for spec in LINEAR_GAUSSIANS:
+      model, x = _linear_gaussian(*spec)
+      errors = [_error_at(model, x, n, solver=solver, ridge="auto") for n in sizes]
+      self.assertLess(errors[-1], 0.3, (spec, errors))
+      self.assertLess(errors[-1], errors[0], (spec, errors))
+      large = _error_at(model, x, sizes[-1], solver=solver, ridge=0.1)
+      self.assertGreater(large, 0.3, (spec, large))
 
   def test_log_joint_regression_converges_too(self):
     errors = _relative_errors(*_problem(), exponential_family=False, solver="exact")
