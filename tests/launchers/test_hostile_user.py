@@ -164,9 +164,12 @@ class HostileUserTest(tf.test.TestCase):
     self.assertTrue(os.path.exists(os.path.join(workdir, "checkpoints",
                                                 f"ckpt-{step}.index")))
     # Ctrl-C during the final evaluation stops it; the checkpoint stays as it was.
+    # Small evaluation batches: hundreds of chunk calls, so that the evaluation
+    # is still running when a loaded machine gets round to sending the signal.
     evaluating = _start("train.py", f"--workdir={workdir}", f"--train_steps={step}",
-                        *TINY[:-2], "--eval_num_samples=2000", "--eval_examples=1000")
-    _wait_for_line(evaluating, "eval (K=2000)")
+                        *TINY[:-2], "--eval_num_samples=5000", "--eval_examples=1000",
+                        "--eval_batch_size=10")
+    _wait_for_line(evaluating, "eval (K=5000)")
     before = _snapshot(os.path.join(workdir, "checkpoints"))
     evaluating.send_signal(signal.SIGINT)
     stdout, stderr = evaluating.communicate(timeout=120)
