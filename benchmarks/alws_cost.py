@@ -21,6 +21,8 @@ flags.DEFINE_list("sizes", ["250", "500", "1000", "2000", "4000"], "Sleep sample
 flags.DEFINE_list("solvers", ["random_features", "nystrom", "exact"], "ALWS solvers.")
 flags.DEFINE_integer("num_features", 1000, "D, random features or Nyström landmarks "
                      "(at most N).")
+flags.DEFINE_list("ridges", ["1e-3"], "ALWS ridge values: numbers, or 'auto' (λ by "
+                  "leave-one-out from an eigendecomposition each step).")
 flags.DEFINE_integer("exact_max_size", 2000, "Largest N for the O(N³) exact solver.")
 flags.DEFINE_integer("batch_size", 100, "Data batch.")
 flags.DEFINE_integer("repeats", 3, "Round-robin repeats (best kept).")
@@ -38,14 +40,16 @@ def main(argv):
   x = tf.cast(tf.random.stateless_uniform([FLAGS.batch_size, 28, 28, 1], [0, 1]) < 0.3,
               tf.float32)
   configs = [("elbo", None, 0, {"num_samples": 1})]
-  for solver in FLAGS.solvers:
-    for n in (int(s) for s in FLAGS.sizes):
-      if solver == "exact" and n > FLAGS.exact_max_size:
-        continue
-      options = {"num_sleep_samples": n, "solver": solver}
-      if solver != "exact":  # the exact solver takes no features (bind refuses them)
-        options["num_features"] = min(FLAGS.num_features, n)
-      configs.append(("alws", solver, n, options))
+  ridges = [r if r == "auto" else float(r) for r in FLAGS.ridges]
+  for ridge in ridges:
+    for solver in FLAGS.solvers:
+      for n in (int(s) for s in FLAGS.sizes):
+        if solver == "exact" and n > FLAGS.exact_max_size:
+          continue
+        options = {"num_sleep_samples": n, "solver": solver, "ridge": ridge}
+        if solver != "exact":  # the exact solver takes no features (bind refuses them)
+          options["num_features"] = min(FLAGS.num_features, n)
+        configs.append(("alws", solver, n, options))
 
   steps = []
   for estimator, _, _, options in configs:
@@ -72,25 +76,29 @@ def main(argv):
   rows = []
   print(f"\nTrain step, 784-200-200-50 VAE, batch {FLAGS.batch_size}, {os.cpu_count()} CPU "
         f"cores (best of {FLAGS.repeats} round-robin repeats)\n")
-  print("| estimator | solver | sleep samples N | features D | ms/step | vs ELBO | first call (s) |")
-  print("|---|---|---|---|---|---|---|")
+  print("| estimator | solver | sleep samples N | features D | ridge | ms/step | vs ELBO | "
+        "first call (s) |")
+  print("|---|---|---|---|---|---|---|---|")
   for (estimator, solver, n, options), seconds, (_, first) in zip(configs, best, steps):
     ms = seconds * 1e3
     rows.append({"estimator": estimator, "solver": solver, "n": n,
-                 "d": options.get("num_features"), "ms": ms, "ratio": ms / elbo_ms})
+                 "d": options.get("num_features"), "ridge": options.get("ridge"), "ms": ms,
+                 "ratio": ms / elbo_ms})
     print(f"| {estimator} | {solver or '-'} | {n or '-'} | "
-          f"{options.get('num_features', '-') if solver != 'exact' else '-'} | {ms:.1f} | "
-          f"{ms / elbo_ms:.1f}x | {first:.1f} |")
+          f"{options.get('num_features', '-') if solver != 'exact' else '-'} | "
+          f"{options.get('ridge', '-')} | {ms:.1f} | {ms / elbo_ms:.1f}x | {first:.1f} |")
   os.makedirs(FLAGS.output, exist_ok=True)
   with open(os.path.join(FLAGS.output, "alws_cost.json"), "w") as f:
     json.dump(rows, f, indent=2)
 
   plt = common.pyplot()
   fig, ax = plt.subplots(figsize=(6, 4))
-  for solver in FLAGS.solvers:
-    points = [(r["n"], r["ms"]) for r in rows if r["solver"] == solver]
-    if points:
-      ax.plot(*zip(*points), marker="o", label=f"alws, {solver}")
+  for ridge in ridges:
+    for solver in FLAGS.solvers:
+      points = [(r["n"], r["ms"]) for r in rows
+                if r["solver"] == solver and r["ridge"] == ridge]
+      if points:
+        ax.plot(*zip(*points), marker="o", label=f"alws, {solver}, ridge={ridge}")
   ax.axhline(elbo_ms, color="gray", linestyle="--", label="elbo (K=1)")
   ax.axhline(6 * elbo_ms, color="gray", linestyle=":", label="6x elbo")
   ax.set_xscale("log")

@@ -175,13 +175,13 @@ class BenchmarksTest(tf.test.TestCase):
   def test_alws_cost(self):
     out = self.create_tempdir().full_path
     stdout = _run("alws_cost.py", "--sizes=16,32", "--num_features=16", "--repeats=1",
-                  "--seconds=0.05", f"--output={out}")
-    self.assertIn("| alws | exact | 32 | - |", stdout)
-    self.assertIn("| alws | random_features | 16 | 16 |", stdout)
+                  "--seconds=0.05", f"--output={out}", "--ridges=1e-3,auto")
+    self.assertIn("| alws | exact | 32 | - | 0.001 |", stdout)
+    self.assertIn("| alws | random_features | 16 | 16 | auto |", stdout)
     self.assertTrue(os.path.getsize(os.path.join(out, "alws_cost.png")) > 1000)
     with open(os.path.join(out, "alws_cost.json")) as f:
       rows = json.load(f)
-    self.assertEqual(len(rows), 7)  # elbo + 3 solvers x 2 sizes
+    self.assertEqual(len(rows), 13)  # elbo + 2 ridges x 3 solvers x 2 sizes
     self.assertTrue(all(r["ms"] > 0 for r in rows))
 
   def test_alws_denoising(self):

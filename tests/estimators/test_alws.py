@@ -14,7 +14,7 @@ import pytest
 import tensorflow as tf
 from absl.testing import parameterized
 
-from tfp_zoo import estimators, kernels, models, testing
+from tfp_zoo import estimators, kernels, models, testing, training
 
 # The package re-exports the function `alws` under the module's name.
 alws_lib = importlib.import_module("tfp_zoo.estimators.amortised_learning")
@@ -171,6 +171,19 @@ class AlwsGradientTest(tf.test.TestCase, parameterized.TestCase):
     sleep = model.joint().sample(200, seed=[5, 5]).x
     self.assertAllClose(objectives.metrics["bandwidth"], kernels.median_bandwidth(sleep),
                         rtol=0.2)
+
+  def test_new_options_bind_and_train_from_the_launcher_config(self):
+    options = {"ridge": "auto", "bandwidth": "cross_median", "num_sleep_samples": 40,
+               "num_features": 20}
+    bound = estimators.bind("alws", **options)  # option types: 'auto' is not a float
+    self.assertEqual(bound.options["ridge"], "auto")
+    workdir = os.path.join(self.create_tempdir().full_path, "run")
+    result = training.train(training.TrainConfig(
+        workdir=workdir, estimator="alws", estimator_options=options, train_steps=2,
+        checkpoint_every=2, log_every=1, eval_num_samples=2, eval_examples=10,
+        model_hparams={"hidden_sizes": (8,), "latent_sizes": (2,)}))
+    for metric in ("ridge", "posterior_mean_error", "regression_error"):
+      self.assertTrue(np.isfinite(result["train"][metric]), metric)
 
   def test_a_regression_that_learns_nothing_fails(self):
     def mean_only(train_features, query_features, ridge):  # predicts the mean target

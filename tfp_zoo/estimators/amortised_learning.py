@@ -209,7 +209,7 @@ def alws_state(model: models_base.LatentVariableModel, *, feature_map: str = "ke
 
 def alws(model: models_base.LatentVariableModel, x: tf.Tensor, *, seed: tf.Tensor,
          num_sleep_samples: int = 1000, num_features: int = 1000, kernel: str = "gaussian",
-         bandwidth: Any = "median", ridge: float = 1e-3, solver: str = "random_features",
+         bandwidth: Any = "median", ridge: Any = 1e-3, solver: str = "random_features",
          exponential_family: Any = "auto", validation_fraction: float = 0.1,
          guide_update: str = "sleep", feature_map: str = "kernel",
          feature_size: int = 50, state: Any = None) -> base.Objectives:
