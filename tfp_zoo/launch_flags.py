@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import signal
 import sys
+import threading
 from typing import Any, Callable
 
 from absl import flags
@@ -107,6 +109,11 @@ def run_or_exit(fn: Callable[[], Any]) -> Any:
   Ctrl-C exits with status 130; `UserError`s, out-of-memory and failed writes
   with status 1.
   """
+  if threading.current_thread() is threading.main_thread():
+    # A process started in the background by a non-interactive shell inherits
+    # SIGINT ignored, and Python then never raises KeyboardInterrupt: kill -INT
+    # would stop training (its own handler) but not an evaluation or export.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
   try:
     return fn()
   except UserError as e:

@@ -166,9 +166,12 @@ class HostileUserTest(tf.test.TestCase):
     # Ctrl-C during the final evaluation stops it; the checkpoint stays as it was.
     # Small evaluation batches: hundreds of chunk calls, so that the evaluation
     # is still running when a loaded machine gets round to sending the signal.
+    # Started with SIGINT ignored, as a background job of a non-interactive shell
+    # (or a test runner's worker) is: the launcher must still stop on it.
     evaluating = _start("train.py", f"--workdir={workdir}", f"--train_steps={step}",
                         *TINY[:-2], "--eval_num_samples=5000", "--eval_examples=1000",
-                        "--eval_batch_size=10")
+                        "--eval_batch_size=10",
+                        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
     _wait_for_line(evaluating, "eval (K=5000)")
     before = _snapshot(os.path.join(workdir, "checkpoints"))
     evaluating.send_signal(signal.SIGINT)
