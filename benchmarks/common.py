@@ -53,3 +53,44 @@ def train(config) -> dict:
     sys.exit(f"{result['stopped_by']}: {config.workdir} stopped at step {result['step']} with "
              "its checkpoint saved; run the same command again to resume")
   return result
+
+
+def read_json(path: str):
+  """The JSON at `path`, or None if it is missing or unreadable."""
+  import json  # pylint: disable=g-import-not-at-top
+  try:
+    with open(path) as f:
+      return json.load(f)
+  except (OSError, ValueError):
+    return None
+
+
+def run_rows(rows, root: str, settings: dict, run_row) -> list:
+  """Runs `run_row(row, workdir)` for each row (each has `.name`), one workdir
+  per row under `root`; a row whose `row.json` holds the same `settings` is
+  reused, so a rerun resumes where it stopped."""
+  from tfp_zoo.training import workdir as workdir_lib  # pylint: disable=g-import-not-at-top
+  os.makedirs(root, exist_ok=True)
+  results = []
+  for i, row in enumerate(rows):
+    workdir = os.path.join(root, row.name)
+    path = os.path.join(workdir, "row.json")
+    saved = read_json(path)
+    if saved and saved.get("settings") == settings:
+      print(f"[{i + 1}/{len(rows)}] {row.name}: done earlier, reusing {path}", flush=True)
+      results.append(saved)
+      continue
+    print(f"[{i + 1}/{len(rows)}] {row.name}", flush=True)
+    result = run_row(row, workdir)
+    workdir_lib.write_json(path, result, "row.json")
+    results.append(result)
+  return results
+
+
+def write_table(root: str, table: str, results: list) -> None:
+  """Prints the Markdown table and writes it (table.md) and the rows (table.json)."""
+  from tfp_zoo.training import workdir as workdir_lib  # pylint: disable=g-import-not-at-top
+  print("\n" + table)
+  with open(os.path.join(root, "table.md"), "w") as f:
+    f.write(table + "\n")
+  workdir_lib.write_json(os.path.join(root, "table.json"), results, "table.json")

@@ -23,7 +23,6 @@ Resumable like mnist_table.py (finished rows are `<workdir_root>/<row>/row.json`
 """
 
 import dataclasses
-import json
 import os
 import time
 
@@ -71,14 +70,6 @@ def _settings() -> dict:
           "precision": FLAGS.precision}
 
 
-def _read_json(path):
-  try:
-    with open(path) as f:
-      return json.load(f)
-  except (OSError, ValueError):
-    return None
-
-
 def _run_row(row: Row, workdir: str) -> dict:
   from tfp_zoo import figures, training  # pylint: disable=g-import-not-at-top
   config = training.TrainConfig(
@@ -123,31 +114,13 @@ def _table(results: list[dict]) -> str:
 def main(argv):
   del argv
   logging.set_verbosity(logging.WARNING)
-  from tfp_zoo.training import workdir as workdir_lib  # pylint: disable=g-import-not-at-top
   by_name = {row.name: row for row in ROWS}
   unknown = [name for name in FLAGS.rows if name not in by_name]
   if unknown:
     raise app.UsageError(f"--rows: unknown {', '.join(unknown)}; one of {', '.join(by_name)}")
   rows = [by_name[name] for name in FLAGS.rows] if FLAGS.rows else ROWS
-  os.makedirs(FLAGS.workdir_root, exist_ok=True)
-  results = []
-  for i, row in enumerate(rows):
-    workdir = os.path.join(FLAGS.workdir_root, row.name)
-    path = os.path.join(workdir, "row.json")
-    saved = _read_json(path)
-    if saved and saved.get("settings") == _settings():
-      print(f"[{i + 1}/{len(rows)}] {row.name}: done earlier, reusing {path}", flush=True)
-      results.append(saved)
-      continue
-    print(f"[{i + 1}/{len(rows)}] {row.name}", flush=True)
-    result = _run_row(row, workdir)
-    workdir_lib.write_json(path, result, "row.json")
-    results.append(result)
-  table = _table(results)
-  print("\n" + table)
-  with open(os.path.join(FLAGS.workdir_root, "table.md"), "w") as f:
-    f.write(table + "\n")
-  workdir_lib.write_json(os.path.join(FLAGS.workdir_root, "table.json"), results, "table.json")
+  results = common.run_rows(rows, FLAGS.workdir_root, _settings(), _run_row)
+  common.write_table(FLAGS.workdir_root, _table(results), results)
   print(f"\nwrote {FLAGS.workdir_root}/table.md, table.json, <row>_samples.png")
 
 

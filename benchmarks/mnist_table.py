@@ -27,7 +27,6 @@ prior and AIS with a fixed number of steps (`k_sensitivity.png`).
 """
 
 import dataclasses
-import json
 import os
 import time
 
@@ -116,14 +115,6 @@ def _settings() -> dict:
           "ais_proposal": FLAGS.ais_proposal}
 
 
-def _read_json(path):
-  try:
-    with open(path) as f:
-      return json.load(f)
-  except (OSError, ValueError):
-    return None
-
-
 def _curve(workdir):
   """(steps, values) of the K=100 test estimates in the run's TensorBoard files."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
@@ -206,7 +197,7 @@ def _sensitivity(row: Row, workdir: str) -> dict:
   settings = {**_settings(), "row": row.name, "ks": ks,
               "examples": FLAGS.sensitivity_examples,
               "ais_steps": FLAGS.sensitivity_ais_steps}  # after _settings(): its own steps
-  saved = _read_json(path)
+  saved = common.read_json(path)
   if saved and saved.get("settings") == settings:
     return saved
   model, config, _ = training.restore_model(workdir)
@@ -299,7 +290,6 @@ def _plot_sensitivity(sensitivity, path):
 def main(argv):
   del argv
   logging.set_verbosity(logging.WARNING)  # progress lines, not checkpoint INFO logs
-  from tfp_zoo.training import workdir as workdir_lib  # pylint: disable=g-import-not-at-top
   by_name = {row.name: row for row in ROWS}
   unknown = [name for name in FLAGS.rows if name not in by_name]
   if unknown:
@@ -309,26 +299,8 @@ def main(argv):
   if FLAGS.sensitivity_row and FLAGS.sensitivity_row not in by_name:
     raise app.UsageError(f"--sensitivity_row={FLAGS.sensitivity_row}: one of "
                          f"{', '.join(by_name)}")
-  os.makedirs(FLAGS.workdir_root, exist_ok=True)
-  results = []
-  for i, row in enumerate(rows):
-    workdir = os.path.join(FLAGS.workdir_root, row.name)
-    path = os.path.join(workdir, "row.json")
-    saved = _read_json(path)
-    if saved and saved.get("settings") == _settings():
-      print(f"[{i + 1}/{len(rows)}] {row.name}: done earlier, reusing {path}", flush=True)
-      results.append(saved)
-      continue
-    print(f"[{i + 1}/{len(rows)}] {row.name}", flush=True)
-    result = _run_row(row, workdir)
-    workdir_lib.write_json(path, result, "row.json")
-    results.append(result)
-
-  table = _table(results)
-  print("\n" + table)
-  with open(os.path.join(FLAGS.workdir_root, "table.md"), "w") as f:
-    f.write(table + "\n")
-  workdir_lib.write_json(os.path.join(FLAGS.workdir_root, "table.json"), results, "table.json")
+  results = common.run_rows(rows, FLAGS.workdir_root, _settings(), _run_row)
+  common.write_table(FLAGS.workdir_root, _table(results), results)
   _plot_curves(results, os.path.join(FLAGS.workdir_root, "learning_curves.png"))
   print(f"\nwrote {FLAGS.workdir_root}/table.md, table.json, learning_curves.png")
   if FLAGS.sensitivity_row:
