@@ -175,14 +175,18 @@ class BenchmarksTest(tf.test.TestCase):
   def test_alws_cost(self):
     out = self.create_tempdir().full_path
     stdout = _run("alws_cost.py", "--sizes=16,32", "--num_features=16", "--repeats=1",
-                  "--seconds=0.05", f"--output={out}", "--ridges=1e-3,auto")
-    self.assertIn("| alws | exact | 32 | - | 0.001 |", stdout)
-    self.assertIn("| alws | random_features | 16 | 16 | auto |", stdout)
+                  "--seconds=0.05", f"--output={out}", "--ridges=1e-3,auto",
+                  "--likelihoods=bernoulli,gaussian")
+    self.assertIn("| bernoulli | alws | exact | - | 32 | - | 0.001 |", stdout)
+    self.assertIn("| gaussian | alws | random_features | bfloat16 | 16 | 16 | auto |", stdout)
     self.assertTrue(os.path.getsize(os.path.join(out, "alws_cost.png")) > 1000)
     with open(os.path.join(out, "alws_cost.json")) as f:
       rows = json.load(f)
-    self.assertEqual(len(rows), 13)  # elbo + 2 ridges x 3 solvers x 2 sizes
+    self.assertEqual(len(rows), 26)  # 2 x (elbo + 2 ridges x 3 solvers x 2 sizes)
     self.assertTrue(all(r["ms"] > 0 for r in rows))
+    # The accuracy beside each cost: small N errs, but every error is finite.
+    errors = [r["gradient_error"] for r in rows if r["estimator"] == "alws"]
+    self.assertTrue(all(np.isfinite(e) and e > 0 for e in errors), errors)
 
   def test_alws_denoising(self):
     out = self.create_tempdir().full_path
@@ -190,12 +194,27 @@ class BenchmarksTest(tf.test.TestCase):
                   f"--workdir_root={out}",
                   "--train_steps=10", "--num_examples=12", "--map_steps=10", "--latent_size=4")
     self.assertIn("| (noisy input) |", stdout)
-    self.assertIn("| alws |", stdout)
-    self.assertIn("| elbo |", stdout)
-    self.assertTrue(os.path.getsize(os.path.join(out, "denoising.png")) > 1000)
-    with open(os.path.join(out, "denoising.json")) as f:
+    self.assertIn("| alws | 10 |", stdout)
+    self.assertIn("| elbo | 10 |", stdout)
+    self.assertIn("| elbo_equal_time |", stdout)
+    self.assertTrue(os.path.getsize(os.path.join(out, "denoising_gaussian.png")) > 1000)
+    with open(os.path.join(out, "denoising_gaussian.json")) as f:
       result = json.load(f)
-    self.assertAllInRange([r["mse"] for r in result["rows"]], 0.0, 1.0)
+    self.assertAllInRange([r["error"] for r in result["rows"]], 0.0, 1.0)
+
+  def test_alws_denoising_of_the_authors_bernoulli_factorisation(self):
+    out = self.create_tempdir().full_path
+    stdout = _run("alws_denoising.py", "--dataset=mnist_small", _EMPTY_DATA_DIR(self),
+                  f"--workdir_root={out}", "--likelihood=bernoulli", "--train_examples=300",
+                  "--alws_options=num_sleep_samples=64", "--train_steps=6",
+                  "--num_examples=12", "--map_steps=10", "--latent_size=4",
+                  "--equal_time=false")
+    self.assertIn("uniform bernoulli matrix factorisation", stdout)
+    with open(os.path.join(out, "denoising_bernoulli.json")) as f:
+      result = json.load(f)
+    self.assertEqual(result["metric"], "pixel error rate")
+    self.assertAllInRange([result["noisy_error"]], 0.05, 0.15)  # 10% flipped
+    self.assertAllInRange([r["error"] for r in result["rows"]], 0.0, 1.0)
 
   def test_alws_sample_quality_trains_its_classifier(self):
     out = self.create_tempdir().full_path

@@ -1,5 +1,7 @@
 """Kernel ridge smoothers and feature maps against direct formulas."""
 
+from unittest import mock
+
 import numpy as np
 import tensorflow as tf
 from absl.testing import parameterized
@@ -63,6 +65,33 @@ class KernelsTest(tf.test.TestCase, parameterized.TestCase):
     # Monte Carlo error of an average of D bounded terms: O(1/√D).
     self.assertLess(errors[1], 2.0 / np.sqrt(10000))
     self.assertLess(errors[1], errors[0] / 4)
+
+  @parameterized.parameters("gaussian", "laplace")
+  def test_structured_and_bfloat16_projections_approximate_the_kernel(self, name):
+    x, y = _points(20, d=20), _points(20, seed=1, d=20)
+    exact = _kernel_matrix(name, x, y, 4.0)
+
+    def error(projection, d, **patch):
+      errors = []
+      for seed in range(4):
+        features = kernels.random_fourier_features(20, d, kernel_name=name, bandwidth=4.0,
+                                                   seed=tf.constant([seed, 4]),
+                                                   projection=projection)
+        approx = tf.matmul(features(x), features(y), transpose_b=True).numpy()
+        errors.append(np.sqrt(np.mean((approx - exact) ** 2)))
+      return np.mean(errors)
+    for projection in ("structured", "bfloat16"):
+      # Several blocks of 32 rows, and the Monte Carlo error of D bounded terms.
+      self.assertLess(error(projection, 4000), 2.0 / np.sqrt(4000), projection)
+      self.assertLess(error(projection, 4000), error(projection, 100) / 3, projection)
+    # Without the √d' scale the frequencies are too low: a different kernel.
+    original = kernels._structured_projection  # pylint: disable=protected-access
+
+    def unscaled(input_size, num_features, seed):
+      project = original(input_size, num_features, seed)
+      return lambda v: project(v) / np.float32(np.sqrt(32))  # d = 20 pads to 32
+    with mock.patch.object(kernels, "_structured_projection", unscaled):
+      self.assertGreater(error("structured", 4000), 5.0 / np.sqrt(4000))
 
   @parameterized.parameters("gaussian", "laplace")
   def test_nystrom_with_every_point_as_landmark_is_exact(self, name):

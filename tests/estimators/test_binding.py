@@ -16,6 +16,8 @@ CHOICES = {
     ("alws", "feature_map"): amortised_learning.FEATURE_MAPS,
     ("hmc", "adapt_step_size"): (False, True),
     ("alws", "solver"): amortised_learning.SOLVERS,
+    ("alws", "ridge"): ("auto", 1e-3),
+    ("alws", "guide_update"): ("sleep", "none"),
     ("rws", "guide_update"): reweighted_wake_sleep.GUIDE_UPDATES,
 }
 IGNORED = [dict(testcase_name=f"{name}_{option}", name=name, option=option,
@@ -91,7 +93,9 @@ class BindTest(tf.test.TestCase, parameterized.TestCase):
     model = _vae()
     self.assertIsNone(estimators.bind("iwae", num_samples=3).init(model))
     self.assertIsNone(estimators.bind("nvil", baseline="none").init(model))
-    self.assertIsNone(estimators.bind("alws").init(model))
+    alws = estimators.bind("alws").init(model)  # λ, the step count and the monitor
+    self.assertIsInstance(alws, estimators.AlwsState)
+    self.assertEmpty(alws.trainable_variables)
     nvil = estimators.bind("nvil", baseline="learned").init(model)
     self.assertIsInstance(nvil, estimators.NvilBaseline)
     self.assertNotEmpty(nvil.trainable_variables)

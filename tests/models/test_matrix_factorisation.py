@@ -1,6 +1,8 @@
 """Matrix factorisation: sparse or non-negative codes, and two unbiased
 estimators of log p(x) (guide and prior proposals) that agree."""
 
+import math
+
 import numpy as np
 import tensorflow as tf
 from absl.testing import parameterized
@@ -15,7 +17,8 @@ class PriorProposal(models.MatrixFactorisation):
 
 def _grid(prior, size=500):
   """A square grid over the two codes' support, and the area of one cell."""
-  low, high = (-12.0, 12.0) if prior == "laplace" else (0.0, 16.0)
+  low, high = {"laplace": (-12.0, 12.0), "exponential": (0.0, 16.0),
+               "uniform": (0.0, 1.0)}[prior]
   axis = tf.linspace(low, high, size + 1)
   axis = (axis[1:] + axis[:-1]) / 2  # midpoints
   a, b = tf.meshgrid(axis, axis)
@@ -41,11 +44,15 @@ class MatrixFactorisationTest(tf.test.TestCase, parameterized.TestCase):
     self.assertEmpty(theta & phi)
     self.assertEqual(theta | phi, {v.ref() for v in model.trainable_variables})
 
-  @parameterized.parameters("laplace", "exponential")
-  def test_log_likelihood_matches_quadrature(self, prior):
+  @parameterized.parameters(("laplace", {}), ("exponential", {}),
+                            ("uniform", dict(likelihood="bernoulli", dictionary="nonnegative")))
+  def test_log_likelihood_matches_quadrature(self, prior, options):
     # Two codes: log p(x) = log ∫∫ p(z) p(x | z) dz on a fine grid is exact
     # to far below the Monte Carlo error.
-    model = PriorProposal((5,), latent_size=2, prior=prior, seed=1)
+    model = PriorProposal((5,), latent_size=2, prior=prior, seed=1, **options)
+    if options:  # a dictionary that the binary pixels depend on strongly
+      model.log_dictionary.assign(tf.math.log(tf.random.stateless_uniform(
+          [2, 5], seed=[1, 1], minval=0.5, maxval=3.0)))
     x = model.joint().sample(8, seed=[3, 4]).x
     grid, cell = _grid(prior)
     log_joint = model.joint().log_prob(z=grid[:, None, :], x=x)  # [G, 8]
@@ -58,7 +65,7 @@ class MatrixFactorisationTest(tf.test.TestCase, parameterized.TestCase):
     self.assertLess(abs(np.mean(result.log_likelihood.numpy() - exact)), 3 * mean_stderr)
     self.assertLess(3 * mean_stderr, 0.1)  # power: 0.1 nats off on average would show
 
-  @parameterized.parameters("laplace", "exponential")
+  @parameterized.parameters("laplace", "exponential", "uniform")
   def test_guide_density_integrates_to_one(self, prior):
     model = models.MatrixFactorisation((5,), latent_size=2, prior=prior, seed=1,
                                        guide_hidden_size=16)
@@ -66,6 +73,25 @@ class MatrixFactorisationTest(tf.test.TestCase, parameterized.TestCase):
     grid, cell = _grid(prior)
     density = tf.exp(model.guide(x).log_prob(z=grid[:, None, :]))
     self.assertAllClose(tf.reduce_sum(density, axis=0) * cell, tf.ones([4]), atol=0.02)
+
+  def test_authors_bernoulli_factorisation(self):
+    # Uniform codes, binary pixels σ(W logit z + b), W = exp(log W) ≥ 0 with a
+    # Gamma(0.9, 0.3) prior (Li et al.'s run_mf.py).
+    model = models.get("matrix_factorisation", input_shape=(6, 6, 1), latent_size=4,
+                       prior="uniform", likelihood="bernoulli", dictionary="nonnegative")
+    sample = model.joint().sample(50, seed=[1, 2])
+    self.assertAllInRange(sample.z, 0.0, 1.0)
+    self.assertAllInSet(sample.x, [0.0, 1.0])
+    self.assertAllInRange(model.guide(sample.x).sample(seed=[3, 3]).z, 0.0, 1.0)
+    w = np.exp(model.log_dictionary.numpy())
+    a, b = 0.9, 0.3
+    expected = np.sum(a * np.log(b) - math.lgamma(a) + (a - 1) * np.log(w) - b * w)
+    self.assertAllClose(model.parameter_log_prior(), expected, rtol=1e-5)
+    self.assertIsNone(models.get("matrix_factorisation", input_shape=(4,))
+                      .parameter_log_prior())
+    logits = model.decode(tf.fill([1, 4], 0.5))  # logit ½ = 0: only the bias is left
+    self.assertAllClose(logits, tf.fill([1, 36], 0.1))
+    self.assertEqual(model.observation_support, "unit_interval")
 
   def test_bad_hyperparameters_are_named(self):
     with self.assertRaisesRegex(ValueError, "prior='gaussian'"):

@@ -112,6 +112,34 @@ _WORKER = textwrap.dedent("""
 """)
 
 
+_MIRRORED_ALWS = textwrap.dedent("""
+    import numpy as np
+    import tensorflow as tf
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(
+        cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    from tfp_zoo import estimators, models, training
+    from tfp_zoo.training import distribute
+
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    x = tf.cast(tf.random.stateless_uniform([8, 6], seed=[1, 2]) < 0.5, tf.float32)
+    bound = estimators.bind("alws", num_sleep_samples=32, num_features=16, ridge_every=2,
+                            monitor_every=2)
+    with strategy.scope():
+      trainer = training.Trainer(models.get("vae", input_shape=(6,), hidden_sizes=(5,),
+                                            latent_sizes=(2,)), bound, learning_rate=0.01,
+                                 strategy=strategy)
+    batches = iter(distribute.distribute_batches(
+        strategy, tf.data.Dataset.from_tensors(x).repeat(), global_batch_size=8))
+    for _ in range(3):
+      metrics = trainer(next(batches))
+    copies = {name: [float(v) for v in strategy.experimental_local_results(variable)]
+              for name, variable in (("calls", trainer.state.calls),
+                                     ("ridge", trainer.state.ridge))}
+    print("COPIES", copies, "FINITE", all(np.isfinite(v) for v in metrics.values()))
+""")
+
+
 class DistributeTest(tf.test.TestCase):
 
   def test_mirrored_update_equals_the_single_device_update(self):
@@ -119,6 +147,17 @@ class DistributeTest(tf.test.TestCase):
                              text=True, env=ENV, timeout=600)
     self.assertEqual(process.returncode, 0, process.stderr[-3000:])
     self.assertIn("FAILURES []", process.stdout, process.stdout)
+
+  def test_alws_state_stays_the_same_on_every_replica(self):
+    # ALWS's state (λ, the step count, the monitor) is assigned inside the
+    # step; every replica keeps the first replica's value.
+    process = subprocess.run([sys.executable, "-c", _MIRRORED_ALWS], capture_output=True,
+                             text=True, env=ENV, timeout=600)
+    self.assertEqual(process.returncode, 0, process.stderr[-3000:])
+    copies = eval(re.search(r"COPIES (\{.*\}) FINITE", process.stdout).group(1))  # pylint: disable=eval-used
+    self.assertEqual(copies["calls"], [3.0, 3.0])
+    self.assertEqual(copies["ridge"][0], copies["ridge"][1])
+    self.assertIn("FINITE True", process.stdout)
 
   @pytest.mark.slow
   def test_multi_worker_run_trains_checkpoints_and_agrees(self):

@@ -218,7 +218,7 @@ class LoopTest(tf.test.TestCase):
   def test_incompatible_resume_is_refused(self):
     workdir = os.path.join(self.get_temp_dir(), "run")
     training.train(_config(workdir, train_steps=5, eval_examples=10))
-    with self.assertRaisesRegex(training.ConfigError, "cannot continue: --model_hparams: run .*now"):
+    with self.assertRaisesRegex(training.ConfigError, "cannot continue: --model_hparams: hidden_sizes .* in the run, now"):
       training.train(_config(workdir, model_hparams={"hidden_sizes": (8,)}))
 
   def test_bad_config_values_name_the_flag(self):

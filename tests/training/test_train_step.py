@@ -12,6 +12,37 @@ def _data():
   return truth, truth.joint().sample(256, seed=[0, 1]).x
 
 
+class ParameterPriorTest(tf.test.TestCase):
+
+  def test_a_parameter_prior_enters_theta_loss_divided_by_the_dataset_size(self):
+    import tf_keras  # pylint: disable=g-import-not-at-top
+    model = models.get("matrix_factorisation", input_shape=(4,), latent_size=2,
+                       prior="uniform", likelihood="bernoulli", dictionary="nonnegative")
+    x = model.joint().sample(8, seed=[1, 2]).x
+    with self.assertRaisesRegex(ValueError, "prior on its parameters: pass dataset_size"):
+      training.make_train_step(model, estimators.get("elbo"),
+                               tf_keras.optimizers.legacy.SGD(1.0),
+                               tf_keras.optimizers.legacy.SGD(1.0))
+    seed = training.step_seed(0, tf.constant(0, tf.int64))
+    theta = model.generative_variables
+    with tf.GradientTape(persistent=True) as tape:
+      loss = estimators.elbo(model, x, seed=seed).generative_loss
+      with_prior = loss - model.parameter_log_prior() / 50.0
+    before = [v.numpy() for v in theta]
+    expected = [v - g for v, g in zip(before, tape.gradient(with_prior, theta))]
+    without = [v - g for v, g in zip(before, tape.gradient(loss, theta))]
+    step = training.make_train_step(model, estimators.get("elbo"),
+                                    tf_keras.optimizers.legacy.SGD(1.0),
+                                    tf_keras.optimizers.legacy.SGD(1.0), dataset_size=50)
+    log_prior = float(model.parameter_log_prior())
+    metrics = step(x, tf.constant(0, tf.int64))
+    self.assertAllClose(metrics["parameter_log_prior"], log_prior)
+    for variable, value in zip(theta, expected):
+      self.assertAllClose(variable, value, rtol=1e-4, atol=1e-5)
+    # The prior's share of the update is large enough for the test to see.
+    self.assertGreater(np.abs(expected[0] - without[0]).max(), 1e-3)
+
+
 class TrainStepTest(tf.test.TestCase, parameterized.TestCase):
 
   @parameterized.parameters(("elbo", False), ("iwae", False), ("iwae", True), ("dreg", False),

@@ -16,6 +16,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfp_zoo import datasets, export, testing, training
+from tfp_zoo import models as models_lib
 from tfp_zoo.errors import ResourceError, WorkdirLockedError
 from tfp_zoo.training import actions
 from tfp_zoo.training import workdir as workdir_lib
@@ -181,7 +182,7 @@ class OlderWorkdirsTest(tf.test.TestCase):
     path = os.path.join(workdir, "config.json")
     with open(path) as f:
       fields = json.load(f)
-    del fields["data_digest"]
+    del fields["data_digest"], fields[workdir_lib.PINNED_KEY]
     fields["num_samples"] = 5
     with open(path, "w") as f:
       json.dump(fields, f)
@@ -199,7 +200,57 @@ class OlderWorkdirsTest(tf.test.TestCase):
       json.dump(fields, f)
     config = training.load_config(workdir)
     self.assertIsNone(config.num_samples)  # alws takes no K
-    self.assertEqual(config.estimator_options, {"solver": "exact"})
+    # ... and a run saved before config.json pinned every default gets the
+    # defaults of its time (ALWS's changed in issue 13).
+    self.assertEqual(config.estimator_options, {"solver": "exact", "ridge": 1e-3,
+                                                "guide_sleep_samples": 10**9})
+
+
+class PinnedDefaultsTest(tf.test.TestCase):
+  """config.json holds every default, so a run outlives a change of default."""
+
+  def _log_likelihood(self, workdir):
+    return training.evaluate_workdir(workdir, num_samples=3, num_examples=10).mean
+
+  def test_a_changed_model_default_does_not_change_a_saved_run(self):
+    workdir = os.path.join(self.create_tempdir().full_path, "run")
+    training.train(_config(workdir, train_steps=2, checkpoint_every=2, eval_examples=5))
+    with open(os.path.join(workdir, "config.json")) as f:
+      saved = json.load(f)
+    self.assertTrue(saved[workdir_lib.PINNED_KEY])
+    self.assertEqual(saved["model_hparams"]["activation"], "tanh")  # a default, written
+    self.assertEqual(saved["estimator_options"], {})  # iwae's one option is K: --num_samples
+    before = self._log_likelihood(workdir)
+    defaults = models_lib.get_class("vae").__init__.__kwdefaults__
+    with mock.patch.dict(defaults, {"activation": "relu"}):
+      self.assertEqual(self._log_likelihood(workdir), before)  # evaluated as trained
+      self.assertEqual(training.train(_config(workdir, train_steps=4, checkpoint_every=2,
+                                              eval_examples=5))["step"], 4)
+      with open(os.path.join(workdir, "config.json")) as f:
+        self.assertEqual(json.load(f)["model_hparams"]["activation"], "tanh")
+      # The same run saved without its defaults would be rebuilt with the new one.
+      del saved["model_hparams"]["activation"]
+      with open(os.path.join(workdir, "config.json"), "w") as f:
+        json.dump(saved, f)
+      self.assertNotAlmostEqual(self._log_likelihood(workdir), before, places=3)
+
+  def test_a_resumed_run_keeps_its_options_and_a_change_names_the_keys(self):
+    workdir = os.path.join(self.create_tempdir().full_path, "alws")
+    options = {"num_sleep_samples": 32, "num_features": 16}
+    training.train(_config(workdir, estimator="alws", num_samples=None, train_steps=2,
+                           checkpoint_every=2, estimator_options=options, eval_examples=5))
+    with open(os.path.join(workdir, "config.json")) as f:
+      pinned = json.load(f)["estimator_options"]
+    self.assertEqual(pinned["ridge"], "auto")
+    self.assertNotIn("feature_size", pinned)  # meaningless with feature_map='kernel'
+    with self.assertRaises(training.ConfigError) as raised:
+      training.train(_config(workdir, estimator="alws", num_samples=None, train_steps=4,
+                             estimator_options=dict(options, ridge=0.01)))
+    self.assertIn("--estimator_options: ridge 'auto' in the run, now 0.01, ridge_every 100 "
+                  "in the run, now unset", str(raised.exception))
+    self.assertEqual(training.train(_config(  # the run's values, given or not
+        workdir, estimator="alws", num_samples=None, train_steps=4, eval_examples=5,
+        estimator_options=dict(options, ridge="auto")))["step"], 4)
 
 
 class NonFiniteTest(tf.test.TestCase):

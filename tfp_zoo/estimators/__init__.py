@@ -8,7 +8,7 @@ function, so `from tfp_zoo.estimators import iwae` is always the function.
 the state it keeps (see `binding.py`); the functions themselves stay plain.
 """
 
-from tfp_zoo.estimators.amortised_learning import AlwsFeatureMap, alws, alws_state
+from tfp_zoo.estimators.amortised_learning import AlwsFeatureMap, AlwsState, alws, alws_state
 from tfp_zoo.estimators.base import Objectives, importance_log_weights
 from tfp_zoo.estimators.binding import BoundEstimator, bind
 from tfp_zoo.estimators.catalog import (Estimator, accepts, check_options, get, make_state,
@@ -25,7 +25,7 @@ from tfp_zoo.estimators.reweighted_wake_sleep import rws
 from tfp_zoo.estimators.wake_sleep_algorithm import wake_sleep
 
 __all__ = ["Objectives", "elbo", "iwae", "miwae", "ciwae", "piwae", "dreg", "stl", "rws",
-           "vimco", "wake_sleep", "nvil", "alws", "NvilBaseline", "AlwsFeatureMap",
+           "vimco", "wake_sleep", "nvil", "alws", "NvilBaseline", "AlwsFeatureMap", "AlwsState",
            "importance_log_weights", "get", "names", "check_options", "make_state", "accepts",
            "Estimator", "bind", "BoundEstimator", "state_factory", "alws_state", "nvil_state", "hmc", "hmc_state", "HmcStepSize",
            "beta_tc_vae"]

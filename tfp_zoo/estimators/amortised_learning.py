@@ -47,7 +47,8 @@ still holds for any ω.
 The targets are centred (an unpenalised intercept), so the ridge shrinks
 predictions towards the mean log joint, not towards zero.
 
-A `validation_fraction` of the sleep samples is held out, for two metrics:
+Held-out sleep samples (`validation_fraction` × N more, drawn apart from
+the N that the regression uses) give two metrics:
 
 - 'posterior_mean_error', the gradient-quality monitor: the same smoother
   predicts the held-out latents from their x (an estimate of E[z | x]), and
@@ -66,6 +67,19 @@ A `validation_fraction` of the sleep samples is held out, for two metrics:
   `bandwidth='heldout'` picks the kernel bandwidth from a grid around the
   median heuristic by it.
 
+Amortised over steps (with the `AlwsState` that `make_state('alws', model)`
+returns and the trainer passes back): ridge='auto' rechooses λ by
+leave-one-out every `ridge_every` steps and reuses it in between, solving by
+a float32 Cholesky factorisation (λ ≥ 1e-6, `kernels.TPU_SAFE_MIN_RIDGE`);
+the metrics are computed every `monitor_every` steps (aligned with the
+launcher's logging) and repeated in between. Without a state every call
+chooses λ and computes the metrics.
+
+Cost: the networks run once over the sleep samples (each value is stopped as
+it is drawn, so later distributions see it as data; `_sleep`), and without
+the exponential-family form only the batch-mean smoother row is solved for,
+since −mean_b Ĵ(x*_b) is linear in the rows.
+
 If the model has a guide, `guide_update='sleep'` trains it on the same sleep
 samples (−log q_φ(z_n | x_n), as in wake-sleep): ALWS does not need it, but
 evaluation and encoding do.
@@ -73,17 +87,19 @@ evaluation and encoding do.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import tensorflow as tf
+from tensorflow_probability.python.distributions import joint_distribution as jd_lib
 
 from tfp_zoo import exponential_family as expfam
 from tfp_zoo import kernels, nn
 from tfp_zoo.estimators import base
 from tfp_zoo.models import base as models_base
 
-__all__ = ["alws", "alws_state", "AlwsFeatureMap", "SOLVERS", "FEATURE_MAPS", "BANDWIDTHS"]
+__all__ = ["alws", "alws_state", "AlwsState", "AlwsFeatureMap", "SOLVERS", "FEATURE_MAPS",
+           "BANDWIDTHS"]
 
 SOLVERS = ("random_features", "nystrom", "exact")
 FEATURE_MAPS = ("kernel", "learned")
@@ -95,12 +111,15 @@ BANDWIDTHS = ("median", "cross_median", "heldout")
 
 
 def _check(num_sleep_samples, num_features, kernel, bandwidth, ridge, solver,
-           validation_fraction, guide_update, exponential_family_option):
+           validation_fraction, guide_update, exponential_family_option, ridge_every,
+           monitor_every):
   base.check_choice(solver, SOLVERS, "solver", "alws")
   base.check_choice(kernel, kernels.KERNELS, "kernel", "alws")
   base.check_choice(guide_update, ("sleep", "none"), "guide_update", "alws")
   base.check_num_samples(num_sleep_samples, "alws", name="num_sleep_samples", minimum=4)
   base.check_num_samples(num_features, "alws", name="num_features")
+  base.check_num_samples(ridge_every, "alws", name="ridge_every")
+  base.check_num_samples(monitor_every, "alws", name="monitor_every")
   if isinstance(bandwidth, str):
     base.check_choice(bandwidth, BANDWIDTHS, "bandwidth", "alws")
   elif not (isinstance(bandwidth, (int, float)) and bandwidth > 0):
@@ -121,58 +140,152 @@ def _flat(x: tf.Tensor, event_ndims: int) -> tf.Tensor:
   return tf.reshape(x, [tf.shape(x)[0], -1]) if event_ndims else x[:, None]
 
 
-def _smoother(solver, kernel, bandwidth, train_x, query_x, ridge, num_features, seed,
-              targets, weights):
-  """(S [queries, N_train], λ) of the chosen ridge regression (no gradient);
-  ridge='auto' picks λ by leave-one-out error on `targets` seen through `weights`."""
-  auto = ridge == "auto"
-  if solver == "exact":
-    if auto:
-      choice = kernels.loo_kernel_ridge_smoother(kernel, bandwidth, train_x, query_x,
-                                                 targets, weights)
-      return choice.smoother, choice.ridge
-    return (kernels.kernel_ridge_smoother(kernel, bandwidth, train_x, query_x, ridge),
-            tf.constant(ridge, tf.float32))
-  if solver == "nystrom":
-    landmarks = train_x[:num_features]  # sleep samples are iid: the first D are random
-    features = kernels.nystrom_features(landmarks, kernel, bandwidth)
-  else:
-    features = kernels.random_fourier_features(
-        int(train_x.shape[-1]), num_features, kernel_name=kernel, bandwidth=bandwidth,
-        seed=seed)
-  if auto:
-    choice = kernels.loo_feature_ridge_smoother(features(train_x), features(query_x),
-                                                targets, weights)
-    return choice.smoother, choice.ridge
-  return (kernels.feature_ridge_smoother(features(train_x), features(query_x), ridge),
-          tf.constant(ridge, tf.float32))
+def _sleep(joint: Any, num_samples: int, seed: tf.Tensor) -> tuple[list[Any], Any]:
+  """(distributions, sample) of `num_samples` ancestral draws from `joint`, in
+  one pass through the networks: each value is stopped as it is drawn, so a
+  later distribution takes it as data (a reparameterised latent of a learned
+  prior passes no gradient into the decoder), while every distribution keeps
+  its θ-dependence for the log-densities. The same draws as
+  `joint.sample(num_samples, seed=seed)`."""
+  execute = getattr(joint, "_call_execute_model", None)
+  if execute is None:  # not a TFP JointDistribution: sample, then condition on it
+    sample = tf.nest.map_structure(tf.stop_gradient, joint.sample(num_samples, seed=seed))
+    return list(joint.sample_distributions(value=sample, seed=seed)[0]), sample
+
+  def stop_and_trace(dist, sample_shape, seed, value=None):
+    drawn = jd_lib.trace_distributions_and_values(dist, sample_shape, seed, value)
+    value = tf.nest.map_structure(tf.stop_gradient, drawn.value)
+    return jd_lib.ValueWithTrace(value=value, traced=(drawn.traced[0], value))
+  # pylint: disable=protected-access
+  dists, values = zip(*execute(num_samples, seed=seed, sample_and_trace_fn=stop_and_trace))
+  return list(dists), joint._model_unflatten(values)
 
 
-def _posterior_mean_error(named: dict[str, tf.Tensor], num_train: int,
+class _Targets:
+  """The regression targets of sleep samples: [N, T] with the log joint or,
+  in the exponential-family form, [g, η] (module docstring)."""
+
+  def __init__(self, dists: list[Any], sample: Any, exponential_family: Any):
+    values = tf.nest.flatten(sample)
+    log_parts = [d.log_prob(v) for d, v in zip(dists, values)]
+    self.log_joint = tf.add_n(log_parts)  # [N]
+    self.named = base.as_named(sample)
+    self.x = self.named[models_base.OBSERVATION]
+    observation = dists[-1]
+    self.form = None
+    if exponential_family is True or (
+        exponential_family == "auto" and expfam.family(observation) in _AUTO_FAMILIES):
+      self.form = expfam.natural_form(observation)
+    if self.form is not None:
+      # g = log p(z) − A(η) = log p(z, x) − log p(x | z) − A(η).
+      scalar = self.log_joint - log_parts[-1] - self.form.log_normalizer
+      self.values = tf.concat([scalar[:, None], self.form.natural_parameters], axis=-1)
+    else:
+      self.values = self.log_joint[:, None]
+
+  def weights(self, x: tf.Tensor) -> tf.Tensor | None:
+    """(1, T(x)) per row: predictions are scored as log p(z, x); None for ones."""
+    if self.form is None:
+      return None
+    stats = self.form.statistics(x)
+    return tf.concat([tf.ones_like(stats[:, :1]), stats], axis=-1)
+
+  def log_joint_of(self, predicted: tf.Tensor, x: tf.Tensor) -> tf.Tensor:
+    """The log joint [Q] from predicted targets [Q, T] at observations x."""
+    if self.form is None:
+      return predicted[:, 0]
+    return predicted[:, 0] + tf.reduce_sum(predicted[:, 1:] * self.form.statistics(x), -1)
+
+
+class _Regression:
+  """One step's kernel ridge regression on the sleep inputs: `represent`
+  maps query inputs to what `rows` takes (features, or kernel columns for the
+  exact solver); representations average like the smoother rows they give."""
+
+  def __init__(self, solver: str, kernel: str, bandwidth: tf.Tensor, train_x: tf.Tensor,
+               num_features: int, seed: tf.Tensor, projection: str):
+    # The kernels are translation-invariant: centring changes no smoother, and
+    # keeps a bf16 projection's rounding relative to the spread, not the offset.
+    center = tf.reduce_mean(train_x, axis=0)
+    train_x = train_x - center
+    self.exact = solver == "exact"
+    if self.exact:
+      self._kernel = kernels.kernel(kernel, bandwidth)
+      self._train_x = train_x
+      self.train = self._kernel.matrix(train_x, train_x)  # the Gram matrix
+      self.represent: Callable[[tf.Tensor], tf.Tensor] = (
+          lambda q: tf.transpose(self._kernel.matrix(self._train_x, q - center)))
+      return
+    if solver == "nystrom":
+      landmarks = train_x[:num_features]  # sleep samples are iid: the first D are random
+      features = kernels.nystrom_features(landmarks, kernel, bandwidth)
+    else:
+      features = kernels.random_fourier_features(
+          int(train_x.shape[-1]), num_features, kernel_name=kernel, bandwidth=bandwidth,
+          seed=seed, projection=projection)
+    self.represent = lambda q: features(q - center)
+    self.train = features(train_x)
+
+  def choose_ridge(self, targets: tf.Tensor, weights: tf.Tensor | None,
+                   dtype: tf.DType | None) -> tf.Tensor:
+    """λ by exact leave-one-out error (`kernels.choose_*_ridge`)."""
+    choose = kernels.choose_kernel_ridge if self.exact else kernels.choose_feature_ridge
+    return choose(self.train, targets, weights, dtype=dtype)[0]
+
+  def rows(self, ridge: Any, dtype: tf.DType | None) -> Callable[[tf.Tensor], tf.Tensor]:
+    """`rows(representation [Q, r]) -> S [Q, N]` at penalty Nλ."""
+    if self.exact:
+      solve = kernels.kernel_ridge_rows(self.train, ridge, dtype)
+      return lambda represented: solve(tf.transpose(represented))
+    return kernels.feature_ridge_rows(self.train, ridge, dtype)
+
+
+def _posterior_mean_error(train_latents: tf.Tensor, val_latents: tf.Tensor,
                           smoother_val: tf.Tensor) -> tf.Tensor:
   """Held-out ‖Ê[z | x] − z‖² / ‖z − z̄‖² with Ê from the smoother's rows."""
-  latents = [tf.reshape(tf.cast(v, tf.float32), [tf.shape(v)[0], -1])
-             for n, v in named.items() if n != models_base.OBSERVATION]
-  z = tf.stop_gradient(tf.concat(latents, axis=-1))
-  z_train, z_val = z[:num_train], z[num_train:]
-  mean = tf.reduce_mean(z_train, axis=0, keepdims=True)
-  predicted = mean + tf.matmul(smoother_val, z_train - mean)
-  variance = tf.reduce_mean(tf.reduce_sum(tf.square(z_val - mean), -1))
-  return (tf.reduce_mean(tf.reduce_sum(tf.square(predicted - z_val), -1))
+  mean = tf.reduce_mean(train_latents, axis=0)
+  predicted = tf.matmul(smoother_val, train_latents - mean) + mean
+  variance = tf.reduce_mean(tf.reduce_sum(tf.square(val_latents - mean), -1))
+  return (tf.reduce_mean(tf.reduce_sum(tf.square(predicted - val_latents), -1))
           / tf.maximum(variance, 1e-12))
 
 
-class AlwsFeatureMap(tf.Module):
-  """ψ_ω: an MLP from flattened x to F features, with a linear head that
-  predicts the standardised regression targets (its training signal)."""
+def _latents(named: dict[str, tf.Tensor]) -> tf.Tensor:
+  """The latents as one flat float vector per sample [N, L] (no gradient)."""
+  parts = [tf.reshape(tf.cast(v, tf.float32), [tf.shape(v)[0], -1])
+           for n, v in named.items() if n != models_base.OBSERVATION]
+  return tf.stop_gradient(tf.concat(parts, axis=-1))
 
-  def __init__(self, input_size: int, num_targets: int, *, feature_size: int = 50,
-               hidden_size: int = 200, seed: int = 0):
-    super().__init__(name="alws_feature_map")
+
+class AlwsState(tf.Module):
+  """What ALWS keeps between steps (`make_state('alws', model, ...)`).
+
+  `calls` counts steps; `ridge` is the λ last chosen by leave-one-out
+  (ridge='auto' rechooses it every `ridge_every` steps); the two monitor
+  variables hold the last held-out metrics (computed every `monitor_every`
+  steps). With feature_map='learned' it also holds ψ_ω: an MLP from
+  flattened x to F features (`network`), with a linear `head` that predicts
+  the standardised regression targets (its training signal, `loss`).
+  """
+
+  def __init__(self, *, input_size: int | None = None, num_targets: int | None = None,
+               feature_size: int = 50, hidden_size: int = 200, seed: int = 0):
+    super().__init__(name="alws_state")
+    # Assigned inside the step: under a multi-replica strategy every replica
+    # takes the first replica's value, so the copies never diverge.
+    variable = lambda value, dtype, name: tf.Variable(
+        value, dtype=dtype, trainable=False, name=name,
+        aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
+    self.calls = variable(0, tf.int64, "calls")
+    self.ridge = variable(1e-3, tf.float32, "ridge")
+    self.posterior_mean_error = variable(1.0, tf.float32, "posterior_mean_error")
+    self.regression_error = variable(1.0, tf.float32, "regression_error")
     self.num_targets = num_targets
-    self.network = nn.MLP([input_size, hidden_size, feature_size], activation="relu",
-                          seed=(seed, 11), name="network")
-    self.head = nn.Dense(feature_size, num_targets, seed=(seed, 12), name="head")
+    self.learned = input_size is not None
+    if self.learned:
+      self.network = nn.MLP([input_size, hidden_size, feature_size], activation="relu",
+                            seed=(seed, 11), name="network")
+      self.head = nn.Dense(feature_size, num_targets, seed=(seed, 12), name="head")
 
   def __call__(self, inputs: tf.Tensor) -> tf.Tensor:
     """ψ_ω(x) for flattened inputs [N, input_size]: [N, F]."""
@@ -186,14 +299,17 @@ class AlwsFeatureMap(tf.Module):
     return tf.reduce_mean(tf.square(self.head(features) - standard))
 
 
+AlwsFeatureMap = AlwsState  # the name of the learned-map state before it kept more
+
+
 def alws_state(model: models_base.LatentVariableModel, *, feature_map: str = "kernel",
                feature_size: int = 50, exponential_family: Any = "auto",
-               **unused_options) -> AlwsFeatureMap | None:
-  """The `AlwsFeatureMap` that `alws(..., feature_map='learned')` needs (None
-  for the plain kernel)."""
+               **unused_options) -> AlwsState:
+  """The `AlwsState` that `alws` amortises its λ choice and monitor with, and
+  that holds the learned map of feature_map='learned'."""
   base.check_choice(feature_map, FEATURE_MAPS, "feature_map", "alws")
   if feature_map == "kernel":
-    return None
+    return AlwsState()
   if not isinstance(feature_size, int) or feature_size < 1:
     raise ValueError(f"alws: feature_size={feature_size!r} must be a positive integer")
   # The number of regression targets: 1, or 1 + the natural parameters' size.
@@ -204,22 +320,25 @@ def alws_state(model: models_base.LatentVariableModel, *, feature_map: str = "ke
   if exponential_family is True or (
       exponential_family == "auto" and expfam.family(observation) in _AUTO_FAMILIES):
     num_targets += int(expfam.natural_form(observation).natural_parameters.shape[-1])
-  return AlwsFeatureMap(input_size, num_targets, feature_size=feature_size)
+  return AlwsState(input_size=input_size, num_targets=num_targets, feature_size=feature_size)
 
 
 def alws(model: models_base.LatentVariableModel, x: tf.Tensor, *, seed: tf.Tensor,
          num_sleep_samples: int = 1000, num_features: int = 1000, kernel: str = "gaussian",
-         bandwidth: Any = "median", ridge: Any = 1e-3, solver: str = "random_features",
-         exponential_family: Any = "auto", validation_fraction: float = 0.1,
-         guide_update: str = "sleep", feature_map: str = "kernel",
-         feature_size: int = 50, state: Any = None) -> base.Objectives:
+         bandwidth: Any = "median", ridge: Any = "auto", ridge_every: int = 100,
+         solver: str = "random_features", projection: str = "bfloat16",
+         exponential_family: Any = "auto",
+         validation_fraction: float = 0.1, monitor_every: int = 100,
+         guide_update: str = "sleep", guide_sleep_samples: int = 100,
+         feature_map: str = "kernel", feature_size: int = 50,
+         state: Any = None) -> base.Objectives:
   """ALWS losses: −mean Ĵ_θ(x*) for θ; the sleep loss (or 0) for φ.
 
   Args:
     model: any model with `joint()` (a guide is optional).
     x: a batch of observations [batch, *input_shape].
     seed: stateless seed, int32[2].
-    num_sleep_samples: N, samples (z_n, x_n) ~ p_θ per step.
+    num_sleep_samples: N, samples (z_n, x_n) ~ p_θ per step for the regression.
     num_features: D, random Fourier features or Nyström landmarks (ignored by 'exact').
     kernel: 'gaussian' or 'laplace'.
     bandwidth: 'median' (the median heuristic on the sleep samples),
@@ -227,20 +346,31 @@ def alws(model: models_base.LatentVariableModel, x: tf.Tensor, *, seed: tf.Tenso
       sleep samples: the regression is queried at the data, which may lie
       where sleep samples are sparse), 'heldout' (grid search by held-out
       error around 'median') or a positive number.
-    ridge: λ (the penalty is NλI), or 'auto': chosen every step from
-      `kernels.RIDGE_GRID` by the exact leave-one-out error of the predicted
-      log joint on the sleep samples (one eigendecomposition for all λ).
+    ridge: λ (the penalty is NλI), or 'auto': chosen from `kernels.RIDGE_GRID`
+      by the exact leave-one-out error of the predicted log joint on the
+      sleep samples (one eigendecomposition for all λ).
+    ridge_every: with a `state`, ridge='auto' rechooses λ every this many
+      steps (the first step included) and reuses it in between.
     solver: 'random_features' (cost linear in N), 'nystrom' or 'exact' (O(N³)).
+    projection: how random features project x (`kernels.random_fourier_features`):
+      'bfloat16' (bf16 operands, float32 accumulation; inputs are centred
+      first), 'dense' (float32) or 'structured' (Hadamard blocks).
     exponential_family: regress natural parameters and the log-normaliser
       (True), the log joint (False), or the former for Normal and Poisson
       observations and the latter otherwise ('auto').
-    validation_fraction: share of sleep samples held out for the error metric.
+    validation_fraction: held-out sleep samples for the metrics, as a share
+      of N (drawn in addition to the N); 0 computes no metric.
+    monitor_every: with a `state`, the metrics are computed on the first step
+      and every this many steps, and repeated in between.
     guide_update: 'sleep' trains a model's guide on the sleep samples; 'none'.
+    guide_sleep_samples: how many of the (iid) sleep samples the guide's
+      update uses: a random subset gives the same expected gradient, and the
+      encoder then costs what a data batch of that size does, not N.
     feature_map: 'kernel' (the kernel on x itself) or 'learned' (the kernel on
       ψ_ω(x), trained to predict the targets; needs `state`).
     feature_size: F, the output size of the learned map.
-    state: the `AlwsFeatureMap` from `make_state('alws', model,
-      feature_map='learned', ...)`; None for feature_map='kernel'.
+    state: the `AlwsState` from `make_state('alws', model, ...)` (the trainer
+      makes and passes it), or None: every call then chooses λ and measures.
 
   Returns:
     `Objectives` with metrics 'posterior_mean_error' and 'regression_error'
@@ -249,131 +379,143 @@ def alws(model: models_base.LatentVariableModel, x: tf.Tensor, *, seed: tf.Tenso
     'sleep_log_joint'.
   """
   _check(num_sleep_samples, num_features, kernel, bandwidth, ridge, solver,
-         validation_fraction, guide_update, exponential_family)
+         validation_fraction, guide_update, exponential_family, ridge_every, monitor_every)
+  base.check_choice(projection, kernels.PROJECTIONS, "projection", "alws")
+  base.check_num_samples(guide_sleep_samples, "alws", name="guide_sleep_samples")
   base.check_choice(feature_map, FEATURE_MAPS, "feature_map", "alws")
-  if feature_map == "learned" and not isinstance(state, AlwsFeatureMap):
+  if state is not None and not isinstance(state, AlwsState):
+    raise ValueError("alws: state must be the AlwsState of tfp_zoo.estimators.make_state("
+                     f"'alws', model, ...), got {type(state).__name__}")
+  if feature_map == "learned" and (state is None or not state.learned):
     raise ValueError("alws: feature_map='learned' needs state=tfp_zoo.estimators.make_state("
                      "'alws', model, feature_map='learned') (the launcher makes it)")
-  if feature_map == "kernel" and state is not None:
-    raise ValueError("alws: state is only used with feature_map='learned'")
-  x = base.check_observations(model, x)
-  sleep_seed, feature_seed = tf.unstack(tf.random.experimental.stateless_split(
-      tf.convert_to_tensor(seed, tf.int32), 2))
-  joint = model.joint()
-  sample = tf.nest.map_structure(tf.stop_gradient,
-                                 joint.sample(num_sleep_samples, seed=sleep_seed))
-  named = base.as_named(sample)
-  # One pass through the networks for every log-density (with gradient):
-  # the distributions conditioned on the stopped sample, in the joint's order.
-  dists = joint.sample_distributions(value=sample, seed=sleep_seed)[0]
-  log_parts = [d.log_prob(v) for d, v in zip(dists, tf.nest.flatten(sample))]
-  observation_dist = dists[-1]
-  log_joint = tf.add_n(log_parts)  # [N]
-  x_sleep = named[models_base.OBSERVATION]
-  event_ndims = int(x.shape.rank) - 1
-  form = None
-  if exponential_family is True or (
-      exponential_family == "auto" and expfam.family(observation_dist) in _AUTO_FAMILIES):
-    form = expfam.natural_form(observation_dist)
-  if form is not None:
-    # g = log p(z) − A(η) = log p(z, x) − log p(x | z) − A(η).
-    scalar = log_joint - log_parts[-1] - form.log_normalizer
-    targets = tf.concat([scalar[:, None], form.natural_parameters], axis=-1)
-  else:
-    targets = log_joint[:, None]
-
+  if feature_map == "kernel" and state is not None and state.learned:
+    raise ValueError("alws: this state holds a learned feature map; pass "
+                     "feature_map='learned' or make the state with feature_map='kernel'")
   num_val = int(round(num_sleep_samples * validation_fraction))
-  num_train = num_sleep_samples - num_val
   if bandwidth == "heldout" and num_val == 0:
     raise ValueError(f"alws: bandwidth='heldout' needs held-out samples, but "
                      f"validation_fraction={validation_fraction} of {num_sleep_samples} "
                      "rounds to none")
-  inputs = _flat(tf.cast(x_sleep, tf.float32), event_ndims)
-  queries = _flat(tf.cast(x, tf.float32), event_ndims)
-  train_targets, val_targets = targets[:num_train], targets[num_train:]
-  feature_loss = None
+  x = base.check_observations(model, x)
+  sleep_seed, feature_seed, val_seed = tf.unstack(tf.random.experimental.stateless_split(
+      tf.convert_to_tensor(seed, tf.int32), 3))
+  joint = model.joint()
+  train = _Targets(*_sleep(joint, num_sleep_samples, sleep_seed), exponential_family)
+  if state is not None and state.learned and int(train.values.shape[-1]) != state.num_targets:
+    raise ValueError(f"alws: the feature map predicts {state.num_targets} targets but "
+                     f"this model has {train.values.shape[-1]}; make the state with the same "
+                     "exponential_family option")
+  event_ndims = int(x.shape.rank) - 1
+  flat = lambda v: _flat(tf.cast(v, tf.float32), event_ndims)
+  inputs, queries = flat(train.x), flat(x)
+  guide_loss = tf.constant(0.0)
   if feature_map == "learned":
-    if int(targets.shape[-1]) != state.num_targets:
-      raise ValueError(f"alws: the feature map predicts {state.num_targets} targets but "
-                       f"this model has {targets.shape[-1]}; make the state with the same "
-                       "exponential_family option")
     features = state(inputs)
-    feature_loss = state.loss(features[:num_train], tf.stop_gradient(train_targets))
+    guide_loss += state.loss(features, tf.stop_gradient(train.values))
     inputs, queries = tf.stop_gradient(features), tf.stop_gradient(state(queries))
-  train_x, val_x = inputs[:num_train], inputs[num_train:]
+    flat = lambda v: tf.stop_gradient(state(_flat(tf.cast(v, tf.float32), event_ndims)))
   # An unpenalised intercept: regress the centred targets and add their mean
   # back, so the ridge shrinks towards the mean rather than towards zero (the
   # log joint is hundreds of nats from zero). Still linear in the targets.
-  target_mean = tf.reduce_mean(train_targets, axis=0, keepdims=True)
+  target_mean = tf.reduce_mean(train.values, axis=0)  # [T]: a 1-D bias fuses with matmul
+  centred = train.values - target_mean
+  stopped = tf.stop_gradient(centred)
 
-  def smooth(smoother, values, mean):
-    return mean + tf.matmul(smoother, values - mean)
-  val_stats = form.statistics(x_sleep[num_train:]) if form is not None else None
+  def validation():
+    """Held-out sleep samples: their targets and flat inputs (no gradient)."""
+    held_out = _Targets(*_sleep(joint, num_val, val_seed), exponential_family)
+    return held_out, flat(held_out.x)
 
-  def predicted_log_joint_error(smoother_val):
+  def log_joint_error(held_out, rows_val):
     """Held-out squared error of the predicted log p(z, x), over its variance."""
-    predicted = smooth(smoother_val, tf.stop_gradient(train_targets),
-                       tf.stop_gradient(target_mean))
-    error = predicted - tf.stop_gradient(val_targets)
-    if form is not None:  # log h(x) is exact, so only g and ηᵀT(x) err
-      error = error[:, 0] + tf.reduce_sum(error[:, 1:] * val_stats, axis=-1)
-    else:
-      error = error[:, 0]
-    variance = tf.math.reduce_variance(tf.stop_gradient(log_joint[num_train:]))
+    predicted = tf.matmul(rows_val, stopped) + tf.stop_gradient(target_mean)
+    error = (held_out.log_joint_of(predicted, held_out.x)
+             - tf.stop_gradient(held_out.log_joint))
+    variance = tf.math.reduce_variance(tf.stop_gradient(held_out.log_joint))
     return tf.reduce_mean(tf.square(error)) / tf.maximum(variance, 1e-12)
 
-  all_queries = tf.concat([queries, val_x], axis=0)
+  # Amortised (with a state): a float32 solve, λ from the state between choices.
+  amortised = state is not None and ridge == "auto"
+  dtype = tf.float32 if amortised else None
   if isinstance(bandwidth, str):
-    median = (kernels.median_cross_distance(queries, train_x) if bandwidth == "cross_median"
-              else kernels.median_bandwidth(train_x))
-    scales = _BANDWIDTH_GRID if bandwidth == "heldout" else (1.0,)
+    median = (kernels.median_cross_distance(queries, inputs) if bandwidth == "cross_median"
+              else kernels.median_bandwidth(inputs))
   else:
-    median, scales = tf.constant(float(bandwidth)), (1.0,)
-  # What ridge='auto' scores: the centred targets, seen through (1, T(x)) in
-  # the exponential-family form, i.e. the leave-one-out error of log p(z, x).
-  choice_targets = choice_weights = None
-  if ridge == "auto":
-    choice_targets = tf.stop_gradient(train_targets - target_mean)
-    if form is not None:
-      stats = form.statistics(x_sleep[:num_train])
-      choice_weights = tf.concat([tf.ones_like(stats[:, :1]), stats], axis=-1)
-  candidates = []
-  for scale in scales:
-    smoother, chosen_ridge = _smoother(solver, kernel, median * scale, train_x, all_queries,
-                                       ridge, num_features, feature_seed, choice_targets,
-                                       choice_weights)
-    error = predicted_log_joint_error(smoother[tf.shape(queries)[0]:]) if num_val else None
-    candidates.append((error, smoother, median * scale, chosen_ridge))
-  if len(candidates) > 1:
-    errors = tf.stack([c[0] for c in candidates])
-    best = tf.argmin(errors)
-    smoother = tf.gather(tf.stack([c[1] for c in candidates]), best)
-    error, chosen = errors[best], tf.gather(tf.stack([c[2] for c in candidates]), best)
-    chosen_ridge = tf.gather(tf.stack([c[3] for c in candidates]), best)
-  else:
-    error, smoother, chosen, chosen_ridge = candidates[0]
-  smoother_queries = smoother[:tf.shape(queries)[0]]  # [B, N_train]
-  if num_val:
-    latent_error = _posterior_mean_error(
-        named, num_train, tf.stop_gradient(smoother[tf.shape(queries)[0]:]))
+    median = tf.constant(float(bandwidth))
 
-  predicted = smooth(smoother_queries, train_targets, target_mean)  # θ-gradient flows
-  if form is not None:
-    estimate = predicted[:, 0] + tf.reduce_sum(predicted[:, 1:] * form.statistics(x), -1)
-  else:
-    estimate = predicted[:, 0]
-  generative_loss = -tf.reduce_mean(estimate)
+  def regression_at(width):
+    regression = _Regression(solver, kernel, width, inputs, num_features, feature_seed,
+                             projection)
+    if ridge != "auto":
+      return regression, tf.constant(ridge, tf.float32)
+    choose = lambda: regression.choose_ridge(stopped, train.weights(train.x), dtype)
+    if not amortised:
+      return regression, choose()
+    due = tf.equal(state.calls % ridge_every, 0)
+    chosen = tf.cond(due, choose, lambda: tf.identity(state.ridge))
+    return regression, chosen
 
-  guide_loss = tf.constant(0.0)
+  held_out = None
+  if bandwidth == "heldout":  # every step: the grid is scored on held-out samples
+    held_out, val_inputs = validation()
+    scored = []
+    for scale in _BANDWIDTH_GRID:
+      regression, chosen_ridge = regression_at(median * scale)
+      rows = regression.rows(chosen_ridge, dtype)
+      scored.append((log_joint_error(held_out, rows(regression.represent(val_inputs))),
+                     regression, chosen_ridge, rows, median * scale))
+    errors = tf.stack([c[0] for c in scored])
+    index = tf.argmin(errors)
+    # The chosen grid point's regression, selected without Python control flow.
+    pick = lambda values: tf.gather(tf.stack(values), index)
+    width, chosen_ridge = pick([c[4] for c in scored]), pick([c[2] for c in scored])
+    regression = _Regression(solver, kernel, width, inputs, num_features, feature_seed,
+                             projection)
+    rows = regression.rows(chosen_ridge, dtype)
+  else:
+    width = median
+    regression, chosen_ridge = regression_at(width)
+    rows = regression.rows(chosen_ridge, dtype)
+
+  represented = regression.represent(queries)
+  if train.form is None:
+    # −mean_b Ĵ(x*_b) needs only the mean smoother row: one right-hand side.
+    mean_row = rows(tf.reduce_mean(represented, axis=0, keepdims=True))  # [1, N]
+    estimate = tf.matmul(mean_row, centred)[:, 0] + target_mean[0]
+  else:  # ηᵀT(x*) differs per query: every row
+    estimate = train.log_joint_of(tf.matmul(rows(represented), centred) + target_mean, x)
+  generative_loss = -tf.reduce_mean(estimate)  # θ-gradient flows through the targets
+
   if guide_update == "sleep" and model.guide_variables:
-    latents = {n: v for n, v in named.items() if n != models_base.OBSERVATION}
-    guide_loss = -tf.reduce_mean(base.guide_log_prob(model, x_sleep, latents))
-  if feature_loss is not None:
-    guide_loss = guide_loss + feature_loss
-  metrics = {"bandwidth": tf.stop_gradient(chosen), "ridge": tf.stop_gradient(chosen_ridge),
-             "sleep_log_joint": tf.stop_gradient(tf.reduce_mean(log_joint))}
-  if error is not None:  # nothing held out, nothing to report
+    size = min(guide_sleep_samples, num_sleep_samples)
+    latents = {n: v[:size] for n, v in train.named.items() if n != models_base.OBSERVATION}
+    guide_loss += -tf.reduce_mean(base.guide_log_prob(model, train.x[:size], latents))
+  metrics = {"bandwidth": tf.stop_gradient(width), "ridge": tf.stop_gradient(chosen_ridge),
+             "sleep_log_joint": tf.stop_gradient(tf.reduce_mean(train.log_joint))}
+  if num_val:
+    def measure():
+      if held_out is None:
+        held_out_now, val_inputs = validation()
+      else:
+        held_out_now, val_inputs = held_out, flat(held_out.x)
+      rows_val = tf.stop_gradient(rows(regression.represent(val_inputs)))
+      return (_posterior_mean_error(_latents(train.named), _latents(held_out_now.named),
+                                    rows_val),
+              log_joint_error(held_out_now, rows_val))
+    if state is None:
+      latent_error, error = measure()
+    else:
+      due = tf.logical_or(tf.equal(state.calls, 0),
+                          tf.equal((state.calls + 1) % monitor_every, 0))
+      latent_error, error = tf.cond(due, measure, lambda: (
+          tf.identity(state.posterior_mean_error), tf.identity(state.regression_error)))
+      state.posterior_mean_error.assign(latent_error)
+      state.regression_error.assign(error)
     metrics["regression_error"] = tf.stop_gradient(error)
-    metrics["posterior_mean_error"] = latent_error
+    metrics["posterior_mean_error"] = tf.stop_gradient(latent_error)
+  if state is not None:
+    if ridge == "auto":
+      state.ridge.assign(chosen_ridge)
+    state.calls.assign_add(1)
   return base.Objectives(generative_loss, guide_loss, metrics)
-

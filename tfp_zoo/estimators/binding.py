@@ -34,6 +34,9 @@ __all__ = ["BoundEstimator", "bind", "IGNORED_UNLESS", "check_option_types", "op
 # no difference at num_samples=1) are not expressible as a tuple of values.
 IGNORED_UNLESS: dict[str, dict[str, tuple[str, tuple[Any, ...]]]] = {
     "alws": {"feature_size": ("feature_map", ("learned",)),
+             "ridge_every": ("ridge", ("auto",)),
+             "projection": ("solver", ("random_features",)),
+             "guide_sleep_samples": ("guide_update", ("sleep",)),
              # The exact kernel solver uses every sleep sample, no features.
              "num_features": ("solver", ("random_features", "nystrom"))},
     "hmc": {"target_accept_rate": ("adapt_step_size", (True,)),

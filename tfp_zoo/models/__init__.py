@@ -45,6 +45,14 @@ def hparam_names(name: str) -> tuple[str, ...]:
                if p not in ("self", "name", "input_shape"))
 
 
+def hparam_defaults(name: str) -> dict[str, Any]:
+  """Model `name`'s hyperparameters with their default values (None where the
+  model derives the value from others)."""
+  parameters = inspect.signature(_REGISTRY.lookup(name)).parameters
+  return {p: parameters[p].default for p in hparam_names(name)
+          if parameters[p].default is not inspect.Parameter.empty}
+
+
 def get_class(name: str) -> type[LatentVariableModel]:
   """The class registered as `name` (ValueError lists the known ones)."""
   return _REGISTRY.lookup(name)

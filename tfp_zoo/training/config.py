@@ -15,6 +15,7 @@ how it may change when a run resumes (`resume`):
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import math
 import numbers
 import os
@@ -29,6 +30,7 @@ from tfp_zoo.estimators import binding
 from tfp_zoo.training import distribute
 
 __all__ = ["TrainConfig", "ConfigError", "DEFAULT_NUM_SAMPLES", "RESUME_RULES",
+           "LEGACY_ESTIMATOR_DEFAULTS",
            "estimate_memory_bytes"]
 
 # K for estimators that take num_samples when --num_samples is not given (IWAE paper).
@@ -80,6 +82,9 @@ class TrainConfig:
   binarization: str = _field("dynamic", "dynamic: resampled every visit; fixed: once; "
                              "none: grey levels (Gaussian pixels).",
                              choices=lambda: datasets.BINARIZATIONS)
+  train_examples: int = _field(0, "Train on the first this many training examples "
+                               "(0 = all), e.g. the 5000 digits of Li et al.'s matrix "
+                               "factorisation.", lower=0)
   batch_size: int = _field(100, "Examples per step (the global batch).", lower=1)
   learning_rate: float = _field(1e-3, "Adam learning rate (a resumed run applies a new "
                                 "value).", resume="applied", lower=0.0)
@@ -198,6 +203,39 @@ class TrainConfig:
     """The estimator's keyword options: K (if it takes one) and the rest."""
     return dict(self.bind_estimator().options)
 
+  def pinned_model_hparams(self) -> dict[str, Any]:
+    """Every hyperparameter of the model, defaults included: what config.json
+    saves, so that the run rebuilds the same model after a default changes."""
+    return {**models.hparam_defaults(self.model), **self.resolved_model_hparams()}
+
+  def pinned_estimator_options(self) -> dict[str, Any]:
+    """Every option of the estimator that has an effect here, defaults
+    included (K is --num_samples and dataset_size comes from the data)."""
+    fn = estimators.get(self.estimator)
+    defaults = {name: parameter.default
+                for name, parameter in inspect.signature(fn).parameters.items()
+                if name in binding.option_names(fn)
+                and name not in ("num_samples", "dataset_size")
+                and parameter.default is not inspect.Parameter.empty}
+    options = {**defaults, **self.estimator_options}
+    dead = binding.ignored_options(self.estimator, fn, options)
+    return {k: v for k, v in options.items() if k not in dead}
+
+  def with_run_defaults(self, saved: "TrainConfig") -> "TrainConfig":
+    """This config with the hyperparameters and options it does not set taken
+    from the saved run `saved` (`workdir.load_saved_run`): the run's values,
+    not today's defaults."""
+    if saved.model != self.model or saved.estimator != self.estimator:
+      return self  # the resume check refuses it, naming both
+    options = {**saved.estimator_options, **self.estimator_options}
+    # A saved option that a flag's change makes meaningless is not the flags'
+    # doing: drop it, so that the resume check names the change itself.
+    dead = binding.ignored_options(self.estimator, estimators.get(self.estimator), options)
+    options = {k: v for k, v in options.items() if k in self.estimator_options or k not in dead}
+    return dataclasses.replace(
+        self, model_hparams={**saved.model_hparams, **self.model_hparams},
+        estimator_options=options)
+
   def resolved_model_hparams(self) -> dict[str, Any]:
     """Model hyperparameters with data-dependent defaults filled in."""
     hparams = dict(self.model_hparams)
@@ -208,6 +246,12 @@ class TrainConfig:
       hparams["seed"] = self.seed
     return hparams
 
+
+# Estimator defaults that changed, at their old values: a run saved before
+# config.json pinned every default resumes with these (issue 13 changed ALWS's).
+LEGACY_ESTIMATOR_DEFAULTS: dict[str, dict[str, Any]] = {
+    "alws": {"ridge": 1e-3, "projection": "dense", "guide_sleep_samples": 10**9},
+}
 
 RESUME_RULES: dict[str, str] = {f.name: f.metadata["resume"]
                                 for f in dataclasses.fields(TrainConfig)}

@@ -37,7 +37,7 @@ def train(config: config_lib.TrainConfig) -> dict[str, Any]:
     TrainingDivergedError: a non-finite loss or parameter (names the step).
     ResourceError: out of memory or disk, or an unwritable workdir.
   """
-  config.validate()
+  config = _with_run_defaults(config.validate())
   strategy = _strategy(config)  # first: collectives must be set up before any op runs
   data = _load_data(config, strategy)  # a missing dataset fails before anything is written
   with strategy.scope(), _out_of_memory_is_one_line(config):
@@ -95,6 +95,14 @@ def _strategy(config: config_lib.TrainConfig) -> tf.distribute.Strategy:
 def _load_data(config: config_lib.TrainConfig, strategy) -> _Data:
   train_images = datasets.load_images(config.dataset, "train", data_dir=config.data_dir,
                                       download=config.download)
+  if config.train_examples:
+    if not isinstance(train_images, np.ndarray):
+      raise ConfigError(f"--train_examples={config.train_examples}: only for datasets read "
+                        "into memory, and this split is read by index from disk")
+    if config.train_examples > len(train_images):
+      raise ConfigError(f"--train_examples={config.train_examples}: the training split has "
+                        f"{len(train_images)}")
+    train_images = train_images[:config.train_examples]
   if config.batch_size > len(train_images):
     raise ConfigError(f"--batch_size={config.batch_size}: must be at most the number of "
                       f"training examples ({len(train_images)})")
@@ -116,9 +124,20 @@ def _trainer(config: config_lib.TrainConfig, data_shape, strategy) -> Trainer:
                    seed=config.seed, jit_compile=config.jit_compile,
                    strategy=strategy if config.strategy != "default" else None,
                    kl_warmup_steps=config.kl_warmup_steps, precision=config.precision,
-                   tpu_safe=config.float64_free)
+                   tpu_safe=config.float64_free, dataset_size=data_shape[0])
   except (ValueError, TypeError) as e:  # the estimator's state refused its options
     raise ConfigError(f"--estimator_options: {e}") from None
+
+
+def _with_run_defaults(config: config_lib.TrainConfig) -> config_lib.TrainConfig:
+  """A resumed run keeps its own hyperparameters and estimator options where
+  the flags do not set them (config.json pins every default); the resume
+  contract then refuses only values the flags change."""
+  directory = os.path.join(config.workdir, workdir_lib.CHECKPOINT_DIR)
+  if not workdir_lib.checkpoint_candidates(directory):
+    return config
+  saved, _ = workdir_lib.load_saved_run(config.workdir)
+  return config.with_run_defaults(saved).validate()
 
 
 def _dry_run(trainer: Trainer, config: config_lib.TrainConfig, images: np.ndarray) -> None:

@@ -63,7 +63,8 @@ def make_train_step(model: LatentVariableModel,
                     state: tf.Module | None = None,
                     strategy: tf.distribute.Strategy | None = None,
                     kl_warmup_steps: int = 0, precision: str = "float32",
-                    tpu_safe: bool = False, **estimator_options: Any) -> TrainStep:
+                    tpu_safe: bool = False, dataset_size: int | None = None,
+                    **estimator_options: Any) -> TrainStep:
   """Returns `step(x, step_number) -> metrics`, compiled with `tf.function`.
 
   The step applies grad(generative_loss, θ) with `generative_optimizer` and
@@ -90,6 +91,10 @@ def make_train_step(model: LatentVariableModel,
   is the arithmetic of the networks in the step; with 'mixed_float16' both
   optimizers must be `make_optimizer(..., loss_scale=True)`. `tpu_safe`
   builds no float64 op (`precision.tpu_safe`; TPUs have none).
+
+  A model with a prior on θ (`parameter_log_prior()` not None) needs
+  `dataset_size`: θ's loss gains −log p(θ)/dataset_size (metric
+  'parameter_log_prior'), so an epoch of steps sees the prior once.
   """
   precision_lib.check_precision(precision)
   if not isinstance(estimator, BoundEstimator):
@@ -105,12 +110,22 @@ def make_train_step(model: LatentVariableModel,
   if phi and guide_optimizer is None:
     raise ValueError("the model has guide variables: pass a guide_optimizer")
   warmup = _warmup(estimator, kl_warmup_steps)
+  has_prior = model.parameter_log_prior() is not None
+  if has_prior and not dataset_size:
+    raise ValueError(f"{type(model).__name__} has a prior on its parameters: pass "
+                     "dataset_size (the number of training examples) to weigh it")
   checked = list(theta + phi) + (list(state.variables) if state is not None else [])
 
   replicas = strategy.num_replicas_in_sync if strategy is not None else 1
-  if replicas > 1 and state is not None and state.variables:
-    raise ValueError("an estimator with state (e.g. nvil's baseline) is not supported "
-                     "with more than one replica yet")
+  # State the step assigns itself (not through an optimizer) must say how the
+  # replicas agree; only first-replica assignment (AlwsState) is tested.
+  unsynced = [v.name for v in (state.variables if state is not None else ())
+              if not v.trainable
+              and v.aggregation != tf.VariableAggregation.ONLY_FIRST_REPLICA]
+  if replicas > 1 and unsynced:
+    raise ValueError("an estimator with state it assigns itself (e.g. nvil's moving "
+                     f"averages: {', '.join(unsynced)}) is not supported with more than "
+                     "one replica yet")
 
   scalers = None
   if precision == "mixed_float16":
@@ -122,10 +137,18 @@ def make_train_step(model: LatentVariableModel,
   def replica_step(x: tf.Tensor, step_number: tf.Tensor) -> dict[str, tf.Tensor]:
     # Both are read while tracing: the graph's matmul dtype, and no float64 on TPUs.
     with precision_lib.using(precision), precision_lib.tpu_safe(tpu_safe):
+      def objectives_fn() -> Objectives:
+        objectives = estimator(model, x, seed=replica_seed(step_seed(seed, step_number)),
+                               state=state, **warmup(step_number))
+        if not has_prior:
+          return objectives
+        log_prior = model.parameter_log_prior()
+        loss = objectives.generative_loss - log_prior / float(dataset_size)
+        same = objectives.generative_loss is objectives.guide_loss
+        return Objectives(loss, loss if same else objectives.guide_loss,
+                          {**objectives.metrics, "parameter_log_prior": log_prior})
       objectives, theta_grads, phi_grads = objectives_and_gradients(
-          lambda: estimator(model, x, seed=replica_seed(step_seed(seed, step_number)),
-                            state=state, **warmup(step_number)), theta, phi,
-          loss_scalers=scalers)
+          objectives_fn, theta, phi, loss_scalers=scalers)
     if replicas > 1:  # the optimizers sum over replicas: make that the mean
       theta_grads = [None if g is None else g / replicas for g in theta_grads]
       phi_grads = [None if g is None else g / replicas for g in phi_grads]
@@ -180,7 +203,8 @@ class Trainer:
   def __init__(self, model: LatentVariableModel, estimator: BoundEstimator, *,
                learning_rate: float, seed: int = 0, jit_compile: bool = False,
                strategy: tf.distribute.Strategy | None = None, kl_warmup_steps: int = 0,
-               precision: str = "float32", tpu_safe: bool = False):
+               precision: str = "float32", tpu_safe: bool = False,
+               dataset_size: int | None = None):
     self.model, self.estimator = model, estimator
     self.state = estimator.init(model)
     self.guide_variables = tuple(model.guide_variables) + (
@@ -194,7 +218,7 @@ class Trainer:
     self._precision, self._tpu_safe = precision, tpu_safe
     self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
     self._seed, self._jit_compile, self._strategy = seed, jit_compile, strategy
-    self._kl_warmup_steps = kl_warmup_steps
+    self._kl_warmup_steps, self._dataset_size = kl_warmup_steps, dataset_size
     _warmup(estimator, kl_warmup_steps)  # refuse now, not at the first step
     self._step_fn: TrainStep | None = None
 
@@ -230,7 +254,8 @@ class Trainer:
           self.model, self.estimator, self.generative_optimizer, self.guide_optimizer,
           seed=self._seed, jit_compile=self._jit_compile, state=self.state,
           strategy=self._strategy, kl_warmup_steps=self._kl_warmup_steps,
-          precision=self._precision, tpu_safe=self._tpu_safe)
+          precision=self._precision, tpu_safe=self._tpu_safe,
+          dataset_size=self._dataset_size)
     current = int(self.step.numpy())
     outputs = self._step_fn(x, tf.constant(current, tf.int64))
     metrics = {k: float(v) for k, v in outputs.items()}

@@ -41,6 +41,8 @@ CHECKPOINT_DIR = "checkpoints"
 RESULTS_FILE = "results.json"
 LOCK_FILE = "lock"
 DIGEST_KEY = "data_digest"  # beside the TrainConfig fields in config.json
+# True when model_hparams and estimator_options hold every default (pinned).
+PINNED_KEY = "defaults_pinned"
 # Evaluation draws (test binarisation, importance samples) do not depend on the
 # run's --seed, so runs with different seeds are compared on the same test set,
 # and launchers/evaluate.py with its default seed reproduces results.json.
@@ -187,7 +189,12 @@ def _alive(pid: int) -> bool:
 
 def save_config(config: config_lib.TrainConfig, workdir: str, data_digest: str | None) -> None:
   fields = dataclasses.asdict(config)
+  # Every default written out: the run rebuilds the same model and estimator
+  # after a default changes in the code.
+  fields["model_hparams"] = config.pinned_model_hparams()
+  fields["estimator_options"] = config.pinned_estimator_options()
   fields[DIGEST_KEY] = data_digest
+  fields[PINNED_KEY] = True
   write_json(os.path.join(workdir, CONFIG_FILE), fields, CONFIG_FILE)
 
 
@@ -224,6 +231,11 @@ def load_saved_run(workdir: str) -> tuple[config_lib.TrainConfig, str | None]:
     if config.estimator in estimators.names() and not (
         estimators.accepts(config.estimator, "num_samples")):
       config.num_samples = None  # older runs saved K even for estimators without one
+    if not fields.get(PINNED_KEY) and config.estimator in estimators.names():
+      # Saved before every default was written out: the defaults of its time.
+      config.estimator_options = {
+          **config_lib.LEGACY_ESTIMATOR_DEFAULTS.get(config.estimator, {}),
+          **config.estimator_options}
     if config.estimator in estimators.names():  # older runs could save options with no
       dead = binding.ignored_options(  # effect; dropping them changes nothing
           config.estimator, estimators.get(config.estimator), config.estimator_options)
@@ -239,6 +251,12 @@ def load_saved_run(workdir: str) -> tuple[config_lib.TrainConfig, str | None]:
 def _shown(config: config_lib.TrainConfig, name: str) -> Any:
   if name == "num_samples":
     return config.effective_num_samples
+  # Compared with every default filled in: a value given explicitly equals
+  # the same value left to its default.
+  if name == "model_hparams" and config.model in models.names():
+    return config.pinned_model_hparams()
+  if name == "estimator_options" and config.estimator in estimators.names():
+    return config.pinned_estimator_options()
   return getattr(config, name)
 
 
@@ -257,7 +275,13 @@ def check_resume(saved: config_lib.TrainConfig, saved_digest: str | None,
   for name, rule in config_lib.RESUME_RULES.items():
     old, new = _shown(saved, name), _shown(config, name)
     if rule == "same" and old != new:
-      refused.append(f"--{name}: run {old!r}, now {new!r}")
+      if isinstance(old, dict) and isinstance(new, dict):  # name the keys that differ
+        shown = lambda d, k: repr(d[k]) if k in d else "unset"
+        changed = [f"{k} {shown(old, k)} in the run, now {shown(new, k)}"
+                   for k in sorted(set(old) | set(new)) if shown(old, k) != shown(new, k)]
+        refused.append(f"--{name}: " + ", ".join(changed))
+      else:
+        refused.append(f"--{name}: run {old!r}, now {new!r}")
     elif rule == "applied" and old != new:
       applied.append(f"--{name} changed from {old!r} to {new!r}: applied from step "
                      f"{restored_step}")
