@@ -220,8 +220,8 @@ class BenchmarksTest(tf.test.TestCase):
     out = self.create_tempdir().full_path
     stdout = _run("alws_sample_quality.py", "--dataset=mnist_small", _EMPTY_DATA_DIR(self),
                   f"--workdir_root={out}", f"--classifier={out}/classifier",
-                  "--budget_seconds=3", "--num_samples=300", "--hidden_sizes=16",
-                  "--latent_size=4")
+                  "--budget_seconds=4", "--num_samples=300", "--hidden_sizes=16",
+                  "--latent_size=4", "--eval_points=2")
     self.assertIn("classifier test accuracy", stdout)
     self.assertIn("| (training digits: the floor) |", stdout)
     with open(os.path.join(out, "sample_quality.json")) as f:
@@ -233,6 +233,11 @@ class BenchmarksTest(tf.test.TestCase):
     self.assertTrue(all(r["frechet"] > result["floor"] and r["steps"] >= 1
                         for r in result["rows"]))
     self.assertTrue(os.path.getsize(os.path.join(out, "sample_quality.png")) > 1000)
+    self.assertTrue(os.path.getsize(os.path.join(out, "sample_quality_curve.png")) > 1000)
+    # The curve: one distance per segment, steps growing as the run resumes.
+    for curve in result["curves"].values():
+      self.assertLen(curve, 2)
+      self.assertLess(curve[0]["steps"], curve[1]["steps"])
     self.assertTrue(os.path.isdir(os.path.join(out, "classifier")))
     self.assertFalse(os.path.exists(os.path.join(out, "classifier.tmp")))
 

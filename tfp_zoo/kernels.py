@@ -119,13 +119,15 @@ def random_fourier_features(input_size: int, num_features: int, *, kernel_name: 
   d·D per input; 'bfloat16' is the same product with bf16 operands and float32
   accumulation (1.9x faster here; for inputs in [0, 1] and a median-heuristic
   bandwidth the phase error is ~1e-3 rad, far below the features' Monte Carlo
-  error, and the regression stays exact on the features it sees). 'structured' is the structured orthogonal random features
-  of Yu et al. (2016, "Orthogonal Random Features"): x zero-padded to
+  error, and the regression stays exact on the features it sees).
+  'structured' is the structured orthogonal random features of Yu et al. (2016, "Orthogonal Random Features"): x zero-padded to
   d' = 2^k ≥ d, and each block of d' rows is √d'·H S₃ H S₂ H S₁ with H the
   orthonormal Walsh–Hadamard matrix and Sᵢ random sign diagonals; its rows
-  are orthogonal, their kernel estimate is unbiased as d' grows and at least
-  as accurate as the dense one's, and H = H_a ⊗ H_b is applied as two small
-  matmuls, so a block costs 2·(a + b)·d' per input instead of d·d'.
+  are orthogonal and their kernel estimate is nearly unbiased for large d'
+  (on 20-d inputs its error was 1.15x the dense one's), and H = H_a ⊗ H_b is applied as two small
+  matmuls, so a block costs 2·(a + b)·d' per input instead of d·d' (in flops:
+  on a 2-core CPU the einsums' transposes made it slower, 16.5 ms against
+  11.6 dense and 5.3 bf16 for 1100 × 784 → 1000).
   """
   if kernel_name not in KERNELS:
     raise ValueError(f"kernel={kernel_name!r}; expected one of {', '.join(KERNELS)}")

@@ -415,8 +415,8 @@ class AlwsLearnedFeaturesTest(tf.test.TestCase):
     self.assertFalse(estimators.make_state("alws", model).learned)
     with self.assertRaisesRegex(ValueError, "feature_map='learned' needs state="):
       estimators.alws(model, x, seed=tf.constant([0, 0]), feature_map="learned")
-    with self.assertRaisesRegex(ValueError, "feature_map='pca'; expected one of kernel"):
-      estimators.alws(model, x, seed=tf.constant([0, 0]), feature_map="pca")
+    with self.assertRaisesRegex(ValueError, "feature_map='umap'; expected one of kernel"):
+      estimators.alws(model, x, seed=tf.constant([0, 0]), feature_map="umap")
     state = estimators.make_state("alws", model, feature_map="learned",
                                   exponential_family=False)
     with self.assertRaisesRegex(ValueError, "predicts 1 targets but this model has 129"):
@@ -444,7 +444,8 @@ class AlwsAmortisedTest(tf.test.TestCase):
     def two_pass():
       sample = tf.nest.map_structure(tf.stop_gradient, joint.sample(50, seed=seed))
       return joint.sample_distributions(value=sample, seed=seed)[0], sample
-    one, one_sample = gradient(lambda: alws_lib._sleep(joint, 50, seed))  # pylint: disable=protected-access
+    sleep = alws_lib._sleep  # pylint: disable=protected-access
+    one, one_sample = gradient(lambda: sleep(joint, 50, seed))
     two, two_sample = gradient(two_pass)
     for a, b in zip(tf.nest.flatten(one_sample), tf.nest.flatten(two_sample)):
       self.assertAllEqual(a, b)
@@ -496,6 +497,42 @@ class AlwsAmortisedTest(tf.test.TestCase):
       return _flat(tape.gradient(loss, model.generative_variables)).numpy()
     stateless, amortised = gradient(), gradient(state=state)
     self.assertLess(np.linalg.norm(amortised - stateless), 0.02 * np.linalg.norm(stateless))
+
+
+class AlwsPcaTest(tf.test.TestCase):
+  """feature_map='pca': whitened principal components of the training data,
+  fitted once and kept in the state."""
+
+  def test_fit_whitens_the_data_and_survives_a_checkpoint(self):
+    model = MODELS["vae"]()
+    images = tf.random.stateless_uniform([500, 6, 6, 1], seed=[3, 1]).numpy()
+    images[:, :3] *= 4.0  # unequal variances: whitening has something to do
+    state = estimators.make_state("alws", model, feature_map="pca", feature_size=5)
+    state.fit_data(images)
+    whitened = state.whiten(tf.reshape(images, [500, -1])).numpy()
+    self.assertAllClose(np.cov(whitened, rowvar=False), np.eye(5), atol=1e-3)
+    self.assertAllClose(whitened.mean(axis=0), np.zeros(5), atol=1e-4)
+    path = tf.train.Checkpoint(state=state).save(os.path.join(self.get_temp_dir(), "c"))
+    fresh = estimators.make_state("alws", model, feature_map="pca", feature_size=5)
+    self.assertFalse(bool(fresh.pca_fitted))
+    tf.train.Checkpoint(state=fresh).restore(path).assert_consumed()
+    self.assertTrue(bool(fresh.pca_fitted))
+    self.assertAllClose(fresh.pca_projection, state.pca_projection)
+
+  def test_pca_features_give_finite_gradients_and_need_their_state(self):
+    model = MODELS["vae"]()
+    x = tf.cast(tf.random.stateless_uniform([4, 6, 6, 1], seed=[0, 1]) < 0.4, tf.float32)
+    with self.assertRaisesRegex(ValueError, "feature_map='pca' needs state="):
+      estimators.alws(model, x, seed=tf.constant([0, 0]), feature_map="pca")
+    state = estimators.make_state("alws", model, feature_map="pca", feature_size=8)
+    state.fit_data(model.joint().sample(200, seed=[4, 4]).x.numpy())
+    objectives, theta, phi = testing.estimator_gradients(
+        estimators.alws, model, x, seed=tf.constant([1, 2]), num_sleep_samples=64,
+        num_features=32, feature_map="pca", feature_size=8, state=state)
+    self.assertEmpty(testing.gradient_problems(model, theta, phi))
+    self.assertTrue(all(bool(tf.math.is_finite(v)) for v in objectives.metrics.values()))
+    with self.assertRaisesRegex(ValueError, "holds a learned or PCA feature map"):
+      estimators.alws(model, x, seed=tf.constant([0, 0]), state=state)
 
 
 _STRATEGY_SCRIPT = r"""

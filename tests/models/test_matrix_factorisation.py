@@ -83,6 +83,9 @@ class MatrixFactorisationTest(tf.test.TestCase, parameterized.TestCase):
     self.assertAllInRange(sample.z, 0.0, 1.0)
     self.assertAllInSet(sample.x, [0.0, 1.0])
     self.assertAllInRange(model.guide(sample.x).sample(seed=[3, 3]).z, 0.0, 1.0)
+    # Codes drawn as exactly 0 or 1 keep a finite guide density (sleep updates).
+    edges = tf.constant([[0.0, 1.0, 0.5, 1e-30]])
+    self.assertAllInRange(model.guide(sample.x[:1]).log_prob(z=edges), -1e4, 1e4)
     w = np.exp(model.log_dictionary.numpy())
     a, b = 0.9, 0.3
     expected = np.sum(a * np.log(b) - math.lgamma(a) + (a - 1) * np.log(w) - b * w)

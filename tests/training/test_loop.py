@@ -174,6 +174,21 @@ class LoopTest(tf.test.TestCase):
     trained = tf.train.load_variable(path, head[0])
     self.assertGreater(float(np.abs(trained - fresh.head.kernel.numpy()).max()), 1e-4)
 
+  def test_alws_pca_features_are_fitted_on_the_data_and_checkpointed(self):
+    workdir = os.path.join(self.get_temp_dir(), "alws_pca")
+    options = {"feature_map": "pca", "feature_size": 6, "num_sleep_samples": 64,
+               "num_features": 32}
+    training.train(_config(workdir, estimator="alws", train_steps=3, checkpoint_every=3,
+                           estimator_options=options))
+    path = tf.train.latest_checkpoint(os.path.join(workdir, "checkpoints"))
+    names = dict(tf.train.list_variables(path))
+    self.assertEqual(names["estimator_state/pca_projection/.ATTRIBUTES/VARIABLE_VALUE"],
+                     [784, 6])
+    self.assertTrue(tf.train.load_variable(
+        path, "estimator_state/pca_fitted/.ATTRIBUTES/VARIABLE_VALUE"))
+    mean = tf.train.load_variable(path, "estimator_state/pca_mean/.ATTRIBUTES/VARIABLE_VALUE")
+    self.assertGreater(float(np.max(mean)), 0.1)  # digits' mean, not zeros
+
   def test_distributed_code_path_on_one_replica_matches_the_default(self):
     # mirrored over this machine's one CPU: strategy.run, distributed input and
     # the replica seed all run, and with one replica change nothing.

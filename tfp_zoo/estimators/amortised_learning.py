@@ -102,7 +102,7 @@ __all__ = ["alws", "alws_state", "AlwsState", "AlwsFeatureMap", "SOLVERS", "FEAT
            "BANDWIDTHS"]
 
 SOLVERS = ("random_features", "nystrom", "exact")
-FEATURE_MAPS = ("kernel", "learned")
+FEATURE_MAPS = ("kernel", "learned", "pca")
 # Families whose natural parameters 'auto' regresses (see the module docstring
 # for why Bernoulli is not among them).
 _AUTO_FAMILIES = ("Normal", "Poisson")
@@ -269,7 +269,8 @@ class AlwsState(tf.Module):
   """
 
   def __init__(self, *, input_size: int | None = None, num_targets: int | None = None,
-               feature_size: int = 50, hidden_size: int = 200, seed: int = 0):
+               feature_size: int = 50, hidden_size: int = 200, seed: int = 0,
+               pca: tuple[int, int] | None = None):
     super().__init__(name="alws_state")
     # Assigned inside the step: under a multi-replica strategy every replica
     # takes the first replica's value, so the copies never diverge.
@@ -282,10 +283,40 @@ class AlwsState(tf.Module):
     self.regression_error = variable(1.0, tf.float32, "regression_error")
     self.num_targets = num_targets
     self.learned = input_size is not None
+    self.pca = pca is not None
+    if self.pca:  # (input size, components): fitted by `fit_data`, then kept
+      self.pca_mean = variable(tf.zeros([pca[0]]), tf.float32, "pca_mean")
+      self.pca_projection = variable(tf.zeros(pca), tf.float32, "pca_projection")
+      self.pca_fitted = variable(False, tf.bool, "pca_fitted")
     if self.learned:
       self.network = nn.MLP([input_size, hidden_size, feature_size], activation="relu",
                             seed=(seed, 11), name="network")
       self.head = nn.Dense(feature_size, num_targets, seed=(seed, 12), name="head")
+
+  def fit_data(self, images: np.ndarray) -> None:
+    """Fits the whitened PCA of feature_map='pca' on training images (the
+    training loop calls it before the first step; a restored checkpoint then
+    brings back the fitted values): u(x) = Λ_p^{-1/2} V_pᵀ (x − x̄) with the
+    top-p eigenpairs of the images' covariance."""
+    if not self.pca:
+      return
+    flat = np.asarray(images, np.float64).reshape(len(images), -1)
+    mean = flat.mean(axis=0)
+    covariance = np.cov(flat - mean, rowvar=False) if len(flat) > 1 else np.zeros(
+        [flat.shape[1]] * 2)
+    eigenvalues, vectors = np.linalg.eigh(covariance)
+    size = int(self.pca_projection.shape[1])
+    top = np.argsort(eigenvalues)[::-1][:size]
+    # Directions without variance (size > rank) are left at zero scale.
+    scale = np.where(eigenvalues[top] > 1e-8 * max(eigenvalues.max(), 1e-30),
+                     1.0 / np.sqrt(np.maximum(eigenvalues[top], 1e-30)), 0.0)
+    self.pca_mean.assign(mean.astype(np.float32))
+    self.pca_projection.assign((vectors[:, top] * scale).astype(np.float32))
+    self.pca_fitted.assign(True)
+
+  def whiten(self, inputs: tf.Tensor) -> tf.Tensor:
+    """The whitened PCA coordinates of flattened inputs [N, d]: [N, p]."""
+    return tf.matmul(inputs - self.pca_mean, self.pca_projection)
 
   def __call__(self, inputs: tf.Tensor) -> tf.Tensor:
     """ψ_ω(x) for flattened inputs [N, input_size]: [N, F]."""
@@ -306,10 +337,16 @@ def alws_state(model: models_base.LatentVariableModel, *, feature_map: str = "ke
                feature_size: int = 50, exponential_family: Any = "auto",
                **unused_options) -> AlwsState:
   """The `AlwsState` that `alws` amortises its λ choice and monitor with, and
-  that holds the learned map of feature_map='learned'."""
+  that holds the learned map of feature_map='learned' or the whitened PCA of
+  feature_map='pca' (`feature_size` components; fit it with `fit_data`)."""
   base.check_choice(feature_map, FEATURE_MAPS, "feature_map", "alws")
   if feature_map == "kernel":
     return AlwsState()
+  if feature_map == "pca":
+    if not isinstance(feature_size, int) or feature_size < 1:
+      raise ValueError(f"alws: feature_size={feature_size!r} must be a positive integer")
+    input_size = int(np.prod(model.input_shape))
+    return AlwsState(pca=(input_size, min(feature_size, input_size)))
   if not isinstance(feature_size, int) or feature_size < 1:
     raise ValueError(f"alws: feature_size={feature_size!r} must be a positive integer")
   # The number of regression targets: 1, or 1 + the natural parameters' size.
@@ -366,9 +403,12 @@ def alws(model: models_base.LatentVariableModel, x: tf.Tensor, *, seed: tf.Tenso
     guide_sleep_samples: how many of the (iid) sleep samples the guide's
       update uses: a random subset gives the same expected gradient, and the
       encoder then costs what a data batch of that size does, not N.
-    feature_map: 'kernel' (the kernel on x itself) or 'learned' (the kernel on
-      ψ_ω(x), trained to predict the targets; needs `state`).
-    feature_size: F, the output size of the learned map.
+    feature_map: 'kernel' (the kernel on x itself), 'learned' (the kernel on
+      ψ_ω(x), trained to predict the targets; needs `state`) or 'pca' (the
+      kernel on the data's whitened principal components, fitted on the
+      training data at the start and kept in `state`).
+    feature_size: F, the output size of the learned map, or the number of
+      principal components.
     state: the `AlwsState` from `make_state('alws', model, ...)` (the trainer
       makes and passes it), or None: every call then chooses λ and measures.
 
@@ -389,9 +429,13 @@ def alws(model: models_base.LatentVariableModel, x: tf.Tensor, *, seed: tf.Tenso
   if feature_map == "learned" and (state is None or not state.learned):
     raise ValueError("alws: feature_map='learned' needs state=tfp_zoo.estimators.make_state("
                      "'alws', model, feature_map='learned') (the launcher makes it)")
-  if feature_map == "kernel" and state is not None and state.learned:
-    raise ValueError("alws: this state holds a learned feature map; pass "
-                     "feature_map='learned' or make the state with feature_map='kernel'")
+  if feature_map == "pca" and (state is None or not state.pca):
+    raise ValueError("alws: feature_map='pca' needs state=tfp_zoo.estimators.make_state("
+                     "'alws', model, feature_map='pca') fitted by state.fit_data(images) "
+                     "(the launcher does both)")
+  if feature_map == "kernel" and state is not None and (state.learned or state.pca):
+    raise ValueError("alws: this state holds a learned or PCA feature map; pass its "
+                     "feature_map or make the state with feature_map='kernel'")
   num_val = int(round(num_sleep_samples * validation_fraction))
   if bandwidth == "heldout" and num_val == 0:
     raise ValueError(f"alws: bandwidth='heldout' needs held-out samples, but "
@@ -415,6 +459,9 @@ def alws(model: models_base.LatentVariableModel, x: tf.Tensor, *, seed: tf.Tenso
     guide_loss += state.loss(features, tf.stop_gradient(train.values))
     inputs, queries = tf.stop_gradient(features), tf.stop_gradient(state(queries))
     flat = lambda v: tf.stop_gradient(state(_flat(tf.cast(v, tf.float32), event_ndims)))
+  elif feature_map == "pca":  # the kernel on whitened principal components of the data
+    inputs, queries = state.whiten(inputs), state.whiten(queries)
+    flat = lambda v: state.whiten(_flat(tf.cast(v, tf.float32), event_ndims))
   # An unpenalised intercept: regress the centred targets and add their mean
   # back, so the ridge shrinks towards the mean rather than towards zero (the
   # log joint is hundreds of nats from zero). Still linear in the targets.

@@ -33,7 +33,7 @@ __all__ = ["BoundEstimator", "bind", "IGNORED_UNLESS", "check_option_types", "op
 # Audited for every estimator; conditions on K (stl's and nvil's `bound` make
 # no difference at num_samples=1) are not expressible as a tuple of values.
 IGNORED_UNLESS: dict[str, dict[str, tuple[str, tuple[Any, ...]]]] = {
-    "alws": {"feature_size": ("feature_map", ("learned",)),
+    "alws": {"feature_size": ("feature_map", ("learned", "pca")),
              "ridge_every": ("ridge", ("auto",)),
              "projection": ("solver", ("random_features",)),
              "guide_sleep_samples": ("guide_update", ("sleep",)),

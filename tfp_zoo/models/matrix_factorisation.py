@@ -39,6 +39,19 @@ _NONNEGATIVE_INIT = (0.03, 0.1)  # W and b at the start (the authors')
 _UNIT_CLIP = 1e-6  # logit z stays finite
 
 
+class _ClippedSigmoid(tfp.bijectors.Sigmoid):
+  """σ(u), whose inverse clips y to [ε, 1 − ε] first: uniform codes drawn as
+  exactly 0 or 1 (float32 draws do that every ~10⁷ codes) keep a finite
+  logit-normal density in the guide's sleep update."""
+
+  def _inverse(self, y):
+    return super()._inverse(tf.clip_by_value(y, _UNIT_CLIP, 1.0 - _UNIT_CLIP))
+
+  def _inverse_log_det_jacobian(self, y):
+    return super()._inverse_log_det_jacobian(
+        tf.clip_by_value(y, _UNIT_CLIP, 1.0 - _UNIT_CLIP))
+
+
 class MatrixFactorisation(base.LatentVariableModel):
   """x = Wz + b + noise, with latent 'z' of size `latent_size`."""
 
@@ -145,7 +158,7 @@ class MatrixFactorisation(base.LatentVariableModel):
     if self.prior == "laplace":
       codes = tfd.Normal(loc, scale)
     elif self.prior == "uniform":  # logit-normal
-      codes = tfd.TransformedDistribution(tfd.Normal(loc, scale), tfp.bijectors.Sigmoid())
+      codes = tfd.TransformedDistribution(tfd.Normal(loc, scale), _ClippedSigmoid())
     else:
       codes = tfd.LogNormal(loc, scale)
 

@@ -42,6 +42,7 @@ def train(config: config_lib.TrainConfig) -> dict[str, Any]:
   data = _load_data(config, strategy)  # a missing dataset fails before anything is written
   with strategy.scope(), _out_of_memory_is_one_line(config):
     trainer = _trainer(config, data.train.shape, strategy)
+    _fit_state(trainer.state, config, data.train)
   _dry_run(trainer, config, data.train[:2])
   chief = distribute.is_chief(strategy)
   with _open_run(config, trainer, data.digest, chief) as (start, previous):
@@ -140,6 +141,18 @@ def _with_run_defaults(config: config_lib.TrainConfig) -> config_lib.TrainConfig
   return config.with_run_defaults(saved).validate()
 
 
+_FIT_EXAMPLES = 10_000  # enough for a 784-pixel covariance; a restore overwrites it
+
+
+def _fit_state(state: Any, config: config_lib.TrainConfig, images: Any) -> None:
+  """Estimator state fitted to the training data at the start (ALWS's
+  whitened PCA): from the first examples, as the estimator will see them."""
+  fit = getattr(state, "fit_data", None)
+  if fit is not None:
+    fit(datasets.eval_images(np.asarray(images[:_FIT_EXAMPLES]),
+                             binarization=config.binarization, eight_bit=config.eight_bit))
+
+
 def _dry_run(trainer: Trainer, config: config_lib.TrainConfig, images: np.ndarray) -> None:
   """Traces the estimator once on a throwaway state, so an unsupported
   model/estimator/option combination fails with one clear line before the
@@ -147,8 +160,9 @@ def _dry_run(trainer: Trainer, config: config_lib.TrainConfig, images: np.ndarra
   x = datasets.eval_images(images, binarization=config.binarization,
                            eight_bit=config.eight_bit)
   try:
-    objectives = trainer.estimator(trainer.model, x, seed=tf.constant([0, 0]),
-                                   state=trainer.estimator.init(trainer.model))
+    state = trainer.estimator.init(trainer.model)
+    _fit_state(state, config, images)
+    objectives = trainer.estimator(trainer.model, x, seed=tf.constant([0, 0]), state=state)
   except (ValueError, TypeError, tf.errors.InvalidArgumentError) as e:
     raise ConfigError(f"--estimator={config.estimator} with --model={config.model}: "
                       f"{str(e).strip().splitlines()[0]}") from None
