@@ -14,12 +14,12 @@ def _data():
 
 class ParameterPriorTest(tf.test.TestCase):
 
-  def test_a_parameter_prior_enters_theta_loss_divided_by_the_dataset_size(self):
+  def test_a_parameter_prior_enters_theta_loss_divided_by_the_train_size(self):
     import tf_keras  # pylint: disable=g-import-not-at-top
     model = models.get("matrix_factorisation", input_shape=(4,), latent_size=2,
                        prior="uniform", likelihood="bernoulli", dictionary="nonnegative")
     x = model.joint().sample(8, seed=[1, 2]).x
-    with self.assertRaisesRegex(ValueError, "prior on its parameters: pass dataset_size"):
+    with self.assertRaisesRegex(ValueError, "prior on its parameters: pass train_size"):
       training.make_train_step(model, estimators.get("elbo"),
                                tf_keras.optimizers.legacy.SGD(1.0),
                                tf_keras.optimizers.legacy.SGD(1.0))
@@ -33,7 +33,7 @@ class ParameterPriorTest(tf.test.TestCase):
     without = [v - g for v, g in zip(before, tape.gradient(loss, theta))]
     step = training.make_train_step(model, estimators.get("elbo"),
                                     tf_keras.optimizers.legacy.SGD(1.0),
-                                    tf_keras.optimizers.legacy.SGD(1.0), dataset_size=50)
+                                    tf_keras.optimizers.legacy.SGD(1.0), train_size=50)
     log_prior = float(model.parameter_log_prior())
     metrics = step(x, tf.constant(0, tf.int64))
     self.assertAllClose(metrics["parameter_log_prior"], log_prior)

@@ -189,7 +189,7 @@ class LatentVariableModel(tf.Module, abc.ABC):
 
   def parameter_log_prior(self) -> tf.Tensor | None:
     """log p(θ) of a prior on the generative parameters, or None (the
-    default: no prior). The train step adds −log p(θ)/dataset_size to θ's
+    default: no prior). The train step adds −log p(θ)/train_size to θ's
     per-example loss, so a dataset's worth of steps sees it once: MAP θ."""
     return None
 

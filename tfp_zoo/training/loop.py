@@ -125,7 +125,7 @@ def _trainer(config: config_lib.TrainConfig, data_shape, strategy) -> Trainer:
                    seed=config.seed, jit_compile=config.jit_compile,
                    strategy=strategy if config.strategy != "default" else None,
                    kl_warmup_steps=config.kl_warmup_steps, precision=config.precision,
-                   tpu_safe=config.float64_free, dataset_size=data_shape[0])
+                   tpu_safe=config.float64_free, train_size=data_shape[0])
   except (ValueError, TypeError) as e:  # the estimator's state refused its options
     raise ConfigError(f"--estimator_options: {e}") from None
 

@@ -63,7 +63,7 @@ def make_train_step(model: LatentVariableModel,
                     state: tf.Module | None = None,
                     strategy: tf.distribute.Strategy | None = None,
                     kl_warmup_steps: int = 0, precision: str = "float32",
-                    tpu_safe: bool = False, dataset_size: int | None = None,
+                    tpu_safe: bool = False, train_size: int | None = None,
                     **estimator_options: Any) -> TrainStep:
   """Returns `step(x, step_number) -> metrics`, compiled with `tf.function`.
 
@@ -93,8 +93,10 @@ def make_train_step(model: LatentVariableModel,
   builds no float64 op (`precision.tpu_safe`; TPUs have none).
 
   A model with a prior on θ (`parameter_log_prior()` not None) needs
-  `dataset_size`: θ's loss gains −log p(θ)/dataset_size (metric
-  'parameter_log_prior'), so an epoch of steps sees the prior once.
+  `train_size`, the number of training examples: θ's loss gains
+  −log p(θ)/train_size (metric 'parameter_log_prior'), so an epoch of steps
+  sees the prior once. (Not `dataset_size`: that is an estimator option of
+  beta_tc_vae, which `estimator_options` passes on.)
   """
   precision_lib.check_precision(precision)
   if not isinstance(estimator, BoundEstimator):
@@ -111,9 +113,9 @@ def make_train_step(model: LatentVariableModel,
     raise ValueError("the model has guide variables: pass a guide_optimizer")
   warmup = _warmup(estimator, kl_warmup_steps)
   has_prior = model.parameter_log_prior() is not None
-  if has_prior and not dataset_size:
+  if has_prior and not train_size:
     raise ValueError(f"{type(model).__name__} has a prior on its parameters: pass "
-                     "dataset_size (the number of training examples) to weigh it")
+                     "train_size (the number of training examples) to weigh it")
   checked = list(theta + phi) + (list(state.variables) if state is not None else [])
 
   replicas = strategy.num_replicas_in_sync if strategy is not None else 1
@@ -143,7 +145,7 @@ def make_train_step(model: LatentVariableModel,
         if not has_prior:
           return objectives
         log_prior = model.parameter_log_prior()
-        loss = objectives.generative_loss - log_prior / float(dataset_size)
+        loss = objectives.generative_loss - log_prior / float(train_size)
         same = objectives.generative_loss is objectives.guide_loss
         return Objectives(loss, loss if same else objectives.guide_loss,
                           {**objectives.metrics, "parameter_log_prior": log_prior})
@@ -204,7 +206,7 @@ class Trainer:
                learning_rate: float, seed: int = 0, jit_compile: bool = False,
                strategy: tf.distribute.Strategy | None = None, kl_warmup_steps: int = 0,
                precision: str = "float32", tpu_safe: bool = False,
-               dataset_size: int | None = None):
+               train_size: int | None = None):
     self.model, self.estimator = model, estimator
     self.state = estimator.init(model)
     self.guide_variables = tuple(model.guide_variables) + (
@@ -218,7 +220,7 @@ class Trainer:
     self._precision, self._tpu_safe = precision, tpu_safe
     self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
     self._seed, self._jit_compile, self._strategy = seed, jit_compile, strategy
-    self._kl_warmup_steps, self._dataset_size = kl_warmup_steps, dataset_size
+    self._kl_warmup_steps, self._train_size = kl_warmup_steps, train_size
     _warmup(estimator, kl_warmup_steps)  # refuse now, not at the first step
     self._step_fn: TrainStep | None = None
 
@@ -255,7 +257,7 @@ class Trainer:
           seed=self._seed, jit_compile=self._jit_compile, state=self.state,
           strategy=self._strategy, kl_warmup_steps=self._kl_warmup_steps,
           precision=self._precision, tpu_safe=self._tpu_safe,
-          dataset_size=self._dataset_size)
+          train_size=self._train_size)
     current = int(self.step.numpy())
     outputs = self._step_fn(x, tf.constant(current, tf.int64))
     metrics = {k: float(v) for k, v in outputs.items()}
