@@ -22,7 +22,6 @@ training time, and show samples.
 
 import json
 import os
-import time
 
 from absl import app
 from absl import flags
