@@ -508,17 +508,17 @@ def alws(model: models_base.LatentVariableModel, x: tf.Tensor, *, seed: tf.Tenso
   held_out = None
   if bandwidth == "heldout":  # every step: the grid is scored on held-out samples
     held_out, val_inputs = validation()
-    scored = []
+    errors, ridges = [], []
     for scale in _BANDWIDTH_GRID:
       regression, chosen_ridge = regression_at(median * scale)
       rows = regression.rows(chosen_ridge, dtype)
-      scored.append((log_joint_error(held_out, rows(regression.represent(val_inputs))),
-                     regression, chosen_ridge, rows, median * scale))
-    errors = tf.stack([c[0] for c in scored])
-    index = tf.argmin(errors)
-    # The chosen grid point's regression, selected without Python control flow.
-    pick = lambda values: tf.gather(tf.stack(values), index)
-    width, chosen_ridge = pick([c[4] for c in scored]), pick([c[2] for c in scored])
+      errors.append(log_joint_error(held_out, rows(regression.represent(val_inputs))))
+      ridges.append(chosen_ridge)
+    # The best grid point, picked in the graph and refitted (the same features:
+    # the feature seed does not depend on the bandwidth).
+    index = tf.argmin(tf.stack(errors))
+    width = median * tf.gather(tf.constant(_BANDWIDTH_GRID, tf.float32), index)
+    chosen_ridge = tf.gather(tf.stack(ridges), index)
     regression = _Regression(solver, kernel, width, inputs, num_features, feature_seed,
                              projection)
     rows = regression.rows(chosen_ridge, dtype)
