@@ -28,7 +28,7 @@ flags.DEFINE_list("solvers", ["random_features", "nystrom", "exact"], "ALWS solv
 flags.DEFINE_integer("num_features", 1000, "D, random features or Nyström landmarks "
                      "(at most N).")
 flags.DEFINE_list("ridges", ["auto", "1e-3"], "ALWS ridge values: numbers, or 'auto' "
-                  "(the default: λ by leave-one-out, rechosen every 100 steps).")
+                  "(the default: λ by generalised cross-validation, rechosen every 100 steps).")
 flags.DEFINE_list("likelihoods", ["bernoulli", "gaussian"], "VAE pixel likelihoods.")
 flags.DEFINE_list("projections", ["bfloat16"], "Random-feature projections "
                   "(kernels.PROJECTIONS; the default bfloat16, dense, structured).")

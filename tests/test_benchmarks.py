@@ -241,6 +241,23 @@ class BenchmarksTest(tf.test.TestCase):
     self.assertTrue(os.path.isdir(os.path.join(out, "classifier")))
     self.assertFalse(os.path.exists(os.path.join(out, "classifier.tmp")))
 
+  def test_learned_proposal_prints_its_table_and_figure(self):
+    out = self.create_tempdir().full_path
+    stdout = _run("learned_proposal.py", f"--output={out}", "--train_steps=300",
+                  "--num_datasets=3", "--num_draws=300", "--reference_steps=600",
+                  "--noise=gaussian")
+    for method in ("learned proposal (IS)", "prior (IS)", "random-walk MH"):
+      self.assertIn(f"| {method} |", stdout)
+    with open(os.path.join(out, "learned_proposal.json")) as f:
+      result = json.load(f)
+    rows = {r["method"]: r for r in result["rows"]}
+    # Even briefly trained, the proposal's draws count more than the prior's.
+    self.assertGreater(rows["learned proposal (IS)"]["ess_per_dataset"],
+                       rows["prior (IS)"]["ess_per_dataset"])
+    self.assertTrue(all(np.isfinite(r["mean_error_sds"]) for r in result["rows"]))
+    self.assertIsNotNone(result["reference_vs_exact_sds"])  # checked on the conjugate model
+    self.assertGreater(os.path.getsize(os.path.join(out, "learned_proposal.png")), 1000)
+
 
 if __name__ == "__main__":
   tf.test.main()

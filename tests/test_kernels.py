@@ -179,11 +179,12 @@ class KernelsTest(tf.test.TestCase, parameterized.TestCase):
     rng = np.random.default_rng(0)
     phi = rng.normal(size=(n, num_features))
     # Weak signal in strong noise: fitting it closely (small λ) overfits.
-    targets = np.stack([0.3 * np.sin(phi[:, 0]) + rng.normal(size=n),
-                        0.3 * phi[:, 1] + rng.normal(size=n)], -1)
+    targets = np.stack([np.sin(phi[:, 0]) + rng.normal(size=n),
+                        phi[:, 1] + rng.normal(size=n)], -1)
     weights = rng.normal(size=(n, 2))
-    ridges = (1e-4, 1e-2, 1.0)
-    choice = kernels.loo_feature_ridge_smoother(phi, phi[:5], targets, weights, ridges)
+    ridges = (1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0)
+    choice = kernels.loo_feature_ridge_smoother(phi, phi[:5], targets, weights, ridges,
+                                                rule="leave_one_out")
 
     def refit(ridge):  # leave each point out, refit, predict it
       errors = []
@@ -192,16 +193,44 @@ class KernelsTest(tf.test.TestCase, parameterized.TestCase):
         p = phi[keep]
         coef = np.linalg.solve(p.T @ p + n * ridge * np.eye(num_features), p.T @ targets[keep])
         errors.append(weights[i] @ (targets[i] - phi[i] @ coef))
-      return np.mean(np.square(errors))
+      return np.square(errors)
     # The penalty stays Nλ for the left-out fits: the same linear smoother.
-    self.assertAllClose(choice.loo_errors, [refit(r) for r in ridges], rtol=1e-4)
-    best = ridges[int(np.argmin([refit(r) for r in ridges]))]
+    self.assertAllClose(choice.loo_errors, [refit(r).mean() for r in ridges], rtol=1e-4)
+    best = ridges[int(np.argmin([refit(r).mean() for r in ridges]))]
     self.assertAllClose(choice.ridge, best)
     self.assertAllClose(choice.smoother, kernels.feature_ridge_smoother(
         tf.constant(phi, tf.float32), tf.constant(phi[:5], tf.float32), best),
                         rtol=1e-3, atol=1e-4)
     # The training error (no 1/(1 − h)) always prefers the smallest λ: the
     # leave-one-out correction is what makes the choice.
+    # The one-standard-error rule: the largest λ above the minimum within one
+    # standard error of the paired per-sample differences (checked by refitting).
+    squared = np.stack([refit(r) for r in ridges], -1)
+    low = int(np.argmin(squared.mean(0)))
+    chosen = low
+    for j in range(low + 1, len(ridges)):
+      paired = squared[:, j] - squared[:, low]
+      if paired.mean() > paired.std() / np.sqrt(n):
+        break
+      chosen = j
+    one_se = kernels.loo_feature_ridge_smoother(phi, phi[:5], targets, weights, ridges,
+                                                rule="one_standard_error")
+    self.assertAllClose(one_se.ridge, ridges[chosen])
+    if num_features == 20:  # here the rule moves off the minimum (0.1 -> 1)
+      self.assertGreater(chosen, low)
+    self.assertAllClose(kernels.choose_feature_ridge(
+        tf.constant(phi), targets, weights, ridges, rule="one_standard_error")[0],
+                        ridges[chosen])
+    # The default, generalised cross-validation: the full fit's weighted
+    # residuals over the mean of 1 − hᵢ, from the hat matrix itself.
+    gcv = []
+    for r in ridges:
+      hat = phi @ np.linalg.solve(phi.T @ phi + n * r * np.eye(num_features), phi.T)
+      residual = np.sum(weights * (targets - hat @ targets), -1)
+      gcv.append(np.mean(residual**2) / (1 - np.trace(hat) / n) ** 2)
+    default = kernels.loo_feature_ridge_smoother(phi, phi[:5], targets, weights, ridges)
+    self.assertAllClose(default.loo_errors, gcv, rtol=1e-4)
+    self.assertAllClose(default.ridge, ridges[int(np.argmin(gcv))])
     fitted = [phi @ np.linalg.solve(phi.T @ phi + n * r * np.eye(num_features),
                                     phi.T @ targets) for r in ridges]
     training = [np.mean((targets - f) ** 2) for f in fitted]
@@ -212,7 +241,8 @@ class KernelsTest(tf.test.TestCase, parameterized.TestCase):
     x, query = _points(50), _points(4, seed=2)
     targets = np.sin(x.numpy()).sum(-1, keepdims=True) + 0.2 * np.random.default_rng(1).normal(
         size=(50, 1))
-    choice = kernels.loo_kernel_ridge_smoother("gaussian", 1.0, x, query, targets)
+    choice = kernels.loo_kernel_ridge_smoother("gaussian", 1.0, x, query, targets,
+                                               rule="leave_one_out")
     gram = _kernel_matrix("gaussian", x, x, 1.0)
     for ridge, error in zip(kernels.RIDGE_GRID, choice.loo_errors.numpy()):
       hat = gram @ np.linalg.inv(gram + 50 * ridge * np.eye(50))
@@ -221,12 +251,16 @@ class KernelsTest(tf.test.TestCase, parameterized.TestCase):
     self.assertAllClose(choice.smoother, kernels.kernel_ridge_smoother(
         "gaussian", 1.0, x, query, float(choice.ridge)), rtol=1e-3, atol=1e-4)
     with precision.tpu_safe():  # float32 eigendecomposition: the same choice
-      safe = kernels.loo_kernel_ridge_smoother("gaussian", 1.0, x, query, targets)
+      safe = kernels.loo_kernel_ridge_smoother("gaussian", 1.0, x, query, targets,
+                                               rule="leave_one_out")
     self.assertAllClose(safe.ridge, choice.ridge)
 
   def test_unknown_kernel(self):
     with self.assertRaisesRegex(ValueError, "kernel='rbf'; expected one of gaussian, laplace"):
       kernels.kernel("rbf", 1.0)
+    with self.assertRaisesRegex(ValueError, "rule='aic'; expected one of gcv, leave_one_out, "
+                                "one_standard_error"):
+      kernels.choose_kernel_ridge(tf.eye(3), tf.ones([3, 1]), rule="aic")
 
 
 if __name__ == "__main__":

@@ -37,7 +37,7 @@ from tfp_zoo import precision
 
 tfk = tfp.math.psd_kernels
 
-__all__ = ["KERNELS", "PROJECTIONS", "TPU_SAFE_MIN_RIDGE", "RIDGE_GRID", "RidgeChoice", "median_bandwidth",
+__all__ = ["KERNELS", "PROJECTIONS", "TPU_SAFE_MIN_RIDGE", "RIDGE_GRID", "RIDGE_RULES", "RidgeChoice", "median_bandwidth",
            "median_cross_distance",
            "solve_dtype", "random_fourier_features", "loo_feature_ridge_smoother",
            "loo_kernel_ridge_smoother",
@@ -49,6 +49,9 @@ KERNELS = ("gaussian", "laplace")
 TPU_SAFE_MIN_RIDGE = 1e-6
 # λ candidates of the leave-one-out choice: half decades from 1e-7 to 1.
 RIDGE_GRID = tuple(float(10.0 ** (e / 2)) for e in range(-14, 1))
+# How λ is picked from the grid (`_loo_errors`): generalised cross-validation
+# (the default), the leave-one-out minimum, or the one-standard-error rule.
+RIDGE_RULES = ("gcv", "leave_one_out", "one_standard_error")
 FeatureMap = Callable[[tf.Tensor], tf.Tensor]
 
 
@@ -312,7 +315,8 @@ class RidgeChoice(NamedTuple):
 
 def loo_feature_ridge_smoother(train_features: tf.Tensor, query_features: tf.Tensor,
                                targets: tf.Tensor, weights: tf.Tensor | None = None,
-                               ridges: tuple[float, ...] = RIDGE_GRID) -> RidgeChoice:
+                               ridges: tuple[float, ...] = RIDGE_GRID,
+                               rule: str = "gcv") -> RidgeChoice:
   """`feature_ridge_smoother` with λ chosen from `ridges` by leave-one-out error.
 
   One eigendecomposition serves every λ. With the Gram matrix ΦᵀΦ = VΛVᵀ
@@ -341,13 +345,14 @@ def loo_feature_ridge_smoother(train_features: tf.Tensor, query_features: tf.Ten
     basis = tf.matmul(phi, vectors)
     query_basis = tf.matmul(query, vectors)
   return _loo_choice(tf.maximum(eigenvalues, 0.0), basis, query_basis, dual, targets,
-                     weights, ridges)
+                     weights, ridges, rule)
 
 
 def loo_kernel_ridge_smoother(kernel_name: str, bandwidth: tf.Tensor, train_x: tf.Tensor,
                               query_x: tf.Tensor, targets: tf.Tensor,
                               weights: tf.Tensor | None = None,
-                              ridges: tuple[float, ...] = RIDGE_GRID) -> RidgeChoice:
+                              ridges: tuple[float, ...] = RIDGE_GRID,
+                              rule: str = "gcv") -> RidgeChoice:
   """`kernel_ridge_smoother` with λ chosen by leave-one-out error (K = QΛQᵀ;
   see `loo_feature_ridge_smoother`)."""
   dtype = tf.float64 if precision.float64_allowed() else tf.float32
@@ -357,13 +362,14 @@ def loo_kernel_ridge_smoother(kernel_name: str, bandwidth: tf.Tensor, train_x: t
   eigenvalues, basis = tf.linalg.eigh(kernel_fn.matrix(train_x, train_x))
   query_basis = tf.matmul(kernel_fn.matrix(query_x, train_x), basis)
   return _loo_choice(tf.maximum(eigenvalues, 0.0), basis, query_basis, True, targets,
-                     weights, ridges)
+                     weights, ridges, rule)
 
 
 def choose_feature_ridge(train_features: tf.Tensor, targets: tf.Tensor,
                          weights: tf.Tensor | None = None,
                          ridges: tuple[float, ...] = RIDGE_GRID,
-                         dtype: tf.DType | None = None) -> tuple[tf.Tensor, tf.Tensor]:
+                         dtype: tf.DType | None = None,
+                         rule: str = "gcv") -> tuple[tf.Tensor, tf.Tensor]:
   """(λ, leave-one-out errors [len(ridges)]) of `loo_feature_ridge_smoother`,
   without forming a smoother: what a caller that solves by `feature_ridge_rows`
   needs. `dtype` (default float64 where allowed) is that of the
@@ -379,33 +385,37 @@ def choose_feature_ridge(train_features: tf.Tensor, targets: tf.Tensor,
     eigenvalues, vectors = tf.linalg.eigh(tf.matmul(phi, phi, transpose_a=True))
     basis = tf.matmul(phi, vectors)
   best, errors, ridges, _ = _loo_errors(tf.maximum(eigenvalues, 0.0), basis, dual, targets,
-                                        weights, ridges)
+                                        weights, ridges, rule)
   return tf.gather(tf.constant(ridges, tf.float32), best), errors
 
 
 def choose_kernel_ridge(gram: tf.Tensor, targets: tf.Tensor, weights: tf.Tensor | None = None,
                         ridges: tuple[float, ...] = RIDGE_GRID,
-                        dtype: tf.DType | None = None) -> tuple[tf.Tensor, tf.Tensor]:
+                        dtype: tf.DType | None = None,
+                        rule: str = "gcv") -> tuple[tf.Tensor, tf.Tensor]:
   """(λ, leave-one-out errors) of exact kernel ridge regression on the Gram
   matrix K [N, N] (see `choose_feature_ridge`)."""
   dtype = dtype or (tf.float64 if precision.float64_allowed() else tf.float32)
   eigenvalues, basis = tf.linalg.eigh(tf.cast(tf.stop_gradient(gram), dtype))
   best, errors, ridges, _ = _loo_errors(tf.maximum(eigenvalues, 0.0), basis, True, targets,
-                                        weights, ridges)
+                                        weights, ridges, rule)
   return tf.gather(tf.constant(ridges, tf.float32), best), errors
 
 
-def _loo_choice(eigenvalues, basis, query_basis, dual, targets, weights, ridges):
+def _loo_choice(eigenvalues, basis, query_basis, dual, targets, weights, ridges, rule):
   best, errors, ridges, smooth_scale = _loo_errors(eigenvalues, basis, dual, targets, weights,
-                                                   ridges)
+                                                   ridges, rule)
   smoother = tf.matmul(query_basis * smooth_scale[:, best][None], basis, transpose_b=True)
   return RidgeChoice(tf.cast(smoother, tf.float32), tf.gather(tf.constant(ridges), best),
                      errors)
 
 
-def _loo_errors(eigenvalues, basis, dual, targets, weights, ridges):
-  """(index of the best λ, float32 errors [G], the grid used, 1/(Λ + Nλ) [r, G])."""
+def _loo_errors(eigenvalues, basis, dual, targets, weights, ridges, rule):
+  """(index of the chosen λ, float32 errors [G], the grid used, 1/(Λ + Nλ) [r, G])."""
+  if rule not in RIDGE_RULES:
+    raise ValueError(f"rule={rule!r}; expected one of {', '.join(RIDGE_RULES)}")
   dtype = basis.dtype
+  ridges = tuple(sorted(ridges))
   if dtype != tf.float64:  # float32 (TPU-safe): the floor of every solve
     ridges = tuple(r for r in ridges if r >= TPU_SAFE_MIN_RIDGE) or (TPU_SAFE_MIN_RIDGE,)
   targets = tf.cast(tf.stop_gradient(targets), dtype)
@@ -428,7 +438,23 @@ def _loo_errors(eigenvalues, basis, dual, targets, weights, ridges):
     residual = observed - tf.matmul(projected, smooth_scale)
     complement = 1.0 - tf.matmul(tf.square(basis), smooth_scale)
   eps = np.finfo(dtype.as_numpy_dtype).eps
-  errors = tf.reduce_mean(tf.square(residual / tf.maximum(complement, 1e3 * eps)), axis=0)
+  if rule == "gcv":  # 1 − tr(H)/N for every sample
+    complement = tf.reduce_mean(complement, axis=0, keepdims=True)
+  squared = tf.square(residual / tf.maximum(complement, 1e3 * eps))       # [N, G]
+  errors = tf.reduce_mean(squared, axis=0)
   errors = tf.where(tf.math.is_finite(errors), errors, np.inf)             # [G]
   best = tf.argmin(errors)
+  if rule == "one_standard_error":
+    # Larger λ while the error stays within one standard error of the
+    # minimum's: paired per-sample differences, so the noise shared by
+    # neighbouring λ cancels. A near-flat error curve then settles on the
+    # smoother end, where a noisy minimum would otherwise pick a λ decades
+    # too small (measured in tests/estimators/test_alws.py).
+    differences = squared - tf.gather(squared, best, axis=1)[:, None]
+    standard_error = tf.math.reduce_std(differences, axis=0) / tf.sqrt(n)
+    within = errors - tf.gather(errors, best) <= standard_error
+    index = tf.range(len(ridges), dtype=tf.int64)
+    stop = tf.reduce_min(tf.where((index > best) & ~within, index,
+                                  tf.constant(len(ridges), tf.int64)))
+    best = stop - 1
   return best, tf.cast(errors, tf.float32), ridges, smooth_scale

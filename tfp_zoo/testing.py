@@ -16,7 +16,20 @@ from tfp_zoo.models.linear_gaussian import LinearGaussian
 
 __all__ = ["start_launcher", "launcher_env", "wait_for_line", "write_fake_idx",
            "write_prepared_tfds", "replicate", "mean_and_stderr", "max_abs_z_score", "linear_gaussian_problem",
-           "estimator_gradients", "gradient_problems"]
+           "estimator_gradients", "gradient_problems", "TINY_VAE", "tiny_train_config"]
+
+# A VAE small enough that a training run on the shipped digits takes seconds.
+TINY_VAE = {"hidden_sizes": (16,), "latent_sizes": (4,)}
+
+
+def tiny_train_config(workdir: str, **overrides: Any) -> Any:
+  """A `TrainConfig` of the tiny VAE on mnist_small, IWAE K=2, 10 steps."""
+  from tfp_zoo import training  # pylint: disable=g-import-not-at-top  (models need no loop)
+  fields = dict(workdir=workdir, model="vae", model_hparams=dict(TINY_VAE), estimator="iwae",
+                num_samples=2, batch_size=20, train_steps=10, log_every=5,
+                checkpoint_every=10, eval_num_samples=5, eval_examples=20)
+  fields.update(overrides)
+  return training.TrainConfig(**fields)
 
 
 def replicate(fn: Callable[[tf.Tensor], Any], num_replicates: int,

@@ -3,6 +3,7 @@ as the number of sleep samples grows, for the random-feature, Nyström and
 exact solvers; a regression that learns nothing, or a ridge penalty added off
 the diagonal, fails the same test. Plus every model, XLA, options."""
 
+import functools
 import importlib
 import os
 import subprocess
@@ -67,6 +68,11 @@ def _error_at(model, x, n, **options):
                   for i in range(SEEDS)]) / np.linalg.norm(exact)
 
 
+def _leave_one_out_rule(loo_errors, *args):
+  """`kernels._loo_errors` with the leave-one-out minimum as the choice."""
+  return loo_errors(*args[:-1], "leave_one_out")
+
+
 def _linear_gaussian(dim, latent_size, noise_sd, weight_scale, seed=7):
   """A linear-Gaussian model built here (not the package's default draw):
   Gaussian weights of the given scale and bias, noise sd `noise_sd`."""
@@ -115,15 +121,18 @@ class AlwsGradientTest(tf.test.TestCase, parameterized.TestCase):
       self.assertGreater(large, 0.3, (spec, large))
 
   @pytest.mark.slow
-  def test_noise_scale_gradient_is_unbiased_and_a_shrunk_regression_pushes_it_up(self):
+  def test_noise_scale_gradient_bias_falls_as_one_over_n_and_a_shrunk_regression_flips_it(
+      self):
     # The model's noise sd is 0.7, the data's 0.4: the exact gradient of the
-    # loss in the softplus-raw scales is positive (lower σ). Analysis of the
-    # bias seen in the image runs: ∂/∂σ of E[log p(x* | z) | x*] depends on
-    # the predicted E[η(z) | x*]; ridge shrinkage pulls it towards its prior
-    # mean, which overstates the expected residual and so favours a larger σ.
-    # Measured (10 seeds): exact solver, ridge='auto', N = 2000: 1.705 ± 0.021
-    # against 1.691 exact (0.7 SE); random features 1.80 ± 0.02 (bias falling
-    # with N: 0.20 at 500, 0.11 at 2000); a fixed λ = 0.1: −2.30, the wrong sign.
+    # loss in the softplus-raw scales is positive (lower σ). Analysis: the
+    # smoother weights s(x*) depend on the sleep inputs only, so E[ĝ] is the
+    # smoother applied to m(x) = E[∇f | x] without the targets' noise, and the
+    # bias is the smoothing bias (S m − m)(x*). It vanishes as λ → 0 and the
+    # features resolve m, here at rate 1/N with λ chosen by GCV. Measured (30
+    # seeds, exact solver, exact 1.691): +0.165 ± 0.021 at N = 500, +0.043 ±
+    # 0.009 at N = 2000 (the leave-one-out minimum's λ: +0.043 ± 0.011 too).
+    # A fixed λ = 0.1 shrinks E[η(z) | x*] towards its prior mean, which
+    # overstates the expected residual: −2.30, the wrong sign (pushes σ up).
     model, _ = _linear_gaussian(5, 2, 0.7, 1.0)
     data_model, _ = _linear_gaussian(5, 2, 0.4, 1.0)
     x = data_model.joint().sample(64, seed=[1, 2]).x
@@ -131,19 +140,24 @@ class AlwsGradientTest(tf.test.TestCase, parameterized.TestCase):
       loss = -tf.reduce_mean(model.exact_log_likelihood(x))
     exact = float(tf.reduce_sum(tape.gradient(loss, model.raw_scale)))
 
-    def draws(**options):
+    def draws(n, seeds=20, **options):
       @tf.function(autograph=False)
       def gradient(seed):
         with tf.GradientTape() as tape:
-          loss = estimators.alws(model, x, seed=seed, num_sleep_samples=2000,
+          loss = estimators.alws(model, x, seed=seed, num_sleep_samples=n,
                                  **options).generative_loss
         return tf.reduce_sum(tape.gradient(loss, model.raw_scale))
-      values = np.array([float(gradient(tf.constant([i, 3]))) for i in range(10)])
-      return values.mean(), values.std(ddof=1) / np.sqrt(len(values))
-    mean, se = draws(solver="exact")
-    self.assertLess(abs(mean - exact), 3 * se, (mean, se, exact))
-    shrunk, shrunk_se = draws(solver="exact", ridge=0.1)
-    self.assertLess(shrunk, exact - 10 * shrunk_se, (shrunk, exact))  # pushes σ up
+      values = np.array([float(gradient(tf.constant([i, 3]))) for i in range(seeds)])
+      return values.mean() - exact, values.std(ddof=1) / np.sqrt(len(values))
+    small, small_se = draws(500, solver="exact")
+    large, large_se = draws(2000, solver="exact")
+    self.assertGreater(small, 3 * small_se, (small, small_se))  # the bias is there ...
+    predicted, predicted_se = small * 500 / 2000, small_se * 500 / 2000
+    self.assertLess(abs(large - predicted), 3 * np.hypot(large_se, predicted_se),
+                    (large, large_se, predicted))  # ... and falls as 1/N
+    self.assertLess(abs(large), 0.05 * exact, (large, exact))
+    shrunk, shrunk_se = draws(2000, seeds=10, solver="exact", ridge=0.1)
+    self.assertLess(shrunk + exact, -10 * shrunk_se, (shrunk, exact))  # pushes σ up
 
   def test_log_joint_regression_converges_too(self):
     errors = _relative_errors(*_problem(), exponential_family=False, solver="exact",
@@ -156,16 +170,24 @@ class AlwsGradientTest(tf.test.TestCase, parameterized.TestCase):
                                                     exponential_family=True,
                                                     ridge=1e-3)[-1])
 
-  def test_automatic_ridge_is_as_good_as_the_best_of_a_grid(self):
+  @parameterized.parameters("exact", "random_features")
+  def test_automatic_ridge_is_as_good_as_the_best_of_a_grid(self, solver):
     model, x = _problem()
-    options = dict(solver="exact", exponential_family=True)
+    options = dict(solver=solver, exponential_family=True, num_features=800)
     grid = {ridge: _error_at(model, x, 800, ridge=ridge, **options)
             for ridge in (1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1)}
     auto = _error_at(model, x, 800, ridge="auto", **options)
-    # Measured (5 seeds): 1.09x the best grid point here, 1.19x at N = 3200,
-    # 1.13x / 1.20x with random features; issue 13 asks for 1.1x (not yet).
-    self.assertLessEqual(auto, 1.2 * min(grid.values()), (auto, grid))
+    # Measured (5 seeds): 1.08x the best grid point (exact), 1.07x (random
+    # features), with generalised cross-validation. Picking the leave-one-out
+    # minimum instead gave 1.12x and 1.14x over 10 seeds: on a flat error
+    # curve a noisy minimum now and then lands a decade or two too low (1e-5
+    # where 1e-4 is best); GCV's shared leverage varies less.
+    self.assertLessEqual(auto, 1.1 * min(grid.values()), (auto, grid))
     self.assertGreater(grid[1e-1], 1.5 * auto, (auto, grid))  # a fixed large ridge fails
+    with mock.patch.object(kernels, "_loo_errors", functools.partial(
+        _leave_one_out_rule, kernels._loo_errors)):  # the rule is what gets it there
+      minimum = _error_at(model, x, 800, ridge="auto", **options)
+    self.assertGreater(minimum, auto, (minimum, auto))
 
   def test_posterior_mean_monitor_reaches_its_floor_and_flags_a_blind_regression(self):
     model = models.LinearGaussian((4,), latent_size=2, seed=3)
@@ -359,7 +381,10 @@ class AlwsModelsTest(tf.test.TestCase, parameterized.TestCase):
 class AlwsLearnedFeaturesTest(tf.test.TestCase):
 
   def _mf(self):
-    return models.get("matrix_factorisation", input_shape=(8, 8, 1), latent_size=3, seed=2)
+    # Noise scale 1 (the default before issue 13): the regime the thresholds
+    # below were measured in.
+    return models.get("matrix_factorisation", input_shape=(8, 8, 1), latent_size=3, seed=2,
+                      pixel_scale_init=1.0)
 
   def test_feature_map_learns_to_predict_the_targets(self):
     model = self._mf()

@@ -93,12 +93,15 @@ class CheckObservationsTest(tf.test.TestCase, parameterized.TestCase):
                                           0.0))
 
   def test_supports_of_the_registered_models(self):
-    supports = {name: models.get(name, input_shape=(6, 6, 1)).observation_support
+    vectors = ("polynomial_regression",)  # observes a vector, not an image
+    supports = {name: models.get(name, input_shape=(6,) if name in vectors else (6, 6, 1)
+                                 ).observation_support
                 for name in models.names()}
     self.assertEqual(supports, {"vae": "unit_interval", "discrete_vae": "unit_interval",
                                 "hyperspherical_vae": "unit_interval",
                                 "sigmoid_belief_net": "unit_interval", "linear_gaussian": "real",
-                                "gaussian_mixture": "real", "matrix_factorisation": "real"})
+                                "gaussian_mixture": "real", "matrix_factorisation": "real",
+                                "polynomial_regression": "real"})
     self.assertCountEqual(base.SUPPORTS, ["real", "unit_interval", "nonnegative", "eight_bit"])
     eight_bit = models.get("vae", input_shape=(6, 6, 1), likelihood="discretized_logistic")
     self.assertEqual(eight_bit.observation_support, "eight_bit")

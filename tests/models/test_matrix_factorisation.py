@@ -49,7 +49,9 @@ class MatrixFactorisationTest(tf.test.TestCase, parameterized.TestCase):
   def test_log_likelihood_matches_quadrature(self, prior, options):
     # Two codes: log p(x) = log ∫∫ p(z) p(x | z) dz on a fine grid is exact
     # to far below the Monte Carlo error.
-    model = PriorProposal((5,), latent_size=2, prior=prior, seed=1, **options)
+    # Gaussian noise 1: the prior proposal and the grid resolve the posterior.
+    noise = {} if options else {"pixel_scale_init": 1.0}
+    model = PriorProposal((5,), latent_size=2, prior=prior, seed=1, **options, **noise)
     if options:  # a dictionary that the binary pixels depend on strongly
       model.log_dictionary.assign(tf.math.log(tf.random.stateless_uniform(
           [2, 5], seed=[1, 1], minval=0.5, maxval=3.0)))

@@ -21,15 +21,8 @@ from tfp_zoo.errors import ResourceError, WorkdirLockedError
 from tfp_zoo.training import actions
 from tfp_zoo.training import workdir as workdir_lib
 
-TINY = {"hidden_sizes": (16,), "latent_sizes": (4,)}
-
-
-def _config(workdir, **overrides):
-  fields = dict(workdir=workdir, model="vae", model_hparams=dict(TINY), estimator="iwae",
-                num_samples=2, batch_size=20, train_steps=10, log_every=5,
-                checkpoint_every=10, eval_num_samples=5, eval_examples=20)
-  fields.update(overrides)
-  return training.TrainConfig(**fields)
+TINY = testing.TINY_VAE
+_config = testing.tiny_train_config
 
 
 def _snapshot(workdir):
@@ -183,6 +176,7 @@ class OlderWorkdirsTest(tf.test.TestCase):
     with open(path) as f:
       fields = json.load(f)
     del fields["data_digest"], fields[workdir_lib.PINNED_KEY]
+    del fields["model_hparams"]["pixel_scale_init"]  # not written before issue 13
     fields["num_samples"] = 5
     with open(path, "w") as f:
       json.dump(fields, f)
@@ -204,6 +198,13 @@ class OlderWorkdirsTest(tf.test.TestCase):
     # defaults of its time (ALWS's changed in issue 13).
     self.assertEqual(config.estimator_options, {"solver": "exact", "ridge": 1e-3,
                                                 "guide_sleep_samples": 10**9})
+    # The model's too: Gaussian pixels started at scale 1 then (0.1 since).
+    self.assertEqual(config.model_hparams["pixel_scale_init"], 1.0)
+    for likelihood in ("gaussian", "bernoulli"):  # both rebuild
+      model = models_lib.get("vae", input_shape=(4, 4, 1),
+                             **{**config.model_hparams, "likelihood": likelihood})
+      if likelihood == "gaussian":
+        self.assertAllClose(tf.nn.softplus(model.pixel_raw_scale[0]) + 1e-3, 1.0, atol=2e-3)
 
 
 class PinnedDefaultsTest(tf.test.TestCase):

@@ -71,7 +71,7 @@ the N that the regression uses) give two metrics:
 
 Amortised over steps (with the `AlwsState` that `make_state('alws', model)`
 returns and the trainer passes back): ridge='auto' rechooses λ by
-leave-one-out every `ridge_every` steps and reuses it in between, solving by
+generalised cross-validation every `ridge_every` steps and reuses it in between, solving by
 a float32 Cholesky factorisation (λ ≥ 1e-6, `kernels.TPU_SAFE_MIN_RIDGE`);
 the metrics are computed every `monitor_every` steps (aligned with the
 launcher's logging) and repeated in between. Without a state every call
@@ -230,7 +230,7 @@ class _Regression:
 
   def choose_ridge(self, targets: tf.Tensor, weights: tf.Tensor | None,
                    dtype: tf.DType | None) -> tf.Tensor:
-    """λ by exact leave-one-out error (`kernels.choose_*_ridge`)."""
+    """λ by generalised cross-validation (`kernels.choose_*_ridge`)."""
     choose = kernels.choose_kernel_ridge if self.exact else kernels.choose_feature_ridge
     return choose(self.train, targets, weights, dtype=dtype)[0]
 
@@ -262,7 +262,7 @@ def _latents(named: dict[str, tf.Tensor]) -> tf.Tensor:
 class AlwsState(tf.Module):
   """What ALWS keeps between steps (`make_state('alws', model, ...)`).
 
-  `calls` counts steps; `ridge` is the λ last chosen by leave-one-out
+  `calls` counts steps; `ridge` is the λ last chosen by cross-validation
   (ridge='auto' rechooses it every `ridge_every` steps); the two monitor
   variables hold the last held-out metrics (computed every `monitor_every`
   steps). With feature_map='learned' it also holds ψ_ω: an MLP from
@@ -386,7 +386,7 @@ def alws(model: models_base.LatentVariableModel, x: tf.Tensor, *, seed: tf.Tenso
       where sleep samples are sparse), 'heldout' (grid search by held-out
       error around 'median') or a positive number.
     ridge: λ (the penalty is NλI), or 'auto': chosen from `kernels.RIDGE_GRID`
-      by the exact leave-one-out error of the predicted log joint on the
+      by generalised cross-validation of the predicted log joint on the
       sleep samples (one eigendecomposition for all λ).
     ridge_every: with a `state`, ridge='auto' rechooses λ every this many
       steps (the first step included) and reuses it in between.

@@ -12,11 +12,13 @@ from tfp_zoo.models.gaussian_mixture import GaussianMixture
 from tfp_zoo.models.hyperspherical_vae import HypersphericalVAE
 from tfp_zoo.models.linear_gaussian import LinearGaussian
 from tfp_zoo.models.matrix_factorisation import MatrixFactorisation
+from tfp_zoo.models.polynomial_regression import PolynomialRegression
 from tfp_zoo.models.sigmoid_belief_net import SigmoidBeliefNet
 from tfp_zoo.models.vae import VAE
 
 __all__ = ["LatentVariableModel", "DiscreteVAE", "GaussianMixture", "HypersphericalVAE",
-           "MatrixFactorisation", "LinearGaussian", "SigmoidBeliefNet", "VAE", "OBSERVATION", "Root",
+           "MatrixFactorisation", "LinearGaussian", "PolynomialRegression", "SigmoidBeliefNet",
+           "VAE", "OBSERVATION", "Root",
            "get", "get_class", "names", "check_hparams", "hparam_names"]
 
 _REGISTRY: Registry[type[LatentVariableModel]] = Registry("model")
@@ -27,6 +29,7 @@ _REGISTRY.register("sigmoid_belief_net", SigmoidBeliefNet)
 _REGISTRY.register("discrete_vae", DiscreteVAE)
 _REGISTRY.register("hyperspherical_vae", HypersphericalVAE)
 _REGISTRY.register("matrix_factorisation", MatrixFactorisation)
+_REGISTRY.register("polynomial_regression", PolynomialRegression)
 
 
 def names() -> tuple[str, ...]:

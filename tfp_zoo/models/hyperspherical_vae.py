@@ -33,7 +33,7 @@ class HypersphericalVAE(base.LatentVariableModel):
                likelihood: str = "bernoulli", activation: str = "tanh",
                architecture: str = "auto", conv_channels: int | Sequence[int] | None = None,
                residual_blocks: int = 0, pixel_scale: str = "learned",
-               pixel_scale_init: float = 1.0, seed: int = 0, name: str | None = None):
+               pixel_scale_init: float = pixels.DEFAULT_PIXEL_SCALE_INIT, seed: int = 0, name: str | None = None):
     """Builds the networks.
 
     Args:
@@ -48,7 +48,7 @@ class HypersphericalVAE(base.LatentVariableModel):
       residual_blocks: residual blocks after each of them (architecture=conv).
       pixel_scale: the noise of likelihood='gaussian': 'learned' (one scale per
         pixel), 'shared' (one learned scale) or 'fixed'.
-      pixel_scale_init: that scale at initialisation (default 1).
+      pixel_scale_init: that scale at initialisation (default 0.1; 1 before issue 13).
       seed: integer seed of the initialisation.
       name: module name.
     """

@@ -58,7 +58,7 @@ class MatrixFactorisation(base.LatentVariableModel):
   def __init__(self, input_shape: Sequence[int], *, latent_size: int = 50,
                prior: str = "laplace", likelihood: str = "gaussian",
                dictionary: str = "real", guide_hidden_size: int = 200,
-               pixel_scale: str = "learned", pixel_scale_init: float = 1.0, seed: int = 0,
+               pixel_scale: str = "learned", pixel_scale_init: float = pixels.DEFAULT_PIXEL_SCALE_INIT, seed: int = 0,
                name: str | None = None):
     """Builds the dictionary and the guide network.
 
@@ -71,7 +71,7 @@ class MatrixFactorisation(base.LatentVariableModel):
       guide_hidden_size: hidden units of the guide's MLP.
       pixel_scale: the Gaussian pixel noise: 'learned' per pixel, 'shared' (one
         learned scale) or 'fixed'; `pixel_scale_init` is its initial value.
-      pixel_scale_init: the noise scale at initialisation (default 1).
+      pixel_scale_init: the noise scale at initialisation (default 0.1; 1 before issue 13).
       seed: integer seed of the initialisation.
       name: module name.
     """

@@ -30,7 +30,7 @@ from tfp_zoo.estimators import binding
 from tfp_zoo.training import distribute
 
 __all__ = ["TrainConfig", "ConfigError", "DEFAULT_NUM_SAMPLES", "RESUME_RULES",
-           "LEGACY_ESTIMATOR_DEFAULTS",
+           "LEGACY_ESTIMATOR_DEFAULTS", "LEGACY_MODEL_HPARAMS",
            "estimate_memory_bytes"]
 
 # K for estimators that take num_samples when --num_samples is not given (IWAE paper).
@@ -85,6 +85,17 @@ class TrainConfig:
   train_examples: int = _field(0, "Train on the first this many training examples "
                                "(0 = all), e.g. the 5000 digits of Li et al.'s matrix "
                                "factorisation.", lower=0)
+  train_generative: bool = _field(True, "Train the model's parameters θ; false freezes "
+                                  "them (at their initial or --init_from values) and trains "
+                                  "only the guide by the estimator's guide update, e.g. "
+                                  "wake_sleep's sleep update for amortised inference. "
+                                  "Cannot change within a run.")
+  init_from: str = _field("", "A new run starts from this workdir's latest weights: the "
+                          "model's θ and φ where they match (the optimizers and the step "
+                          "start afresh), e.g. a trained VAE to fit a new guide for with "
+                          "--train_generative=false. Needs the same --model and its "
+                          "hyperparameters (the guide's may differ); a resumed run keeps "
+                          "its own weights.", resume="free")
   batch_size: int = _field(100, "Examples per step (the global batch).", lower=1)
   learning_rate: float = _field(1e-3, "Adam learning rate (a resumed run applies a new "
                                 "value).", resume="applied", lower=0.0)
@@ -252,6 +263,9 @@ class TrainConfig:
 LEGACY_ESTIMATOR_DEFAULTS: dict[str, dict[str, Any]] = {
     "alws": {"ridge": 1e-3, "projection": "dense", "guide_sleep_samples": 10**9},
 }
+# Model hyperparameter defaults that changed, likewise (issue 13 started the
+# Gaussian pixel scale at 0.1 instead of 1); applied where the model takes them.
+LEGACY_MODEL_HPARAMS: dict[str, Any] = {"pixel_scale_init": 1.0}
 
 RESUME_RULES: dict[str, str] = {f.name: f.metadata["resume"]
                                 for f in dataclasses.fields(TrainConfig)}

@@ -125,7 +125,8 @@ def _trainer(config: config_lib.TrainConfig, data_shape, strategy) -> Trainer:
                    seed=config.seed, jit_compile=config.jit_compile,
                    strategy=strategy if config.strategy != "default" else None,
                    kl_warmup_steps=config.kl_warmup_steps, precision=config.precision,
-                   tpu_safe=config.float64_free, train_size=data_shape[0])
+                   tpu_safe=config.float64_free, train_size=data_shape[0],
+                   train_generative=config.train_generative)
   except (ValueError, TypeError) as e:  # the estimator's state refused its options
     raise ConfigError(f"--estimator_options: {e}") from None
 
@@ -162,10 +163,19 @@ def _dry_run(trainer: Trainer, config: config_lib.TrainConfig, images: np.ndarra
   try:
     state = trainer.estimator.init(trainer.model)
     _fit_state(state, config, images)
-    objectives = trainer.estimator(trainer.model, x, seed=tf.constant([0, 0]), state=state)
+    guide = tuple(trainer.model.guide_variables) + (
+        tuple(state.trainable_variables) if state is not None else ())
+    with tf.GradientTape(watch_accessed_variables=False) as tape:
+      tape.watch(guide)
+      objectives = trainer.estimator(trainer.model, x, seed=tf.constant([0, 0]), state=state)
   except (ValueError, TypeError, tf.errors.InvalidArgumentError) as e:
     raise ConfigError(f"--estimator={config.estimator} with --model={config.model}: "
                       f"{str(e).strip().splitlines()[0]}") from None
+  if not config.train_generative and not any(
+      g is not None for g in (tape.gradient(objectives.guide_loss, guide) if guide else ())):
+    raise ConfigError(f"--train_generative=false trains only the guide, and "
+                      f"--estimator={config.estimator} gives --model={config.model}'s guide "
+                      "no gradient (or it has none): nothing would train")
   for name in ("generative_loss", "guide_loss"):
     shape = tf.convert_to_tensor(getattr(objectives, name)).shape
     if shape.rank != 0:
@@ -193,6 +203,8 @@ def _open_run(config: config_lib.TrainConfig, trainer: Trainer, digest: str | No
     changes = (workdir_lib.check_resume(*workdir_lib.load_saved_run(workdir), config, digest,
                                         int(newest[0].rsplit("-", 1)[1])) if newest else [])
     restored = workdir_lib.restore(trainer.checkpoint(), checkpoints)
+    if not restored and config.init_from:
+      print(workdir_lib.init_model_from(trainer.model, config), flush=True)
     start = int(trainer.step.numpy())
     if config.train_steps < start:
       raise ConfigError(f"--train_steps={config.train_steps}: below the restored step {start}")

@@ -64,6 +64,7 @@ def make_train_step(model: LatentVariableModel,
                     strategy: tf.distribute.Strategy | None = None,
                     kl_warmup_steps: int = 0, precision: str = "float32",
                     tpu_safe: bool = False, train_size: int | None = None,
+                    train_generative: bool = True,
                     **estimator_options: Any) -> TrainStep:
   """Returns `step(x, step_number) -> metrics`, compiled with `tf.function`.
 
@@ -97,22 +98,35 @@ def make_train_step(model: LatentVariableModel,
   −log p(θ)/train_size (metric 'parameter_log_prior'), so an epoch of steps
   sees the prior once. (Not `dataset_size`: that is an estimator option of
   beta_tc_vae, which `estimator_options` passes on.)
+
+  `train_generative=False` freezes θ at its current value and trains only
+  the guide (and the estimator's trainable state) by the estimator's guide
+  loss: amortised inference for a fixed model (`polynomial_regression`, whose
+  θ is empty), or a new guide for a trained one. With wake_sleep that is the
+  sleep update alone, E_{p(z, x)}[−∇φ log q_φ(z | x)] (forward KL from the
+  model's own samples); with elbo and iwae, their φ-gradients on the data
+  (reverse KL, or its K-sample tightening); with rws, wake-φ. A step in which
+  nothing would train is refused.
   """
   precision_lib.check_precision(precision)
   if not isinstance(estimator, BoundEstimator):
     estimator = bind(estimator, **estimator_options)
   elif estimator_options:
     raise ValueError("options belong to the bound estimator: bind(name, **options)")
-  theta = tuple(model.generative_variables)
+  theta = tuple(model.generative_variables) if train_generative else ()
   phi = tuple(model.guide_variables)
   if state is not None:
     phi += tuple(state.trainable_variables)
-  if not theta:
-    raise ValueError(f"{type(model).__name__} has no generative variables")
+  if train_generative and not theta:
+    raise ValueError(f"{type(model).__name__} has no generative variables: train only "
+                     "its guide with train_generative=False")
+  if not train_generative and not phi:
+    raise ValueError(f"train_generative=False trains only the guide, and "
+                     f"{type(model).__name__} has none: nothing would train")
   if phi and guide_optimizer is None:
     raise ValueError("the model has guide variables: pass a guide_optimizer")
   warmup = _warmup(estimator, kl_warmup_steps)
-  has_prior = model.parameter_log_prior() is not None
+  has_prior = train_generative and model.parameter_log_prior() is not None
   if has_prior and not train_size:
     raise ValueError(f"{type(model).__name__} has a prior on its parameters: pass "
                      "train_size (the number of training examples) to weigh it")
@@ -154,10 +168,14 @@ def make_train_step(model: LatentVariableModel,
     if replicas > 1:  # the optimizers sum over replicas: make that the mean
       theta_grads = [None if g is None else g / replicas for g in theta_grads]
       phi_grads = [None if g is None else g / replicas for g in phi_grads]
-    generative_optimizer.apply_gradients(zip(theta_grads, theta))
+    if theta:
+      generative_optimizer.apply_gradients(zip(theta_grads, theta))
     # An estimator may leave φ alone (alws with guide_update='none'): skip the
     # variables it gives no gradient, rather than failing in the optimizer.
     phi_pairs = [(g, v) for g, v in zip(phi_grads, phi) if g is not None]
+    if not theta and not phi_pairs:  # seen while tracing, before any update
+      raise ValueError(f"train_generative=False, and estimator {estimator.name!r} gives "
+                       "the guide no gradient with these options: nothing would train")
     if phi_pairs:
       guide_optimizer.apply_gradients(phi_pairs)
     metrics = {"generative_loss": objectives.generative_loss,
@@ -206,8 +224,9 @@ class Trainer:
                learning_rate: float, seed: int = 0, jit_compile: bool = False,
                strategy: tf.distribute.Strategy | None = None, kl_warmup_steps: int = 0,
                precision: str = "float32", tpu_safe: bool = False,
-               train_size: int | None = None):
+               train_size: int | None = None, train_generative: bool = True):
     self.model, self.estimator = model, estimator
+    self.train_generative = train_generative
     self.state = estimator.init(model)
     self.guide_variables = tuple(model.guide_variables) + (
         tuple(self.state.trainable_variables) if self.state is not None else ())
@@ -257,7 +276,7 @@ class Trainer:
           seed=self._seed, jit_compile=self._jit_compile, state=self.state,
           strategy=self._strategy, kl_warmup_steps=self._kl_warmup_steps,
           precision=self._precision, tpu_safe=self._tpu_safe,
-          train_size=self._train_size)
+          train_size=self._train_size, train_generative=self.train_generative)
     current = int(self.step.numpy())
     outputs = self._step_fn(x, tf.constant(current, tf.int64))
     metrics = {k: float(v) for k, v in outputs.items()}

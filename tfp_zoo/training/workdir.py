@@ -33,7 +33,8 @@ from tfp_zoo.training import config as config_lib
 
 __all__ = ["CONFIG_FILE", "CHECKPOINT_DIR", "RESULTS_FILE", "LOCK_FILE", "EVAL_SEED",
            "Lock", "save_config", "load_config", "load_saved_run", "has_checkpoint", "check_resume", "checkpoint_candidates",
-           "restore", "build_model", "test_images", "restore_model", "evaluate_workdir",
+           "restore", "init_model_from", "build_model", "test_images", "restore_model",
+           "evaluate_workdir",
            "write_json", "read_results", "writing"]
 
 CONFIG_FILE = "config.json"
@@ -236,6 +237,11 @@ def load_saved_run(workdir: str) -> tuple[config_lib.TrainConfig, str | None]:
       config.estimator_options = {
           **config_lib.LEGACY_ESTIMATOR_DEFAULTS.get(config.estimator, {}),
           **config.estimator_options}
+    if not fields.get(PINNED_KEY) and config.model in models.names():
+      accepted = models.hparam_names(config.model)
+      config.model_hparams = {
+          **{k: v for k, v in config_lib.LEGACY_MODEL_HPARAMS.items() if k in accepted},
+          **config.model_hparams}
     if config.estimator in estimators.names():  # older runs could save options with no
       dead = binding.ignored_options(  # effect; dropping them changes nothing
           config.estimator, estimators.get(config.estimator), config.estimator_options)
@@ -346,6 +352,49 @@ def restore(checkpoint: tf.train.Checkpoint, directory: str, *,
         f"({'; '.join(failures)}). Refusing to restart from step 0; move the workdir "
         "away to start a new run")
   return None
+
+
+# Hyperparameters that --init_from lets differ: the guide's, and the seed of
+# the initial values that the source's weights replace.
+_INIT_FROM_FREE = ("guide", "flow_layers", "flow_hidden", "seed")
+
+
+def init_model_from(model: models.LatentVariableModel, config: config_lib.TrainConfig) -> str:
+  """Loads the newest checkpoint of run `config.init_from` into a new run's
+  `model`: θ (whose hyperparameters must match) and φ where the guide is the
+  same. Returns the line to print; ConfigError names what does not fit."""
+  source = config.init_from
+  if not os.path.isdir(source):
+    raise ConfigError(f"--init_from={source}: not a directory (a training workdir)")
+  saved = load_config(source)
+  if saved.model != config.model:
+    raise ConfigError(f"--init_from={source}: a {saved.model} run, and this run trains "
+                      f"--model={config.model}")
+  theirs, mine = saved.pinned_model_hparams(), config.pinned_model_hparams()
+  differ = sorted(k for k in set(theirs) | set(mine)
+                  if k not in _INIT_FROM_FREE and theirs.get(k) != mine.get(k))
+  if differ:
+    raise ConfigError(f"--init_from={source}: its model has " + ", ".join(
+        f"{k}={theirs.get(k)!r}" for k in differ) + " (this run: " + ", ".join(
+            f"{k}={mine.get(k)!r}" for k in differ) + "); θ must have the same shape")
+  directory = os.path.join(source, CHECKPOINT_DIR)
+  candidates = checkpoint_candidates(directory)
+  if not candidates:
+    raise ConfigError(f"--init_from={source}: no checkpoint in {directory}")
+  same_guide = all(theirs.get(k) == mine.get(k) for k in _INIT_FROM_FREE[:3])
+  try:
+    status = tf.train.Checkpoint(model=model).restore(candidates[0])
+    status.expect_partial()  # the source's optimizers and step stay behind
+    if same_guide:
+      status.assert_existing_objects_matched()
+    else:  # the new guide keeps its initial values
+      status.assert_nontrivial_match()
+  except (AssertionError, ValueError, tf.errors.OpError) as e:
+    reason = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
+    raise ConfigError(f"--init_from={source}: {os.path.basename(candidates[0])} does not "
+                      f"fit this model ({reason})") from None
+  return (f"Initialised from {candidates[0]} (θ and "
+          f"{'φ' if same_guide else 'not φ: the guide differs'})")
 
 
 def build_model(config: config_lib.TrainConfig, input_shape) -> models.LatentVariableModel:
