@@ -300,6 +300,14 @@ class NonFiniteTest(tf.test.TestCase):
             for e in tf.compat.v1.train.summary_iterator(p) for v in e.summary.value}
     self.assertEqual(tags, {"a"})
 
+  def test_progress_lines_show_small_values(self):
+    progress = mock.Mock()
+    progress.rate.return_value = 2.0
+    log = actions.LogMetrics(tf.summary.create_noop_writer(), progress, 1, 10)
+    log(1, {"ridge": 3.16e-5, "loss": -1024.4801, "zero": 0.0}, None, stopping=False)
+    self.assertEqual(progress.update.call_args[0][1],
+                     "ridge 3.16e-05 | loss -1024.480 | zero 0.000")
+
 
 class FailedWritesTest(tf.test.TestCase):
   """Sessions run as root, so a read-only or full disk is injected as the

@@ -61,10 +61,16 @@ class LogMetrics:
     rate = self.progress.rate(step)
     skipped = write_scalars(self.writer, step,
                             {**metrics, "examples_per_second": rate * self.batch_size})
-    shown = " | ".join(f"{k} {v:.3f}" for k, v in metrics.items() if k != "guide_loss")
+    shown = " | ".join(f"{k} {_shown(v)}" for k, v in metrics.items() if k != "guide_loss")
     if skipped:
       shown += f" | not summarised (non-finite): {', '.join(skipped)}"
     self.progress.update(step, shown)
+
+
+def _shown(value: float) -> str:
+  """Three decimals, or three significant digits for small values (ALWS's λ
+  of 1e-5 would read 0.000)."""
+  return f"{value:.3g}" if value and abs(value) < 0.01 else f"{value:.3f}"
 
 
 class SaveCheckpoint:
