@@ -258,6 +258,22 @@ class BenchmarksTest(tf.test.TestCase):
     self.assertIsNotNone(result["reference_vs_exact_sds"])  # checked on the conjugate model
     self.assertGreater(os.path.getsize(os.path.join(out, "learned_proposal.png")), 1000)
 
+  def test_air_multi_mnist_scores_counts_and_draws_boxes(self):
+    out = self.create_tempdir().full_path
+    stdout = _run("air_multi_mnist.py", f"--output={out}", "--estimators=rws,vimco",
+                  "--budget_seconds=5", "--batch_size=8", "--eval_examples=20",
+                  "--eval_num_samples=5",
+                  "--model_hparams=what_size=4,window_size=10,hidden_size=16,rnn_size=16")
+    self.assertIn("| trained by | steps | count accuracy |", stdout)
+    with open(os.path.join(out, "table.json")) as f:
+      rows = {r["name"]: r for r in json.load(f)}
+    self.assertCountEqual(rows, ["rws", "vimco"])
+    for row in rows.values():
+      self.assertBetween(row["count_accuracy"], 0.0, 1.0)
+      self.assertEqual(np.sum(row["confusion"]), 20)
+      self.assertTrue(np.isfinite(row["log_likelihood"]))
+      self.assertGreater(os.path.getsize(row["figure"]), 1000)
+
 
 if __name__ == "__main__":
   tf.test.main()

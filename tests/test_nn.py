@@ -1,5 +1,6 @@
 """Rank-polymorphic layers: same answer per row whatever the leading dimensions."""
 
+import numpy as np
 import tensorflow as tf
 from absl.testing import parameterized
 
@@ -50,6 +51,30 @@ class ParseSizesTest(tf.test.TestCase):
     for bad in ((), (0,), (3, -1), (2.5,)):
       with self.assertRaisesRegex(ValueError, "hidden_sizes=.*positive integer sizes"):
         nn.parse_sizes(bad, "hidden_sizes")
+
+
+class LSTMCellTest(tf.test.TestCase):
+
+  def test_matches_the_lstm_equations_and_broadcasts_state_against_inputs(self):
+    cell = nn.LSTMCell(3, 4, seed=(1, 2))
+    x = tf.random.stateless_normal([5, 2, 3], [0, 1])  # [particles, batch, input]
+    h0, c0 = tf.random.stateless_normal([2, 4], [0, 2]), tf.random.stateless_normal([2, 4],
+                                                                                    [0, 3])
+    out, (h, c) = cell(x, (h0, c0))
+    self.assertEqual(out.shape, (5, 2, 4))
+    gates = (np.einsum("pbi,ig->pbg", x.numpy(), cell.input_layer.kernel.numpy())
+             + cell.input_layer.bias.numpy() + h0.numpy() @ cell.state_layer.kernel.numpy()
+             + cell.state_layer.bias.numpy())
+    i, f, o, g = np.split(gates, 4, axis=-1)
+    sigmoid = lambda v: 1 / (1 + np.exp(-v))
+    c_expected = sigmoid(f) * c0.numpy() + sigmoid(i) * np.tanh(g)
+    self.assertAllClose(c, c_expected, atol=1e-5)
+    self.assertAllClose(h, sigmoid(o) * np.tanh(c_expected), atol=1e-5)
+    self.assertAllEqual(out, h)
+    # The forget gate starts open (bias 1), the others at 0.
+    self.assertAllEqual(cell.input_layer.bias.numpy()[4:8], np.ones(4))
+    zeros = cell.initial_state(tf.constant([2]))
+    self.assertEqual(zeros[0].shape, (2, 4))
 
 
 if __name__ == "__main__":

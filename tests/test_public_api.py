@@ -15,14 +15,15 @@ class PublicApiTest(tf.test.TestCase):
   def test_all_names_exist(self):
     for module in (tfp_zoo, models, estimators, datasets, tfp_zoo.training,
                    tfp_zoo.evaluation, tfp_zoo.nn, tfp_zoo.conv, testing, tfp_zoo.kernels,
-                   tfp_zoo.exponential_family, tfp_zoo.frechet, tfp_zoo.export):
+                   tfp_zoo.exponential_family, tfp_zoo.frechet, tfp_zoo.export,
+                   tfp_zoo.spatial_transformer):
       for name in module.__all__:
         self.assertTrue(hasattr(module, name), f"{module.__name__}.{name}")
 
   def test_public_functions_are_typed(self):
     for module in (models, estimators, tfp_zoo.evaluation, tfp_zoo.training, testing, tfp_zoo.conv,
                    tfp_zoo.kernels, tfp_zoo.exponential_family, tfp_zoo.inference,
-                   tfp_zoo.frechet, tfp_zoo.export):
+                   tfp_zoo.frechet, tfp_zoo.export, tfp_zoo.spatial_transformer):
       for name in module.__all__:
         obj = getattr(module, name)
         if inspect.isfunction(obj):

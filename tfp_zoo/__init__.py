@@ -14,11 +14,12 @@ __version__ = "0.1.0"
 
 _SUBMODULES = ("annealed_importance", "conv", "datasets", "errors", "estimators", "evaluation", "exponential_family", "export",
                "figures", "frechet", "inference", "kernels", "models", "nn", "pictures", "precision",
-               "sampling", "training")
+               "sampling", "spatial_transformer", "training")
 # Names re-exported from submodules: name -> module.
 _NAMES = {"Objectives": "estimators", "elbo": "estimators", "iwae": "estimators",
           "LogLikelihood": "evaluation", "log_likelihood": "evaluation",
-          "LatentVariableModel": "models", "LinearGaussian": "models", "VAE": "models"}
+          "LatentVariableModel": "models", "LinearGaussian": "models", "VAE": "models",
+          "AIR": "models"}
 
 __all__ = [*_SUBMODULES, *_NAMES, "__version__"]
 

@@ -70,9 +70,11 @@ def define_train_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
                            message="must be an existing directory", flag_values=flag_values)
   flags.register_multi_flags_validator(
       ["dataset", "data_dir", "download"],
-      lambda v: (v["dataset"] == "mnist_small" or user_images.is_user_dataset(v["dataset"])
+      lambda v: (v["dataset"] in ("mnist_small", "multi_mnist")
+                 or user_images.is_user_dataset(v["dataset"])
                  or bool(v["data_dir"]) or v["download"]),
-      message="--dataset other than mnist_small, npz:PATH or folder:PATH needs --data_dir "
+      message="--dataset other than mnist_small, multi_mnist, npz:PATH or folder:PATH needs "
+      "--data_dir "
       "(idx files or prepared TFDS data) or --download", flag_values=flag_values)
 
 

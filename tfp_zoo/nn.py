@@ -16,7 +16,7 @@ import tensorflow as tf
 
 from tfp_zoo import precision
 
-__all__ = ["Dense", "MLP", "flatten_event", "parse_sizes", "ACTIVATIONS"]
+__all__ = ["Dense", "MLP", "LSTMCell", "flatten_event", "parse_sizes", "ACTIVATIONS"]
 
 ACTIVATIONS: dict[str, Callable[[tf.Tensor], tf.Tensor]] = {
     "tanh": tf.tanh,
@@ -98,3 +98,39 @@ class MLP(tf.Module):
     for layer in self.layers[:-1]:
       x = self._activation(layer(x))
     return precision.cast_output(self.layers[-1](x))
+
+
+class LSTMCell(tf.Module):
+  """One step of an LSTM (Hochreiter & Schmidhuber 1997) over inputs of any rank.
+
+      i, f, o, g = split(W x + U h + b);   c' = σ(f)·c + σ(i)·tanh(g);   h' = σ(o)·tanh(c')
+
+  The input and the state enter through separate layers, so their leading
+  dimensions broadcast against each other (a guide's state [batch, n] meets
+  inputs [particles, batch, m] after its first sampled step). The forget
+  gate's bias starts at 1 (Jozefowicz et al. 2015).
+  """
+
+  def __init__(self, input_size: int, hidden_size: int, *, seed: Sequence[int],
+               name: str | None = None):
+    super().__init__(name=name)
+    seeds = tf.random.experimental.stateless_split(tf.constant(seed, tf.int32), 2).numpy()
+    self.hidden_size = int(hidden_size)
+    self.input_layer = Dense(input_size, 4 * hidden_size, seed=seeds[0], name="input")
+    self.state_layer = Dense(hidden_size, 4 * hidden_size, seed=seeds[1], name="state")
+    self.input_layer.bias.assign(tf.concat([tf.zeros([hidden_size]), tf.ones([hidden_size]),
+                                            tf.zeros([2 * hidden_size])], 0))
+
+  def initial_state(self, batch_shape: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """(h, c) zeros of shape [*batch_shape, hidden_size]."""
+    zeros = tf.zeros(tf.concat([batch_shape, [self.hidden_size]], 0))
+    return zeros, zeros
+
+  def __call__(self, x: tf.Tensor, state: tuple[tf.Tensor, tf.Tensor]
+               ) -> tuple[tf.Tensor, tuple[tf.Tensor, tf.Tensor]]:
+    h, c = state
+    gates = self.input_layer(x) + self.state_layer(h)
+    i, f, o, g = tf.split(gates, 4, axis=-1)
+    c = tf.sigmoid(f) * c + tf.sigmoid(i) * tf.tanh(g)
+    h = tf.sigmoid(o) * tf.tanh(c)
+    return h, (h, c)

@@ -101,7 +101,7 @@ class CheckObservationsTest(tf.test.TestCase, parameterized.TestCase):
                                 "hyperspherical_vae": "unit_interval",
                                 "sigmoid_belief_net": "unit_interval", "linear_gaussian": "real",
                                 "gaussian_mixture": "real", "matrix_factorisation": "real",
-                                "polynomial_regression": "real"})
+                                "polynomial_regression": "real", "air": "real"})
     self.assertCountEqual(base.SUPPORTS, ["real", "unit_interval", "nonnegative", "eight_bit"])
     eight_bit = models.get("vae", input_shape=(6, 6, 1), likelihood="discretized_logistic")
     self.assertEqual(eight_bit.observation_support, "eight_bit")

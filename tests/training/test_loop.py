@@ -240,7 +240,7 @@ class LoopTest(tf.test.TestCase):
     workdir = self.get_temp_dir()
     for overrides, pattern in (
         (dict(batch_size=0), "--batch_size=0: must be a positive integer"),
-        (dict(model="gan"), "--model='gan': one of discrete_vae, gaussian_mixture, hyperspherical_vae, linear_gaussian, matrix_factorisation, polynomial_regression, sigmoid_belief_net, vae"),
+        (dict(model="gan"), "--model='gan': one of air, discrete_vae, gaussian_mixture, hyperspherical_vae, linear_gaussian, matrix_factorisation, polynomial_regression, sigmoid_belief_net, vae"),
         (dict(estimator_options={"analytic_kl": True}), "--estimator_options: .*analytic_kl"),
         (dict(model_hparams={"stochastic_layers": 3}), "--model_hparams: stochastic_layers=3"),
         (dict(batch_size=20000), "--batch_size=20000: must be at most"),

@@ -19,14 +19,14 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from tfp_zoo.datasets import idx, tfds_images, user_images
+from tfp_zoo.datasets import idx, multi_mnist, tfds_images, user_images
 from tfp_zoo.datasets.idx_builder import IdxImages
 from tfp_zoo.errors import DatasetError, DatasetNotFoundError, ResourceError, UserError
 
-__all__ = ["DATASETS", "SPLITS", "DatasetNotFoundError", "load_images", "shipped_dir",
-           "data_digest", "check_dataset"]
+__all__ = ["DATASETS", "SPLITS", "DatasetNotFoundError", "load_images", "load_counts",
+           "shipped_dir", "data_digest", "check_dataset"]
 
-DATASETS = ("mnist_small", "mnist", "fashion_mnist")
+DATASETS = ("mnist_small", "mnist", "fashion_mnist", multi_mnist.NAME)
 SPLITS = ("train", "test")
 # The four idx files in a fixed order (train images, train labels, test ...).
 _IDX_NAMES = tuple(f for pair in idx.IDX_FILES.values() for f in pair)
@@ -134,6 +134,8 @@ def load_images(name: str, split: str, *, data_dir: str | None = None,
   _check_names(name, split)
   if name == "mnist_small":
     return idx.read_split(shipped_dir(), split)[0][..., None]
+  if name == multi_mnist.NAME:
+    return _multi_mnist(split, data_dir).images
   if name.startswith("npz:"):
     return user_images.load_npz(name, split)
   if name.startswith("folder:"):
@@ -193,6 +195,9 @@ def data_digest(name: str, data_dir: str | None = None) -> str | None:
   _check_names(name)
   if name == "mnist_small":
     return _shipped_digest()
+  if name == multi_mnist.NAME:
+    source = data_digest(multi_mnist.source_name(data_dir), data_dir)
+    return multi_mnist.digest(source) if source else None
   if user_images.is_user_dataset(name):
     return user_images.user_digest(name)
   if not data_dir:
@@ -202,6 +207,27 @@ def data_digest(name: str, data_dir: str | None = None) -> str | None:
   if not _idx_dir(data_dir):
     return None
   return _digest(_read_idx_files(data_dir))
+
+
+def load_counts(name: str, split: str, *, data_dir: str | None = None) -> np.ndarray | None:
+  """The number of objects in each image of `split` (int32 [N]), for datasets
+  that record it (multi_mnist, for evaluation only); None for the others."""
+  _check_names(name, split)
+  if name == multi_mnist.NAME:
+    return _multi_mnist(split, data_dir).counts
+  return None
+
+
+def _multi_mnist(split: str, data_dir: str | None) -> multi_mnist.MultiMnist:
+  source = multi_mnist.source_name(data_dir)
+  return _built_multi_mnist(split, data_dir or None, data_digest(source, data_dir) or "")
+
+
+@functools.lru_cache(maxsize=4)
+def _built_multi_mnist(split: str, data_dir: str | None, digest: str) -> multi_mnist.MultiMnist:
+  del digest  # part of the cache key: other digits, another build
+  digits = load_images(multi_mnist.source_name(data_dir), split, data_dir=data_dir)
+  return multi_mnist.build_split(np.asarray(digits), split)
 
 
 @functools.lru_cache(maxsize=None)

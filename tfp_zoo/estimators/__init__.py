@@ -9,7 +9,8 @@ the state it keeps (see `binding.py`); the functions themselves stay plain.
 """
 
 from tfp_zoo.estimators.amortised_learning import AlwsFeatureMap, AlwsState, alws, alws_state
-from tfp_zoo.estimators.base import Objectives, importance_log_weights
+from tfp_zoo.estimators.base import (CONTINUOUS_LATENTS, Objectives, importance_log_weights,
+                                     score_function_log_weights)
 from tfp_zoo.estimators.binding import BoundEstimator, bind
 from tfp_zoo.estimators.catalog import (Estimator, accepts, check_options, get, make_state,
                                         names, state_factory)
@@ -28,4 +29,4 @@ __all__ = ["Objectives", "elbo", "iwae", "miwae", "ciwae", "piwae", "dreg", "stl
            "vimco", "wake_sleep", "nvil", "alws", "NvilBaseline", "AlwsFeatureMap", "AlwsState",
            "importance_log_weights", "get", "names", "check_options", "make_state", "accepts",
            "Estimator", "bind", "BoundEstimator", "state_factory", "alws_state", "nvil_state", "hmc", "hmc_state", "HmcStepSize",
-           "beta_tc_vae"]
+           "beta_tc_vae", "CONTINUOUS_LATENTS", "score_function_log_weights"]

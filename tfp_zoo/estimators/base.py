@@ -19,7 +19,8 @@ __all__ = ["check_real_latents", "latent_space_bijectors", "Objectives", "LogWei
            "check_num_samples", "check_observations", "check_inputs",
            "effective_sample_size",
            "latent_names", "dream", "guide_log_prob", "self_normalized_weights",
-           "check_choice", "path_derivative_loss", "objectives_and_gradients"]
+           "check_choice", "path_derivative_loss", "objectives_and_gradients",
+           "CONTINUOUS_LATENTS", "score_function_log_weights"]
 
 # The most particles TensorFlow indexes (int32 shapes and gathers).
 _INT32_MAX = 2**31 - 1
@@ -241,6 +242,50 @@ def importance_log_weights(model: models_base.LatentVariableModel, x: tf.Tensor,
     latents = as_named(latents)
   log_joint = model.joint().log_prob(**latents, **{models_base.OBSERVATION: x})
   return LogWeights(log_joint - log_guide, log_joint, log_guide, latents)
+
+
+# How score-function estimators (vimco, nvil) treat a guide's continuous latents.
+CONTINUOUS_LATENTS = ("auto", "reparameterize", "score_function")
+
+
+def score_function_log_weights(model: models_base.LatentVariableModel, x: tf.Tensor, *,
+                               seed: tf.Tensor, num_samples: int,
+                               continuous_latents: str, estimator: str
+                               ) -> tuple[LogWeights, tf.Tensor]:
+  """Importance weights for a score-function estimator, and the log q to score.
+
+  With z = (c, d), c the reparameterisable latents (c = c(ε, φ)) and d the
+  others, the gradient of E_q[f(z)] is
+
+      E[ ∇φ f(c(ε, φ), d) + f · ∇φ log q_φ(d | x, c_<) ]
+
+  (the score of d only, its total derivative through the c it depends on).
+  'reparameterize' draws c with gradients and returns log q(d | ·) to score;
+  'score_function' stops every latent and scores all of log q (the classic
+  VIMCO/NVIL). 'auto' reparameterises exactly when the guide mixes both
+  kinds, as Eslami et al. (2016) and Le et al. (2019) train AIR: a guide with
+  only discrete (or only continuous) latents keeps the classic estimator.
+
+  Returns:
+    (`LogWeights`, log q of the scored latents [K, batch]).
+  """
+  check_choice(continuous_latents, CONTINUOUS_LATENTS, "continuous_latents", estimator)
+  guide = model.guide(x)
+  types = as_named(guide.reparameterization_type)
+  scored = [n for n, t in types.items() if t != tfd.FULLY_REPARAMETERIZED]
+  mixed = 0 < len(scored) < len(types)
+  if continuous_latents == "score_function" or (continuous_latents == "auto" and not mixed):
+    weights = importance_log_weights(model, x, seed=seed, num_samples=num_samples,
+                                     guide=guide, stop_latents=True)
+    return weights, weights.log_guide
+  sample = guide.sample(num_samples, seed=seed)
+  latents = as_named(sample)
+  parts = as_named(guide.log_prob_parts(sample))
+  log_guide = tf.add_n(list(parts.values()))
+  scored_log_guide = (tf.add_n([parts[n] for n in scored]) if scored
+                      else tf.zeros_like(log_guide))
+  log_joint = model.joint().log_prob(**latents, **{models_base.OBSERVATION: x})
+  return LogWeights(log_joint - log_guide, log_joint, log_guide, latents), scored_log_guide
 
 
 def self_normalized_weights(log_weights: tf.Tensor) -> tf.Tensor:

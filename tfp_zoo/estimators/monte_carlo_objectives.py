@@ -9,6 +9,12 @@ gradient, the φ-gradient is
 where the baseline L̂_{−k} replaces w_k in L by the geometric mean of the other
 weights (`tfp.stats.log_soomean_exp`, the swap-one-out average that TFP's
 `csiszar_vimco` uses), which does not depend on z_k. θ's gradient is Σ_k w̃_k ∇θ log p_θ(x, z_k).
+
+For a guide with both discrete and continuous latents (attend-infer-repeat's
+presence and where/what), the continuous ones are reparameterised and only the
+discrete ones scored (`continuous_latents`, `base.score_function_log_weights`):
+the first sum then runs over ∇φ log q_φ(d_k | x, c_k) and the second
+differentiates log w_k through c_k too.
 """
 
 from __future__ import annotations
@@ -23,18 +29,23 @@ __all__ = ["vimco"]
 
 
 def vimco(model: models_base.LatentVariableModel, x: tf.Tensor, *, seed: tf.Tensor,
-          num_samples: int = 5) -> base.Objectives:
-  """VIMCO surrogate as both losses; needs K ≥ 2 (metrics: 'iwae', 'ess')."""
+          num_samples: int = 5, continuous_latents: str = "auto") -> base.Objectives:
+  """VIMCO surrogate as both losses; needs K ≥ 2 (metrics: 'iwae', 'ess').
+
+  `continuous_latents`: 'auto' (reparameterise them when the guide also has
+  discrete latents), 'reparameterize' or 'score_function' (score every latent).
+  """
   # K >= 2: each particle's baseline averages the other K - 1.
   x, num_samples = base.check_inputs(model, x, num_samples, "vimco", minimum=2)
   base.require_guide(model, "vimco")
-  weights = base.importance_log_weights(model, x, seed=seed, num_samples=num_samples,
-                                        stop_latents=True)
+  weights, scored_log_guide = base.score_function_log_weights(
+      model, x, seed=seed, num_samples=num_samples, continuous_latents=continuous_latents,
+      estimator="vimco")
   log_leave_one_out, log_avg = tfp.stats.log_soomean_exp(
       tf.stop_gradient(weights.log_weights), axis=0)
   learning_signal = tf.stop_gradient(log_avg - log_leave_one_out)  # [K, batch]
   bound = tfp.math.reduce_logmeanexp(weights.log_weights, axis=0)
-  surrogate = bound + tf.reduce_sum(learning_signal * weights.log_guide, axis=0)
+  surrogate = bound + tf.reduce_sum(learning_signal * scored_log_guide, axis=0)
   loss = -tf.reduce_mean(surrogate)
   ess = base.effective_sample_size(weights.log_weights)
   return base.Objectives(loss, loss, {"iwae": tf.stop_gradient(tf.reduce_mean(bound)),

@@ -18,6 +18,10 @@ The baseline b(x) = c + b_ψ(x) is the sum of a moving average c of ℓ − b_ψ
 trained to minimise E[(ℓ − c − b_ψ(x))²]. NVIL's variance normalisation is left
 out: Adam already rescales each parameter's step, and for the IWAE signal
 dividing only the score term by a running scale would bias the direction.
+
+With both discrete and continuous latents (attend-infer-repeat) the continuous
+ones are reparameterised and only the discrete ones scored, as Eslami et al.
+(2016) train AIR (`continuous_latents`, `base.score_function_log_weights`).
 """
 
 from __future__ import annotations
@@ -99,7 +103,8 @@ def nvil_state(model: models_base.LatentVariableModel, *, baseline: str = "learn
 
 def nvil(model: models_base.LatentVariableModel, x: tf.Tensor, *, seed: tf.Tensor,
          num_samples: int = 1, bound: str = "elbo", baseline: str = "learned",
-         state: NvilBaseline | None = None) -> base.Objectives:
+         state: NvilBaseline | None = None,
+         continuous_latents: str = "auto") -> base.Objectives:
   """Score-function (NVIL) surrogate of the ELBO or IWAE bound, as both losses.
 
   Args:
@@ -111,6 +116,8 @@ def nvil(model: models_base.LatentVariableModel, x: tf.Tensor, *, seed: tf.Tenso
     baseline: 'learned' (c + b_ψ(x)), 'moving_average' (c) or 'none'.
     state: the `NvilBaseline` from `nvil_state(model, baseline=...)`, kept
       across steps (`tfp_zoo.training` creates and checkpoints it).
+    continuous_latents: 'auto' (reparameterise them when the guide also has
+      discrete latents), 'reparameterize' or 'score_function' (score all).
 
   Returns:
     `Objectives` whose one loss also trains ψ (the baseline's squared error);
@@ -129,8 +136,9 @@ def nvil(model: models_base.LatentVariableModel, x: tf.Tensor, *, seed: tf.Tenso
           "(the training loop does this), or use baseline='none'")
     if (state.network is not None) != (baseline == "learned"):
       raise ValueError(f"nvil: state was made for another baseline than {baseline!r}")
-  weights = base.importance_log_weights(model, x, seed=seed, num_samples=num_samples,
-                                        stop_latents=True)
+  weights, scored_log_guide = base.score_function_log_weights(
+      model, x, seed=seed, num_samples=num_samples, continuous_latents=continuous_latents,
+      estimator="nvil")
   log_w = weights.log_weights
   if bound == "elbo":
     value = tf.reduce_mean(log_w, axis=0)
@@ -151,7 +159,7 @@ def nvil(model: models_base.LatentVariableModel, x: tf.Tensor, *, seed: tf.Tenso
     baseline_loss = 0.5 * tf.reduce_mean(tf.square(baseline_error))
     metrics["baseline_mse"] = tf.stop_gradient(2.0 * baseline_loss)
   surrogate = value + coefficient * tf.reduce_sum(
-      tf.stop_gradient(centred) * weights.log_guide, axis=0)
+      tf.stop_gradient(centred) * scored_log_guide, axis=0)
   loss = -tf.reduce_mean(surrogate) + baseline_loss
   metrics[bound] = tf.stop_gradient(tf.reduce_mean(value))
   metrics["ess"] = tf.reduce_mean(base.effective_sample_size(log_w))

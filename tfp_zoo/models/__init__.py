@@ -6,6 +6,7 @@ import inspect
 from typing import Any, Sequence
 
 from tfp_zoo.registry import Registry
+from tfp_zoo.models.air import AIR
 from tfp_zoo.models.base import LatentVariableModel, OBSERVATION, Root
 from tfp_zoo.models.discrete_vae import DiscreteVAE
 from tfp_zoo.models.gaussian_mixture import GaussianMixture
@@ -16,7 +17,7 @@ from tfp_zoo.models.polynomial_regression import PolynomialRegression
 from tfp_zoo.models.sigmoid_belief_net import SigmoidBeliefNet
 from tfp_zoo.models.vae import VAE
 
-__all__ = ["LatentVariableModel", "DiscreteVAE", "GaussianMixture", "HypersphericalVAE",
+__all__ = ["LatentVariableModel", "AIR", "DiscreteVAE", "GaussianMixture", "HypersphericalVAE",
            "MatrixFactorisation", "LinearGaussian", "PolynomialRegression", "SigmoidBeliefNet",
            "VAE", "OBSERVATION", "Root",
            "get", "get_class", "names", "check_hparams", "hparam_names"]
@@ -30,6 +31,7 @@ _REGISTRY.register("discrete_vae", DiscreteVAE)
 _REGISTRY.register("hyperspherical_vae", HypersphericalVAE)
 _REGISTRY.register("matrix_factorisation", MatrixFactorisation)
 _REGISTRY.register("polynomial_regression", PolynomialRegression)
+_REGISTRY.register("air", AIR)
 
 
 def names() -> tuple[str, ...]:

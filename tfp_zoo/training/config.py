@@ -70,7 +70,8 @@ class TrainConfig:
   dataset: str = _field("mnist_small", "mnist_small ships with the package (10k/1k "
                         "digits); mnist, fashion_mnist, omniglot, cifar10, svhn_cropped, "
                         "celeb_a and tfds:NAME read --data_dir (idx files or prepared TFDS "
-                        "data); npz:PATH "
+                        "data); multi_mnist (0-2 digits on a 50x50 canvas, for air) is built "
+                        "from mnist_small, or from the idx files in --data_dir; npz:PATH "
                         "(arrays train and test, uint8 [N, H, W, C]) and folder:PATH "
                         "(train/ and test/ of PNGs) are your own images.")
   data_dir: str | None = _field(None, "Directory with the four idx .gz files, or a TFDS "
