@@ -16,9 +16,10 @@ pixel index that output pixel i reads, so
     canvas = K'_y · window · K'_xᵀ                 (`place_window`, the inverse map)
 
 two batched matmuls instead of a gather: the same numbers as STN's bilinear
-sampler with zero padding, differentiable in s and t almost everywhere (the
-tent's kink has a finite one-sided derivative), with any number of leading
-batch dimensions, and compiled by XLA like any matmul. TensorFlow has no
+sampler with zero padding, differentiable in s and t except where a sample
+position lands exactly on a pixel centre (a measure-zero set for sampled
+boxes, where TensorFlow's abs and relu give the gradient 0), with any number
+of leading batch dimensions, and compiled by XLA like any matmul. TensorFlow has no
 maintained sampler op (tfa's `resampler` went with TensorFlow Addons).
 """
 

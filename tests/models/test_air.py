@@ -3,6 +3,7 @@ stopping structure, the estimators that train it (and those that refuse it),
 mixed-latent score-function gradients, and XLA."""
 
 import os
+import statistics
 import subprocess
 import sys
 import textwrap
@@ -52,7 +53,9 @@ def _is_log_likelihood(model, x, num_samples, seed):
 
 
 class _UnmaskedWhat(air_lib.AIR):
-  """A wrong AIR: an absent object's code still counts in the prior."""
+  """A wrong AIR: an absent object's code still counts in the joint's prior but
+  not in the guide (p(x) itself integrates to the right value; the weights do
+  not: joint and guide disagree on which latents exist)."""
 
   def joint(self):
     joint = super().joint()
@@ -66,6 +69,22 @@ class _UnmaskedWhat(air_lib.AIR):
       placed = spatial_transformer.place_window(window, self.boxes(None), self.canvas_shape)
       yield self._observation(1.0 - present[..., None, None] * placed)
     del joint
+    return tfp.distributions.JointDistributionCoroutine(model)
+
+
+class _AbsentObjectDrawn(air_lib.AIR):
+  """A wrong AIR whose p(x) is wrong: an absent object is still drawn."""
+
+  def joint(self):
+    from tfp_zoo import spatial_transformer  # pylint: disable=g-import-not-at-top
+    def model():
+      present = yield models.Root(tfp.distributions.Bernoulli(
+          logits=self.present_logits[0], dtype=tf.float32, name="present_0"))
+      what = yield air_lib._masked_normal(tf.zeros(self.what_size), tf.ones(self.what_size),
+                                          present, "what_0")
+      placed = spatial_transformer.place_window(self.object_window(what), self.boxes(None),
+                                                self.canvas_shape)
+      yield self._observation(1.0 - placed)  # not multiplied by present
     return tfp.distributions.JointDistributionCoroutine(model)
 
 
@@ -91,12 +110,15 @@ class OneStepExactTest(tf.test.TestCase):
     present_marginal = np.log(w.mean(0)) + log_w.max(0)
     estimate = np.logaddexp(absent.numpy(), present_marginal)
     share = np.exp(present_marginal - estimate)  # d estimate / d present_marginal
-    stderr = share * w.std(0, ddof=1) / (np.sqrt(n) * w.mean(0)) + 1e-5  # + float32 rounding
+    # Plus float32 rounding of the two sides (sums over 36 pixels, a Cholesky):
+    # 64 ulps of |log p|, the whole tolerance for images the absent term dominates.
+    rounding = 64 * np.finfo(np.float32).eps * np.abs(exact)
+    stderr = share * w.std(0, ddof=1) / (np.sqrt(n) * w.mean(0)) + rounding
     self.assertLess(np.max(np.abs(estimate - exact) / stderr), Z)
     # Power: the enumeration with the presence probabilities swapped is rejected.
     rho = model.present_logits[0].numpy()
-    swapped = np.logaddexp(absent.numpy() + np.log1p(np.exp(-rho)) - np.log1p(np.exp(rho)),
-                           present_marginal - np.log1p(np.exp(-rho)) + np.log1p(np.exp(rho)))
+    # log σ(ρ) − log σ(−ρ) = ρ: absent takes log σ(ρ), present log σ(−ρ).
+    swapped = np.logaddexp(absent.numpy() + rho, present_marginal - rho)
     self.assertGreater(np.max(np.abs(swapped - exact) / stderr), 3 * Z)
 
   def test_importance_sampling_with_the_guide_agrees_with_the_enumeration(self):
@@ -113,14 +135,17 @@ class OneStepExactTest(tf.test.TestCase):
     exact = model.exact_log_likelihood(x).numpy()
     estimate, stderr = _is_log_likelihood(model, x, 20000, SEED)
     self.assertLess(np.max(np.abs(estimate - exact) / stderr), Z)
-    # Power: a model that forgets to mask an absent object's code is rejected.
-    wrong = _UnmaskedWhat(input_shape=(6, 6, 1), max_steps=1, fixed_position=True,
+    # Power: a joint that masks differently from the guide, and one that draws
+    # absent objects (a wrong p(x)), are rejected.
+    for wrong_class in (_UnmaskedWhat, _AbsentObjectDrawn):
+      wrong = wrong_class(input_shape=(6, 6, 1), max_steps=1, fixed_position=True,
                           decoder="linear", what_size=2, window_size=4, hidden_size=8,
                           rnn_size=8, pixel_noise=0.5, seed=3)
-    for v, w in zip(model.trainable_variables, wrong.trainable_variables):
-      w.assign(v)
-    wrong_estimate, wrong_stderr = _is_log_likelihood(wrong, x, 20000, SEED)
-    self.assertGreater(np.max(np.abs(wrong_estimate - exact) / wrong_stderr), 3 * Z)
+      for v, w in zip(model.variables, wrong.variables):
+        w.assign(v)
+      wrong_estimate, wrong_stderr = _is_log_likelihood(wrong, x, 20000, SEED)
+      self.assertGreater(np.max(np.abs(wrong_estimate - exact) / wrong_stderr), 3 * Z,
+                         wrong_class.__name__)
 
   def test_exact_log_likelihood_refuses_other_configurations(self):
     with self.assertRaisesRegex(ValueError, "exact_log_likelihood needs max_steps=1"):
@@ -222,25 +247,32 @@ def _phi_gradient(model, x, estimator, **options):
   return fn
 
 
-class MixedLatentGradientsTest(tf.test.TestCase):
+class MixedLatentGradientsTest(tf.test.TestCase, parameterized.TestCase):
   """vimco/nvil reparameterise where/what and score only presence: unbiased for the
   same gradient as scoring everything, with less variance; dropping the presence
   score term is caught."""
 
-  def test_vimco_mixed_is_unbiased_and_lower_variance(self):
+  @parameterized.parameters(
+      ("vimco", dict(num_samples=4)),
+      ("nvil", dict(num_samples=4, bound="elbo", baseline="none")),
+      ("nvil", dict(num_samples=4, bound="iwae", baseline="none")))
+  def test_mixed_is_unbiased_and_lower_variance(self, name, options):
     model = _small(max_steps=2, fixed_position=False)
     x = tf.clip_by_value(model.joint().sample(2, seed=[7, 7]).x, 0.0, 1.0)
-    n = 300
-    mixed = testing.replicate(_phi_gradient(model, x, estimators.vimco, num_samples=4),
-                              n, seed=(1, 1))
-    scored = testing.replicate(_phi_gradient(model, x, estimators.vimco, num_samples=4,
+    estimator, n = estimators.get(name), 300
+    mixed = testing.replicate(_phi_gradient(model, x, estimator, **options), n, seed=(1, 1))
+    scored = testing.replicate(_phi_gradient(model, x, estimator, **options,
                                              continuous_latents="score_function"),
                                n, seed=(2, 2))
-    stderr = np.sqrt(mixed.var(0, ddof=1) / n + scored.var(0, ddof=1) / n)
-    z = np.abs(mixed.mean(0) - scored.mean(0)) / np.maximum(stderr, 1e-12)
-    self.assertLess(np.max(z), 5.0)  # max over many components: a looser bound
-    self.assertLess(np.median(mixed.var(0) / np.maximum(scored.var(0), 1e-20)), 0.5)
-
+    live = (mixed.var(0) > 0) & (scored.var(0) > 0)  # components some draw moves
+    # Bonferroni over the live components at the 0.1% level.
+    bound = statistics.NormalDist().inv_cdf(1 - 0.0005 / live.sum())
+    stderr = np.sqrt(mixed.var(0, ddof=1) / n + scored.var(0, ddof=1) / n)[live]
+    self.assertLess(np.max(np.abs(mixed.mean(0) - scored.mean(0))[live] / stderr), bound)
+    # Reparameterising where/what removes most of the score function's variance.
+    self.assertLess(mixed.var(0)[live].sum() / scored.var(0)[live].sum(), 0.5)
+    if name != "vimco":
+      return
     # Power: the mixed estimator without the presence score term is biased.
     def no_presence_score(model, x, *, seed, num_samples):
       weights, _ = estimators.score_function_log_weights(
@@ -250,9 +282,9 @@ class MixedLatentGradientsTest(tf.test.TestCase):
       return estimators.Objectives(loss, loss, {})
     wrong = testing.replicate(_phi_gradient(model, x, no_presence_score, num_samples=4),
                               n, seed=(3, 3))
-    stderr = np.sqrt(wrong.var(0, ddof=1) / n + scored.var(0, ddof=1) / n)
-    z = np.abs(wrong.mean(0) - scored.mean(0)) / np.maximum(stderr, 1e-12)
-    self.assertGreater(np.max(z), 8.0)
+    stderr = np.sqrt(wrong.var(0, ddof=1) / n + scored.var(0, ddof=1) / n)[live]
+    self.assertGreater(np.max(np.abs(wrong.mean(0) - scored.mean(0))[live] / stderr),
+                       2 * bound)
 
   def test_continuous_latents_option_is_checked(self):
     with self.assertRaisesRegex(ValueError, "continuous_latents='all'; expected one of auto"):

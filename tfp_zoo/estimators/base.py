@@ -266,6 +266,11 @@ def score_function_log_weights(model: models_base.LatentVariableModel, x: tf.Ten
   kinds, as Eslami et al. (2016) and Le et al. (2019) train AIR: a guide with
   only discrete (or only continuous) latents keeps the classic estimator.
 
+  Assumes the scored latents' samples carry no gradient (true of TFP's
+  discrete distributions, which sample by comparison or categorical draws): a
+  non-reparameterised latent whose sample did depend on φ would get both a
+  path and a score term.
+
   Returns:
     (`LogWeights`, log q of the scored latents [K, batch]).
   """

@@ -170,8 +170,9 @@ class AIR(base.LatentVariableModel):
     # The guide.
     pixels = int(np.prod(self.input_shape))
     where_size = 0 if self.fixed_position else 3
-    self.embedding = nn.MLP([pixels, rnn_size], activation="relu", seed=seeds[1],
-                            name="embedding")
+    # A linear projection of x, computed once per image (the LSTM's input layer
+    # is linear too: this saves a pixels-wide matmul per step, as in Pyro's AIR).
+    self.embedding = nn.MLP([pixels, rnn_size], seed=seeds[1], name="embedding")
     self.rnn = nn.LSTMCell(rnn_size + where_size + what_size + 1, rnn_size,
                            seed=seeds[2], name="rnn")
     self.present_head = nn.Dense(rnn_size, 1, seed=seeds[3], name="present_head")
