@@ -60,6 +60,7 @@ class AnnealedImportanceTest(tf.test.TestCase):
       with self.assertRaisesRegex(ValueError, "ais: latent .* is not a real vector"):
         annealed_importance.ais_log_likelihood(model, x, seed=tf.constant([0, 0]))
 
+  @pytest.mark.slow  # two more models' AIS traces; the fast tier runs the linear-Gaussian one
   def test_two_stochastic_layers_and_learned_priors_run(self):
     x = tf.cast(tf.random.stateless_uniform([3, 6, 6, 1], seed=[1, 2]) < 0.5, tf.float32)
     for hparams in ({"stochastic_layers": 2, "latent_sizes": (3, 2)},

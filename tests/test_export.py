@@ -10,8 +10,9 @@ from unittest import mock
 import numpy as np
 import pytest
 import tensorflow as tf
+from absl.testing import parameterized
 
-from tfp_zoo import export, models, training
+from tfp_zoo import export, models, testing, training
 from tfp_zoo.models import base
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -150,7 +151,32 @@ def _reference_sample(model, n, seed):
   return values, getattr(dists, base.OBSERVATION).mean()
 
 
-class ExportTest(tf.test.TestCase):
+# Each kind of latent and network; the fast tier exports one model of each kind
+# of latent (real, binary, categorical, spherical), TFP_ZOO_FULL_PRODUCT=1 the rest.
+ROUND_TRIPS = testing.sample_product([
+    dict(kind="real", name="vae",
+         hparams=dict(hidden_sizes=(8,), latent_sizes=(4, 3), stochastic_layers=2)),
+    dict(kind="real", name="vae/vampprior",
+         hparams=dict(hidden_sizes=(8,), latent_sizes=(2,), prior="vampprior",
+                      prior_components=4)),
+    dict(kind="real", name="vae/flows",
+         hparams=dict(hidden_sizes=(8,), latent_sizes=(3,), guide="iaf", prior="flow")),
+    dict(kind="real", name="vae/full_covariance",
+         hparams=dict(hidden_sizes=(8,), latent_sizes=(3,), guide="full_covariance")),
+    dict(kind="real", name="vae/conv",
+         hparams=dict(architecture="conv", conv_channels=(4,), residual_blocks=1,
+                      latent_sizes=(3,))),
+    dict(kind="real", name="vae/8_bit",
+         hparams=dict(likelihood="discretized_logistic_mixture", hidden_sizes=(8,),
+                      latent_sizes=(2,))),
+    dict(kind="binary", name="sigmoid_belief_net", hparams=dict(layer_sizes=(3, 5))),
+    dict(kind="categorical", name="gaussian_mixture", hparams=dict(num_components=3)),
+    dict(kind="spherical", name="hyperspherical_vae",
+         hparams=dict(latent_dim=3, hidden_sizes=(8,)))],
+    meets=(("kind", "name", 1),), size=4, name=lambda c: c["name"].replace("/", "_"))
+
+
+class ExportTest(tf.test.TestCase, parameterized.TestCase):
 
   @pytest.mark.slow
   def test_launcher_export_runs_in_a_tensorflow_only_process(self):
@@ -202,35 +228,23 @@ class ExportTest(tf.test.TestCase):
     self.assertEqual(process.returncode, 0, process.stderr[-3000:])
     self.assertIn("TF-ONLY FLOW OK", process.stdout)
 
-  def test_every_kind_of_latent_round_trips(self):
-    for name, hparams in (
-        ("vae", dict(hidden_sizes=(8,), latent_sizes=(4, 3), stochastic_layers=2)),
-        ("vae/vampprior", dict(hidden_sizes=(8,), latent_sizes=(2,), prior="vampprior",
-                               prior_components=4)),
-        ("vae/flows", dict(hidden_sizes=(8,), latent_sizes=(3,), guide="iaf", prior="flow")),
-        ("vae/full_covariance", dict(hidden_sizes=(8,), latent_sizes=(3,),
-                                     guide="full_covariance")),
-        ("vae/conv", dict(architecture="conv", conv_channels=(4,), residual_blocks=1,
-                          latent_sizes=(3,))),
-        ("vae/8_bit", dict(likelihood="discretized_logistic_mixture", hidden_sizes=(8,),
-                           latent_sizes=(2,))),
-        ("sigmoid_belief_net", dict(layer_sizes=(3, 5))),
-        ("gaussian_mixture", dict(num_components=3)),
-        ("hyperspherical_vae", dict(latent_dim=3, hidden_sizes=(8,)))):
-      model = models.get(name.split("/")[0], input_shape=(28, 28, 1), **hparams)
-      path = export.export_model(model, os.path.join(self.get_temp_dir(),
-                                                     name.replace("/", "_")))
-      loaded = tf.saved_model.load(path)
-      values, mean = _reference_sample(model, 5, [5, 6])
-      out = loaded.sample(tf.constant(5), tf.constant([5, 6]))
-      for latent in model.latent_names:
-        self.assertAllClose(out[latent], getattr(values, latent), msg=f"{name}.{latent}")
-      self.assertAllClose(out["x_mean"], mean, rtol=1e-5, atol=1e-6)
-      latents = {n: out[n] for n in model.latent_names}
-      decoded = loaded.decode(**latents, seed=tf.constant([0, 0]))
-      self.assertAllClose(decoded["x_mean"], mean, rtol=1e-5, atol=1e-6, msg=name)
-      self.assertEqual(set(loaded.signatures), {"sample", "decode", "encode",
-                                                "log_likelihood"})
+  @parameterized.named_parameters(*ROUND_TRIPS)
+  def test_every_kind_of_latent_round_trips(self, kind, name, hparams):
+    del kind  # the sample's cover
+    model = models.get(name.split("/")[0], input_shape=(28, 28, 1), **hparams)
+    path = export.export_model(model, os.path.join(self.get_temp_dir(),
+                                                   name.replace("/", "_")))
+    loaded = tf.saved_model.load(path)
+    values, mean = _reference_sample(model, 5, [5, 6])
+    out = loaded.sample(tf.constant(5), tf.constant([5, 6]))
+    for latent in model.latent_names:
+      self.assertAllClose(out[latent], getattr(values, latent), msg=f"{name}.{latent}")
+    self.assertAllClose(out["x_mean"], mean, rtol=1e-5, atol=1e-6)
+    latents = {n: out[n] for n in model.latent_names}
+    decoded = loaded.decode(**latents, seed=tf.constant([0, 0]))
+    self.assertAllClose(decoded["x_mean"], mean, rtol=1e-5, atol=1e-6, msg=name)
+    self.assertEqual(set(loaded.signatures), {"sample", "decode", "encode",
+                                              "log_likelihood"})
 
   def test_exported_log_likelihood_matches_the_exact_value(self):
     model = models.get("linear_gaussian", input_shape=(6,), latent_size=2, seed=3)
@@ -246,6 +260,7 @@ class ExportTest(tf.test.TestCase):
     one = loaded.log_likelihood(x, tf.constant(1), tf.constant([1, 2]))
     self.assertAllClose(one["ess"], tf.ones(4))
 
+  @pytest.mark.slow  # a second interpreter imports TensorFlow
   def test_exported_functions_refuse_nan_and_8_bit_pixels(self):
     model = models.get("vae", input_shape=(28, 28, 1), hidden_sizes=(8,), latent_sizes=(2,))
     path = export.export_model(model, os.path.join(self.get_temp_dir(), "bernoulli"))

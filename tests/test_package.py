@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 
+import pytest
 import tensorflow as tf
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -98,6 +99,7 @@ class PackageShapeTest(tf.test.TestCase):
                           "tfp_zoo.nn", "tfp_zoo.conv", "tfp_zoo.kernels")):
         self.assertEmpty({m for m in imported if m.startswith(tuple(application))}, name)
 
+  @pytest.mark.slow  # a second interpreter imports TensorFlow
   def test_importing_the_models_loads_neither_tfds_nor_the_training_loop(self):
     code = ("import sys, tfp_zoo.models; "
             "print(sorted(m for m in sys.modules if m.startswith(('tensorflow_datasets', "

@@ -6,9 +6,10 @@ import os
 
 import numpy as np
 import tensorflow as tf
+from absl.testing import parameterized
 from tensorflow.core.framework import types_pb2
 
-from tfp_zoo import datasets, estimators, models, precision, training
+from tfp_zoo import datasets, estimators, models, precision, testing, training
 from tfp_zoo.estimators.base import objectives_and_gradients
 
 UNIT_ROUNDOFF = 2.0 ** -8  # bfloat16: 8 significand bits
@@ -53,7 +54,34 @@ def _step(model, name, *, tpu_safe, precision_name="float32", **options):
       state=state, precision=precision_name, tpu_safe=tpu_safe)
 
 
-class PrecisionTest(tf.test.TestCase):
+_MODELS = {
+    "mlp": lambda: models.get("vae", input_shape=(6, 6, 1), hidden_sizes=(8,),
+                              latent_sizes=(2,)),
+    "conv": lambda: models.get("vae", input_shape=(6, 6, 1), architecture="conv",
+                               conv_channels=(2,), latent_sizes=(2,))}
+# Every estimator on an MLP model, a few on the conv net; the fast tier runs a
+# sample with both models, TFP_ZOO_FULL_PRODUCT=1 the rest.
+BF16_CASES = testing.sample_product(
+    [dict(model="mlp", name=name) for name in estimators.names()]
+    + [dict(model="conv", name=name) for name in ("iwae", "dreg", "rws")],
+    meets=(("model", "name", 2),), size=4)
+_ALWS = {"num_sleep_samples": 20, "ridge": 1e-5}
+_FEATURES = {"num_features": 10}
+# Every estimator in TPU-safe mode; the fast tier runs ALWS (whose solves and
+# Nyström features are float64 otherwise) with each solver, and two others.
+TPU_CASES = testing.sample_product(
+    [dict(name="alws", solver=solver) for solver in ("random_features", "nystrom", "exact")]
+    + [dict(name=name, solver=None) for name in estimators.names() if name != "alws"],
+    meets=(("solver", "name", 1),), size=5)
+
+
+def _tpu_options(name, solver):
+  if name != "alws":
+    return {}
+  return dict(_ALWS, solver=solver, **(_FEATURES if solver != "exact" else {}))
+
+
+class PrecisionTest(tf.test.TestCase, parameterized.TestCase):
 
   def test_matmuls_run_in_bf16_and_outputs_are_float32(self):
     model = models.get("vae", input_shape=(28, 28, 1))
@@ -92,50 +120,48 @@ class PrecisionTest(tf.test.TestCase):
       cosine = g16 @ g32 / (np.linalg.norm(g16) * np.linalg.norm(g32))
       self.assertGreater(cosine, 0.995)
 
-  def test_every_estimator_steps_under_bf16(self):
-    # Every estimator on an MLP model, a few on the conv net (the test grid of
-    # the precision issue: within the suite's time budget).
-    mlp = models.get("vae", input_shape=(6, 6, 1), hidden_sizes=(8,), latent_sizes=(2,))
-    conv = models.get("vae", input_shape=(6, 6, 1), architecture="conv", conv_channels=(2,),
-                      latent_sizes=(2,))
+  def test_conv_guide_samples_float32_under_bf16(self):
+    conv = _MODELS["conv"]()
     x = tf.cast(tf.random.stateless_uniform([3, 6, 6, 1], seed=[0, 1]) < 0.4, tf.float32)
     with precision.using("bfloat16"):
       z = conv.guide(x).sample(seed=[1, 2]).z
       self.assertEqual(z.dtype, tf.float32)
-    cases = [(mlp, name) for name in estimators.names()] + [
-        (conv, name) for name in ("iwae", "dreg", "rws")]
-    for model, name in cases:
-      options = {"num_samples": 2} if estimators.accepts(name, "num_samples") else {}
-      if estimators.accepts(name, "dataset_size"):
-        options["dataset_size"] = 10
-      bound = estimators.bind(name, **options)
-      step = training.make_train_step(
-          model, bound, training.make_optimizer(1e-3, model.generative_variables),
-          training.make_optimizer(1e-3, tuple(model.guide_variables) + (
-              tuple(bound.init(model).trainable_variables) if bound.init(model) else ())),
-          state=bound.init(model), precision="bfloat16")
-      metrics = step(x, tf.constant(0, tf.int64))
-      self.assertEqual(float(metrics[training.train_step.FINITE]), 1.0, name)
 
-  def test_tpu_configuration_builds_no_float64_op(self):
-    mlp = models.get("vae", input_shape=(6, 6, 1), hidden_sizes=(8,), latent_sizes=(2,))
+  @parameterized.named_parameters(*BF16_CASES)
+  def test_every_estimator_steps_under_bf16(self, model, name):
+    model = _MODELS[model]()
+    x = tf.cast(tf.random.stateless_uniform([3, 6, 6, 1], seed=[0, 1]) < 0.4, tf.float32)
+    options = {"num_samples": 2} if estimators.accepts(name, "num_samples") else {}
+    if estimators.accepts(name, "dataset_size"):
+      options["dataset_size"] = 10
+    bound = estimators.bind(name, **options)
+    state = bound.init(model)
+    step = training.make_train_step(
+        model, bound, training.make_optimizer(1e-3, model.generative_variables),
+        training.make_optimizer(1e-3, tuple(model.guide_variables) + (
+            tuple(state.trainable_variables) if state else ())),
+        state=state, precision="bfloat16")
+    metrics = step(x, tf.constant(0, tf.int64))
+    self.assertEqual(float(metrics[training.train_step.FINITE]), 1.0, name)
+
+  @parameterized.named_parameters(*TPU_CASES)
+  def test_tpu_configuration_builds_no_float64_op(self, name, solver):
+    options = _tpu_options(name, solver)
+    mlp = _MODELS["mlp"]()
     x = tf.cast(tf.random.stateless_uniform([4, 6, 6, 1], seed=[0, 1]) < 0.4, tf.float32)
-    alws = {"num_sleep_samples": 20, "ridge": 1e-5}
-    features = {"num_features": 10}
-    cases = [(name, {}) for name in estimators.names() if name != "alws"] + [
-        ("alws", dict(alws, solver="random_features", **features)),
-        ("alws", dict(alws, solver="nystrom", **features)), ("alws", dict(alws, solver="exact"))]
-    for name, options in cases:
-      step = _step(mlp, name, tpu_safe=True, precision_name="bfloat16", **options)
-      concrete = step.get_concrete_function(x, tf.constant(0, tf.int64))
-      self.assertEqual(_float64_ops(concrete), [], f"{name} {options}")
-      metrics = step(x, tf.constant(0, tf.int64))
-      self.assertEqual(float(metrics[training.train_step.FINITE]), 1.0, name)
-    # The check has power: without TPU-safe mode, ALWS's Nyström features and
-    # small-ridge solves are float64.
+    step = _step(mlp, name, tpu_safe=True, precision_name="bfloat16", **options)
+    concrete = step.get_concrete_function(x, tf.constant(0, tf.int64))
+    self.assertEqual(_float64_ops(concrete), [], f"{name} {options}")
+    metrics = step(x, tf.constant(0, tf.int64))
+    self.assertEqual(float(metrics[training.train_step.FINITE]), 1.0, name)
+
+  def test_the_float64_check_has_power_and_the_flags_turn_it_on(self):
+    # Without TPU-safe mode, ALWS's Nyström features and small-ridge solves are float64.
+    mlp = _MODELS["mlp"]()
+    x = tf.cast(tf.random.stateless_uniform([4, 6, 6, 1], seed=[0, 1]) < 0.4, tf.float32)
     for solver in ("nystrom", "exact"):
-      step = _step(mlp, "alws", tpu_safe=False, solver=solver, **alws,
-                   **(features if solver == "nystrom" else {}))
+      step = _step(mlp, "alws", tpu_safe=False, solver=solver, **_ALWS,
+                   **(_FEATURES if solver == "nystrom" else {}))
       self.assertNotEmpty(_float64_ops(step.get_concrete_function(
           x, tf.constant(0, tf.int64))), solver)
     # --strategy=tpu turns it on; --tpu_safe selects it on any machine.

@@ -3,20 +3,27 @@ compare its Monte Carlo mean with an exact value in units of standard error."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import random
+import shutil
 import subprocess
+import tempfile
 import sys
-from typing import Any, Callable
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import tensorflow as tf
 
 from tfp_zoo.datasets import idx
+from tfp_zoo.estimators.base import objectives_and_gradients
 from tfp_zoo.models.linear_gaussian import LinearGaussian
 
 __all__ = ["start_launcher", "launcher_env", "wait_for_line", "write_fake_idx",
            "write_prepared_tfds", "replicate", "mean_and_stderr", "max_abs_z_score", "linear_gaussian_problem",
-           "estimator_gradients", "gradient_problems", "TINY_VAE", "tiny_train_config"]
+           "estimator_gradients", "gradient_problems", "TINY_VAE", "tiny_train_config",
+           "FULL_PRODUCT_ENV", "FULL_PRODUCT_SUFFIX", "full_product", "sample_product",
+           "sampled", "trained_workdir"]
 
 # A VAE small enough that a training run on the shipped digits takes seconds.
 TINY_VAE = {"hidden_sizes": (16,), "latent_sizes": (4,)}
@@ -30,6 +37,29 @@ def tiny_train_config(workdir: str, **overrides: Any) -> Any:
                 checkpoint_every=10, eval_num_samples=5, eval_examples=20)
   fields.update(overrides)
   return training.TrainConfig(**fields)
+
+
+_TRAINED: dict[str, tuple[str, dict[str, Any]]] = {}
+
+
+def trained_workdir(config: Any) -> dict[str, Any]:
+  """A finished run of `config` (a `TrainConfig`) at `config.workdir`, as
+  `training.train(config)` leaves it; returns what that returned.
+
+  Each configuration trains once per process, into a private cache, and is
+  copied from there: tests that only read or resume a finished run share it.
+  `config.workdir` must not exist yet.
+  """
+  from tfp_zoo import training  # pylint: disable=g-import-not-at-top  (models need no loop)
+  fields = {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
+  key = repr(sorted((k, v) for k, v in fields.items() if k != "workdir"))
+  if key not in _TRAINED:
+    source = os.path.join(tempfile.mkdtemp(prefix="tfp_zoo_trained_"), "run")
+    result = training.train(dataclasses.replace(config, workdir=source))
+    _TRAINED[key] = source, result
+  source, result = _TRAINED[key]
+  shutil.copytree(source, config.workdir, ignore=shutil.ignore_patterns("lock"))
+  return dict(result)
 
 
 def replicate(fn: Callable[[tf.Tensor], Any], num_replicates: int,
@@ -75,15 +105,16 @@ def estimator_gradients(estimator: Callable[..., Any], model: Any, x: tf.Tensor,
                         seed: tf.Tensor, **options: Any) -> tuple[Any, list, list]:
   """(objectives, ∇θ generative_loss, ∇φ guide_loss) of one estimator call.
 
-  Gradients are dense tensors (a `tf.gather` makes IndexedSlices), or None.
+  The gradients come from `estimators.base.objectives_and_gradients`, the
+  path the training step takes. They are dense tensors (a `tf.gather` makes
+  IndexedSlices), or None.
   """
-  with tf.GradientTape(persistent=True) as tape:
-    objectives = estimator(model, x, seed=seed, **options)
+  objectives, theta_grads, phi_grads = objectives_and_gradients(
+      lambda: estimator(model, x, seed=seed, **options), tuple(model.generative_variables),
+      tuple(model.guide_variables))
   def dense(grads):
     return [None if g is None else tf.convert_to_tensor(g) for g in grads]
-  return (objectives,
-          dense(tape.gradient(objectives.generative_loss, model.generative_variables)),
-          dense(tape.gradient(objectives.guide_loss, model.guide_variables)))
+  return objectives, dense(theta_grads), dense(phi_grads)
 
 
 def gradient_problems(model: Any, theta_grads: list, phi_grads: list) -> list[str]:
@@ -98,6 +129,94 @@ def gradient_problems(model: Any, theta_grads: list, phi_grads: list) -> list[st
     elif float(tf.reduce_max(tf.abs(g))) == 0.0:
       problems.append(f"{v.name}: zero gradient")
   return problems
+
+
+# Set (to anything but '' or '0') to run every case of a sampled cross-product;
+# .ci/run sets it for the slow tier, which then runs the cases the fast tier skips.
+FULL_PRODUCT_ENV = "TFP_ZOO_FULL_PRODUCT"
+# The test-name suffix of the cases outside the sample (conftest.py marks them slow).
+FULL_PRODUCT_SUFFIX = "__full_product"
+
+
+def full_product() -> bool:
+  """Whether `FULL_PRODUCT_ENV` asks for every case of the sampled products."""
+  return os.environ.get(FULL_PRODUCT_ENV, "") not in ("", "0")
+
+
+def _case_name(case: Mapping[str, Any]) -> str:
+  def text(value: Any) -> str:
+    if isinstance(value, Mapping):
+      return "_".join(f"{k}_{text(v)}" for k, v in value.items())
+    return "".join(c if c.isalnum() else "_" for c in str(value))
+  return "_".join(filter(None, (text(v) for v in case.values())))
+
+
+def sample_product(cases: Sequence[Mapping[str, Any]], *,
+                   meets: Sequence[tuple[str, str, int]] = (), size: int = 20, seed: int = 0,
+                   name: Callable[[Mapping[str, Any]], str] = _case_name
+                   ) -> list[dict[str, Any]]:
+  """A fixed sample of a cross-product of test cases, for the fast tier.
+
+  Like TFP's capped cross-products: the fast tier runs a sample drawn with a
+  fixed `seed`, the same on every run and host; where `full_product()` (the
+  slow tier) the other cases follow, named with `FULL_PRODUCT_SUFFIX`, which
+  the suite's conftest.py marks `slow`. The sample first covers `meets`:
+  `(key, other, n)` asks that every value of `key` meet at least `n` distinct
+  values of `other` (or all it has), e.g. `('estimator', 'model', 2)`; cases
+  are chosen greedily, those that fill the most unmet needs first, ties in the
+  seeded order. Random cases then fill it up to `size`.
+
+  Args:
+    cases: the full product, one mapping of keyword arguments per case.
+    meets: the coverage the sample must have, as above.
+    size: the least number of sampled cases (the cover may need more).
+    seed: the seed of the draw.
+    name: a case's test name (default: its values joined by '_').
+
+  Returns:
+    The cases with a 'testcase_name' for `parameterized.named_parameters`:
+    the sample in product order, then (with `full_product()`) the rest.
+  """
+  order = list(range(len(cases)))
+  random.Random(seed).shuffle(order)
+  rank = {i: r for r, i in enumerate(order)}
+  reachable = {(key, case[key], other): len({c[other] for c in cases if c[key] == case[key]})
+               for key, other, _ in meets for case in cases}
+  met: dict[tuple[str, Any, str], set[Any]] = {}
+
+  def needs(i: int) -> int:
+    """How many unmet needs case i fills."""
+    count = 0
+    for key, other, n in meets:
+      seen = met.get((key, cases[i][key], other), set())
+      if (cases[i][other] not in seen
+          and len(seen) < min(n, reachable[(key, cases[i][key], other)])):
+        count += 1
+    return count
+
+  chosen: list[int] = []
+  while True:
+    best = max((i for i in order if i not in chosen), key=lambda i: (needs(i), -rank[i]),
+               default=None)
+    if best is None or not needs(best):
+      break
+    chosen.append(best)
+    for key, other, _ in meets:
+      met.setdefault((key, cases[best][key], other), set()).add(cases[best][other])
+  chosen += [i for i in order if i not in chosen][:max(0, size - len(chosen))]
+  picked = set(chosen)
+  named = [dict(case, testcase_name=name(case)) for case in cases]
+  if len({case["testcase_name"] for case in named}) < len(named):
+    raise ValueError("sample_product: two cases have the same name; pass name=")
+  sampled = [named[i] for i in sorted(picked)]
+  rest = [dict(named[i], testcase_name=named[i]["testcase_name"] + FULL_PRODUCT_SUFFIX)
+          for i in range(len(cases)) if i not in picked]
+  return sampled + (rest if full_product() else [])
+
+
+def sampled(cases: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+  """The fast tier's cases of a `sample_product`."""
+  return [c for c in cases if not c["testcase_name"].endswith(FULL_PRODUCT_SUFFIX)]
 
 
 def write_fake_idx(directory: str, n_train: int = 30, n_test: int = 10, *,

@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from tfp_zoo import datasets
@@ -84,6 +85,7 @@ class LoadTest(tf.test.TestCase):
     self.assertNotEqual(datasets.data_digest("multi_mnist", directory),
                         datasets.data_digest("multi_mnist"))
 
+  @pytest.mark.slow  # a second interpreter runs the script
   def test_script_writes_an_npz_dataset(self):
     out = os.path.join(self.create_tempdir().full_path, "multi.npz")
     process = subprocess.run(

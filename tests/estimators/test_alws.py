@@ -159,6 +159,7 @@ class AlwsGradientTest(tf.test.TestCase, parameterized.TestCase):
     shrunk, shrunk_se = draws(2000, seeds=10, solver="exact", ridge=0.1)
     self.assertLess(shrunk + exact, -10 * shrunk_se, (shrunk, exact))  # pushes σ up
 
+  @pytest.mark.slow  # statistical: .ci/run's second step
   def test_log_joint_regression_converges_too(self):
     errors = _relative_errors(*_problem(), exponential_family=False, solver="exact",
                               ridge=1e-3)
@@ -171,6 +172,7 @@ class AlwsGradientTest(tf.test.TestCase, parameterized.TestCase):
                                                     ridge=1e-3)[-1])
 
   @parameterized.parameters("exact", "random_features")
+  @pytest.mark.slow  # statistical: .ci/run's second step
   def test_automatic_ridge_is_as_good_as_the_best_of_a_grid(self, solver):
     model, x = _problem()
     options = dict(solver=solver, exponential_family=True, num_features=800)
@@ -189,6 +191,7 @@ class AlwsGradientTest(tf.test.TestCase, parameterized.TestCase):
       minimum = _error_at(model, x, 800, ridge="auto", **options)
     self.assertGreater(minimum, auto, (minimum, auto))
 
+  @pytest.mark.slow  # statistical: .ci/run's second step
   def test_posterior_mean_monitor_reaches_its_floor_and_flags_a_blind_regression(self):
     model = models.LinearGaussian((4,), latent_size=2, seed=3)
     x = model.joint().sample(4, seed=[1, 2]).x
@@ -254,6 +257,7 @@ class AlwsGradientTest(tf.test.TestCase, parameterized.TestCase):
     with mock.patch.object(kernels, "feature_ridge_rows", mean_only):
       self.assertFalse(_converges(_relative_errors(*_problem(), exponential_family=True)))
 
+  @pytest.mark.slow  # the power check of the slow convergence test above (N = 3200)
   def test_ridge_off_the_diagonal_fails(self):
     def off_diagonal(train_features, ridge, dtype=None):
       del dtype
@@ -292,15 +296,21 @@ MODELS = {
 }
 
 
+# Every model x solver in graph mode; under XLA (slow to compile) every model
+# with the default solver, and every solver on one model. The fast tier runs a
+# sample with every model, each solver on two models and one XLA case.
+MODEL_CASES = testing.sample_product(
+    [dict(model=m, solver=s, jit_compile=False) for m in MODELS for s in alws_lib.SOLVERS]
+    + [dict(model=m, solver="random_features", jit_compile=True) for m in MODELS]
+    + [dict(model="vae2_gaussian", solver=s, jit_compile=True)
+       for s in alws_lib.SOLVERS if s != "random_features"],
+    meets=(("model", "solver", 1), ("solver", "model", 2), ("jit_compile", "model", 1)),
+    size=8)
+
+
 class AlwsModelsTest(tf.test.TestCase, parameterized.TestCase):
 
-  # Every model x solver in graph mode; under XLA (slow to compile) every model
-  # with the default solver, and every solver on one model.
-  @parameterized.parameters(
-      [dict(model=m, solver=s, jit_compile=False) for m in MODELS for s in alws_lib.SOLVERS]
-      + [dict(model=m, solver="random_features", jit_compile=True) for m in MODELS]
-      + [dict(model="vae2_gaussian", solver=s, jit_compile=True)
-         for s in alws_lib.SOLVERS if s != "random_features"])
+  @parameterized.named_parameters(*MODEL_CASES)
   def test_every_model_gets_finite_nonzero_generative_gradients(self, model, solver,
                                                                 jit_compile):
     model = MODELS[model]()
@@ -315,6 +325,13 @@ class AlwsModelsTest(tf.test.TestCase, parameterized.TestCase):
     self.assertEmpty(testing.gradient_problems(model, theta, phi))
     for value in objectives.metrics.values():
       self.assertTrue(bool(tf.math.is_finite(value)))
+
+  def test_the_model_sample_covers_every_model_and_solver(self):
+    fast = testing.sampled(MODEL_CASES)
+    self.assertCountEqual({c["model"] for c in fast}, MODELS)
+    for solver in alws_lib.SOLVERS:
+      self.assertGreaterEqual(len({c["model"] for c in fast if c["solver"] == solver}), 2)
+    self.assertTrue(any(c["jit_compile"] for c in fast))
 
   def test_guide_update_none_leaves_the_guide_alone(self):
     model = MODELS["vae"]()
@@ -386,6 +403,7 @@ class AlwsLearnedFeaturesTest(tf.test.TestCase):
     return models.get("matrix_factorisation", input_shape=(8, 8, 1), latent_size=3, seed=2,
                       pixel_scale_init=1.0)
 
+  @pytest.mark.slow  # statistical: .ci/run's second step
   def test_feature_map_learns_to_predict_the_targets(self):
     model = self._mf()
     state = estimators.make_state("alws", model, feature_map="learned", feature_size=8)

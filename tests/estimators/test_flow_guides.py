@@ -4,6 +4,7 @@ path-derivative estimators (DReG, STL) treat the flow's parameters correctly.
 Each check is paired with a variant it must reject."""
 
 import numpy as np
+import pytest
 import tensorflow as tf
 import tensorflow_probability as tfp
 
@@ -86,6 +87,7 @@ def _perturb_flow(model):
 
 class FlowGuideTest(tf.test.TestCase):
 
+  @pytest.mark.slow  # fits two guides, then 2000 weights each
   def test_iaf_guide_reaches_log_px_where_the_diagonal_guide_cannot(self):
     num_samples = 2000
     gaps = {}
@@ -105,6 +107,7 @@ class FlowGuideTest(tf.test.TestCase):
     # Power: the same flow scored without its log-determinant is far off.
     self.assertGreater(abs(broken[0]), 10 * max(broken[1], FLOAT_FLOOR))
 
+  @pytest.mark.slow  # 3 x 300 replicates through the flow
   def test_dreg_with_an_iaf_guide_has_the_iwae_mean_and_lower_variance(self):
     model, x = _problem("iaf")
     _perturb_flow(model)

@@ -9,6 +9,7 @@ import sys
 import textwrap
 
 import numpy as np
+import pytest
 import tensorflow as tf
 import tensorflow_probability as tfp
 from absl.testing import parameterized
@@ -121,6 +122,7 @@ class OneStepExactTest(tf.test.TestCase):
     swapped = np.logaddexp(absent.numpy() + rho, present_marginal - rho)
     self.assertGreater(np.max(np.abs(swapped - exact) / stderr), 3 * Z)
 
+  @pytest.mark.slow  # trains a guide for 500 steps, then 3 x 20,000 weights
   def test_importance_sampling_with_the_guide_agrees_with_the_enumeration(self):
     model = _one_step()
     sample = model.joint().sample(16, seed=[6, 6])
@@ -198,6 +200,7 @@ class StructureTest(tf.test.TestCase):
     with self.assertRaisesRegex(ValueError, "square one-channel images"):
       models.get("air", input_shape=(10, 10, 3))
 
+  @pytest.mark.slow  # XLA compiles the recurrent model and guide: ~15 s
   def test_model_and_guide_run_under_xla(self):
     model = _small()
     x = model.joint().sample(4, seed=[2, 2]).x
@@ -216,11 +219,17 @@ class StructureTest(tf.test.TestCase):
                         atol=1e-2)
 
 
+# Each estimator that trains AIR (tracing its recurrent guide takes seconds):
+# one in the fast tier, all with TFP_ZOO_FULL_PRODUCT=1 in the slow tier.
+ESTIMATOR_CASES = testing.sample_product(
+    [dict(name="rws", options={}), dict(name="rws", options={"guide_update": "sleep"}),
+     dict(name="rws", options={"guide_update": "mixture"}), dict(name="vimco", options={}),
+     dict(name="nvil", options={}), dict(name="wake_sleep", options={})], size=1)
+
+
 class EstimatorsTest(tf.test.TestCase, parameterized.TestCase):
 
-  @parameterized.parameters(
-      ("rws", {}), ("rws", {"guide_update": "sleep"}), ("rws", {"guide_update": "mixture"}),
-      ("vimco", {}), ("nvil", {}), ("wake_sleep", {}))
+  @parameterized.named_parameters(*ESTIMATOR_CASES)
   def test_trains_with_every_gradient_finite(self, name, options):
     model = _small()
     x = tf.clip_by_value(model.joint().sample(4, seed=[2, 2]).x, 0.0, 1.0)
@@ -247,6 +256,7 @@ def _phi_gradient(model, x, estimator, **options):
   return fn
 
 
+@pytest.mark.slow  # 300 replicates of each estimator: ~15 s per case
 class MixedLatentGradientsTest(tf.test.TestCase, parameterized.TestCase):
   """vimco/nvil reparameterise where/what and score only presence: unbiased for the
   same gradient as scoring everything, with less variance; dropping the presence
@@ -286,6 +296,9 @@ class MixedLatentGradientsTest(tf.test.TestCase, parameterized.TestCase):
     self.assertGreater(np.max(np.abs(wrong.mean(0) - scored.mean(0))[live] / stderr),
                        2 * bound)
 
+
+class ContinuousLatentsOptionTest(tf.test.TestCase):
+
   def test_continuous_latents_option_is_checked(self):
     with self.assertRaisesRegex(ValueError, "continuous_latents='all'; expected one of auto"):
       estimators.vimco(_small(), tf.zeros([2, 10, 10, 1]), seed=SEED,
@@ -319,6 +332,7 @@ _TF_ONLY = textwrap.dedent("""
 
 class ExportTest(tf.test.TestCase):
 
+  @pytest.mark.slow  # a second interpreter imports TensorFlow: ~20 s
   def test_export_samples_scenes_in_a_tensorflow_only_process(self):
     path = export.export_model(_small(), os.path.join(self.get_temp_dir(), "air"))
     script = os.path.join(self.get_temp_dir(), "tf_only_air.py")

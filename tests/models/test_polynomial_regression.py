@@ -11,6 +11,7 @@ update fails the check that the sleep-trained one passes.
 import functools
 
 import numpy as np
+import pytest
 import tensorflow as tf
 import tensorflow_probability as tfp
 
@@ -113,6 +114,7 @@ class PolynomialRegressionModelTest(tf.test.TestCase):
         _model(**hparams)
 
 
+@pytest.mark.slow  # trains three guides for 4000 steps each
 class SleepTrainedProposalTest(tf.test.TestCase):
   """The conjugate variant, 500 held-out data sets from the prior predictive."""
 

@@ -63,6 +63,7 @@ class SigmoidBeliefNetTest(tf.test.TestCase, parameterized.TestCase):
     self.assertLess(3 * stderr, 0.1)
 
   @parameterized.parameters("rws", "wake_sleep", "vimco")
+  @pytest.mark.slow  # 300 training steps each
   def test_discrete_estimators_learn_it(self, estimator):
     truth = _tiny()
     x = truth.joint().sample(256, seed=[7, 8]).x

@@ -142,12 +142,14 @@ _MIRRORED_ALWS = textwrap.dedent("""
 
 class DistributeTest(tf.test.TestCase):
 
+  @pytest.mark.slow  # a second interpreter; fast tier: the strategy path on one replica
   def test_mirrored_update_equals_the_single_device_update(self):
     process = subprocess.run([sys.executable, "-c", _MIRRORED], capture_output=True,
                              text=True, env=ENV, timeout=600)
     self.assertEqual(process.returncode, 0, process.stderr[-3000:])
     self.assertIn("FAILURES []", process.stdout, process.stdout)
 
+  @pytest.mark.slow  # a second interpreter; the mirrored update above is the fast check
   def test_alws_state_stays_the_same_on_every_replica(self):
     # ALWS's state (λ, the step count, the monitor) is assigned inside the
     # step; every replica keeps the first replica's value.

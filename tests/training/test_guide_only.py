@@ -5,6 +5,7 @@ import functools
 import os
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from tfp_zoo import testing, training
@@ -24,7 +25,7 @@ class GuideOnlyRunTest(tf.test.TestCase):
     super().setUp()
     root = self.create_tempdir().full_path
     self.source = os.path.join(root, "vae")
-    training.train(_config(self.source, seed=1))
+    testing.trained_workdir(_config(self.source, seed=1))
     self.root = root
 
   def test_a_new_guide_for_a_trained_model_keeps_theta(self):
@@ -46,6 +47,7 @@ class GuideOnlyRunTest(tf.test.TestCase):
                              estimator="wake_sleep", num_samples=None, seed=2,
                              train_steps=8, learning_rate=1e-2))
 
+  @pytest.mark.slow  # a third run; the fast tier keeps θ with the same guide (above)
   def test_a_different_guide_takes_theta_only(self):
     source, _, _ = training.restore_model(self.source)
     run = os.path.join(self.root, "iaf")

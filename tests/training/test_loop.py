@@ -7,9 +7,10 @@ import json
 import os
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
-from tfp_zoo import estimators, training
+from tfp_zoo import estimators, testing, training
 from tfp_zoo.training import workdir as workdir_lib
 
 TINY = {"hidden_sizes": (16,), "latent_sizes": (4,)}
@@ -34,7 +35,7 @@ class LoopTest(tf.test.TestCase):
   def test_resumed_run_equals_uninterrupted_run(self):
     straight = os.path.join(self.get_temp_dir(), "straight")
     resumed = os.path.join(self.get_temp_dir(), "resumed")
-    result = training.train(_config(straight))
+    result = testing.trained_workdir(_config(straight))
     training.train(_config(resumed, train_steps=20))
     result_resumed = training.train(_config(resumed))
     step_a, weights_a = _weights(straight)
@@ -44,10 +45,11 @@ class LoopTest(tf.test.TestCase):
       self.assertAllClose(a, b, rtol=1e-5, atol=1e-6)
     self.assertAllClose(result["train"]["iwae"], result_resumed["train"]["iwae"], rtol=1e-5)
 
+  @pytest.mark.slow  # four runs; the fast tier resumes exactly (above)
   def test_unreadable_checkpoints_fall_back_or_refuse(self):
     straight = os.path.join(self.get_temp_dir(), "fallback_straight")
     broken = os.path.join(self.get_temp_dir(), "fallback")
-    training.train(_config(straight))
+    testing.trained_workdir(_config(straight))
     training.train(_config(broken, train_steps=20))  # ckpt-10 and ckpt-20
     checkpoints = os.path.join(broken, "checkpoints")
 
@@ -75,6 +77,7 @@ class LoopTest(tf.test.TestCase):
     with self.assertRaisesRegex(training.ConfigError, "no readable checkpoint"):
       training.restore_model(broken)
 
+  @pytest.mark.slow  # the fast tier resumes nvil's state (below)
   def test_hmc_step_size_is_checkpointed_and_resumes_exactly(self):
     hmc = dict(estimator="hmc", num_samples=2, train_steps=20,
                estimator_options={"num_hmc_steps": 2, "num_leapfrog_steps": 2})
@@ -91,6 +94,7 @@ class LoopTest(tf.test.TestCase):
     self.assertLen(step_size, 1)
     self.assertNotAlmostEqual(float(step_size[0]), np.log(0.1), places=3)  # it adapted
 
+  @pytest.mark.slow  # fast tier: the schedule of the step (test_train_step.py)
   def test_kl_warmup_resumes_exactly(self):
     # β = min(1, (s + 1)/N) is a function of the step: a run stopped half-way
     # through the warm-up and resumed matches the uninterrupted one.
@@ -150,6 +154,7 @@ class LoopTest(tf.test.TestCase):
         for record in tf.data.TFRecordDataset(path)
         for value in tf.compat.v1.Event.FromString(record.numpy()).summary.value})
 
+  @pytest.mark.slow  # fast tier: alws from a launcher config (test_alws.py)
   def test_alws_trains_from_a_config_with_numeric_bandwidth(self):
     workdir = os.path.join(self.get_temp_dir(), "alws")
     result = training.train(_config(
@@ -159,6 +164,7 @@ class LoopTest(tf.test.TestCase):
     self.assertNear(result["train"]["bandwidth"], 5.0, 1e-6)
     self.assertTrue(np.isfinite(result["test"]["mean"]))
 
+  @pytest.mark.slow  # the fast tier resumes nvil's state (above)
   def test_alws_learned_feature_map_is_trained_and_checkpointed(self):
     workdir = os.path.join(self.get_temp_dir(), "alws_learned")
     options = {"feature_map": "learned", "feature_size": 4, "num_sleep_samples": 64,
@@ -174,6 +180,7 @@ class LoopTest(tf.test.TestCase):
     trained = tf.train.load_variable(path, head[0])
     self.assertGreater(float(np.abs(trained - fresh.head.kernel.numpy()).max()), 1e-4)
 
+  @pytest.mark.slow  # the fast tier resumes nvil's state (above)
   def test_alws_pca_features_are_fitted_on_the_data_and_checkpointed(self):
     workdir = os.path.join(self.get_temp_dir(), "alws_pca")
     options = {"feature_map": "pca", "feature_size": 6, "num_sleep_samples": 64,

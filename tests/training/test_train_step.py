@@ -4,7 +4,7 @@ import numpy as np
 import tensorflow as tf
 from absl.testing import parameterized
 
-from tfp_zoo import estimators, models, training
+from tfp_zoo import estimators, models, testing, training
 
 
 def _data():
@@ -43,10 +43,17 @@ class ParameterPriorTest(tf.test.TestCase):
     self.assertGreater(np.abs(expected[0] - without[0]).max(), 1e-3)
 
 
+# 300 steps each: the fast tier trains two (one under XLA), TFP_ZOO_FULL_PRODUCT=1 all.
+LEARNING_CASES = testing.sample_product(
+    [dict(estimator=e, jit_compile=j) for e, j in (("elbo", False), ("iwae", False),
+                                                   ("iwae", True), ("dreg", False),
+                                                   ("rws", False), ("piwae", False))],
+    meets=(("jit_compile", "estimator", 1),), size=2)
+
+
 class TrainStepTest(tf.test.TestCase, parameterized.TestCase):
 
-  @parameterized.parameters(("elbo", False), ("iwae", False), ("iwae", True), ("dreg", False),
-                            ("rws", False), ("piwae", False))
+  @parameterized.named_parameters(*LEARNING_CASES)
   def test_training_raises_the_exact_log_likelihood(self, estimator, jit_compile):
     truth, x = _data()
     model = models.LinearGaussian((4,), latent_size=2, seed=1)
@@ -65,7 +72,8 @@ class TrainStepTest(tf.test.TestCase, parameterized.TestCase):
     self.assertLess(before, best - 2.0)
     self.assertGreater(after, best - 0.5)
 
-  @parameterized.parameters("none", "sleep")
+  @parameterized.named_parameters(*testing.sample_product(
+      [dict(guide_update="none"), dict(guide_update="sleep")], size=1))
   def test_alws_learns_without_a_guide_and_can_train_one_on_its_dreams(self, guide_update):
     truth, x = _data()
     model = models.LinearGaussian((4,), latent_size=2, seed=1)

@@ -13,6 +13,7 @@ import sys
 from unittest import mock
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from tfp_zoo import datasets, export, testing, training
@@ -75,10 +76,10 @@ class LockTest(tf.test.TestCase):
 
   def test_readers_take_no_lock(self):
     workdir = os.path.join(self.create_tempdir().full_path, "run")
-    training.train(_config(workdir, train_steps=2, checkpoint_every=2))
+    testing.trained_workdir(_config(workdir))
     with workdir_lib.Lock(workdir):  # a trainer holds it; reading still works
       _, _, step = training.restore_model(workdir)
-      self.assertEqual(step, 2)
+      self.assertEqual(step, 10)
 
 
 class ResumeContractTest(tf.test.TestCase):
@@ -86,7 +87,7 @@ class ResumeContractTest(tf.test.TestCase):
   def setUp(self):
     super().setUp()
     self.workdir = os.path.join(self.create_tempdir().full_path, "run")
-    self.first = training.train(_config(self.workdir))
+    self.first = testing.trained_workdir(_config(self.workdir))
 
   def test_every_refused_difference_is_listed_and_nothing_changes(self):
     before = _snapshot(self.workdir)
@@ -167,6 +168,7 @@ class ResumeContractTest(tf.test.TestCase):
 
 class OlderWorkdirsTest(tf.test.TestCase):
 
+  @pytest.mark.slow  # trains, resumes, evaluates and exports an old-format run
   def test_a_workdir_written_before_the_resume_contract_resumes_and_exports(self):
     # config.json as the previous main wrote it: K saved for every estimator,
     # no data digest, no lock file.
@@ -215,7 +217,7 @@ class PinnedDefaultsTest(tf.test.TestCase):
 
   def test_a_changed_model_default_does_not_change_a_saved_run(self):
     workdir = os.path.join(self.create_tempdir().full_path, "run")
-    training.train(_config(workdir, train_steps=2, checkpoint_every=2, eval_examples=5))
+    testing.trained_workdir(_config(workdir))
     with open(os.path.join(workdir, "config.json")) as f:
       saved = json.load(f)
     self.assertTrue(saved[workdir_lib.PINNED_KEY])
@@ -225,8 +227,8 @@ class PinnedDefaultsTest(tf.test.TestCase):
     defaults = models_lib.get_class("vae").__init__.__kwdefaults__
     with mock.patch.dict(defaults, {"activation": "relu"}):
       self.assertEqual(self._log_likelihood(workdir), before)  # evaluated as trained
-      self.assertEqual(training.train(_config(workdir, train_steps=4, checkpoint_every=2,
-                                              eval_examples=5))["step"], 4)
+      self.assertEqual(training.train(_config(workdir, train_steps=12, checkpoint_every=2,
+                                              eval_examples=5))["step"], 12)
       with open(os.path.join(workdir, "config.json")) as f:
         self.assertEqual(json.load(f)["model_hparams"]["activation"], "tanh")
       # The same run saved without its defaults would be rebuilt with the new one.
@@ -235,6 +237,7 @@ class PinnedDefaultsTest(tf.test.TestCase):
         json.dump(saved, f)
       self.assertNotAlmostEqual(self._log_likelihood(workdir), before, places=3)
 
+  @pytest.mark.slow  # two runs and a refusal; the model's defaults are the fast check
   def test_a_resumed_run_keeps_its_options_and_a_change_names_the_keys(self):
     workdir = os.path.join(self.create_tempdir().full_path, "alws")
     options = {"num_sleep_samples": 32, "num_features": 16}
@@ -258,7 +261,7 @@ class NonFiniteTest(tf.test.TestCase):
 
   def test_a_diverging_step_stops_the_run_and_is_never_saved(self):
     workdir = os.path.join(self.create_tempdir().full_path, "run")
-    training.train(_config(workdir))
+    testing.trained_workdir(_config(workdir))
     before = _snapshot(workdir)
     with self.assertRaisesRegex(training.TrainingDivergedError,
                                 r"step 1[1-9] made the (loss|parameters) non-finite") as raised:
@@ -315,7 +318,7 @@ class FailedWritesTest(tf.test.TestCase):
 
   def test_a_full_disk_or_read_only_workdir_is_one_line_and_loses_nothing(self):
     workdir = os.path.join(self.create_tempdir().full_path, "run")
-    training.train(_config(workdir))
+    testing.trained_workdir(_config(workdir))
     before = _snapshot(workdir)
     for code, hint in ((errno.ENOSPC, "the disk is full"), (errno.EACCES, "permission denied"),
                        (errno.EROFS, "read-only")):
@@ -344,7 +347,7 @@ class ReadersTest(tf.test.TestCase):
 
   def test_evaluate_with_zero_examples_means_the_whole_test_split(self):
     workdir = os.path.join(self.create_tempdir().full_path, "run")
-    training.train(_config(workdir, train_steps=2, checkpoint_every=2, eval_examples=20))
+    testing.trained_workdir(_config(workdir))
     result = training.evaluate_workdir(workdir, num_samples=2, num_examples=0,
                                        batch_size=500)
     self.assertEqual(result.num_examples, len(datasets.load_images("mnist_small", "test")))
@@ -361,7 +364,7 @@ class ReadersTest(tf.test.TestCase):
 
   def test_evaluate_by_ais_and_its_refusals(self):
     workdir = os.path.join(self.create_tempdir().full_path, "run")
-    training.train(_config(workdir, train_steps=2, checkpoint_every=2))
+    testing.trained_workdir(_config(workdir))
     ais = training.evaluate_workdir(workdir, num_samples=4, num_examples=6, method="ais",
                                     ais_steps=5)
     self.assertEqual((ais.num_examples, ais.num_samples), (6, 4))
