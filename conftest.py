@@ -5,12 +5,14 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # Under pytest-xdist each worker is one TensorFlow process: give each its share
-# of the cores rather than letting every worker's thread pools use them all
-# (2 workers on 2 cores: 6% less wall time for the README's test command).
+# of the cores rather than letting every worker's thread pools (TensorFlow's and
+# NumPy's BLAS) use them all (2 workers on 2 cores: 6% less wall time for the
+# README's test command).
 if os.environ.get("PYTEST_XDIST_WORKER_COUNT"):
   _THREADS = str(max(1, (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"])))
-  os.environ.setdefault("TF_NUM_INTRAOP_THREADS", _THREADS)
-  os.environ.setdefault("TF_NUM_INTEROP_THREADS", _THREADS)
+  for _name in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS",
+                "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"):  # NumPy's LAPACK too
+    os.environ.setdefault(_name, _THREADS)
 
 import pytest  # pylint: disable=g-import-not-at-top
 from absl import flags  # pylint: disable=g-import-not-at-top

@@ -255,6 +255,29 @@ class KernelsTest(tf.test.TestCase, parameterized.TestCase):
                                                rule="leave_one_out")
     self.assertAllClose(safe.ridge, choice.ridge)
 
+  def test_symmetric_eigh_is_tf_eigh_by_lapack(self):
+    a = np.random.default_rng(0).normal(size=(40, 40))
+    matrix = tf.constant(a @ a.T + np.eye(40))
+    values, vectors = kernels.symmetric_eigh(matrix)
+    expected = tf.linalg.eigh(matrix)[0]
+    self.assertAllClose(values, expected, rtol=1e-10)  # ascending, as TensorFlow's
+    self.assertAllClose(tf.matmul(vectors * values[None], vectors, transpose_b=True), matrix,
+                        atol=1e-9)
+    graph = tf.function(kernels.symmetric_eigh, autograph=False).get_concrete_function(matrix)
+    host_calls = [op.type for op in graph.graph.get_operations() if "PyFunc" in op.type]
+    self.assertNotEmpty(host_calls)  # NumPy's LAPACK on the CPU, in a traced function too
+    self.assertEqual(graph.outputs[0].shape, [40])
+
+    def tpu_safe(m):
+      with precision.tpu_safe():
+        return kernels.symmetric_eigh(m)
+    for name, compiled in (
+        ("tpu_safe", tf.function(tpu_safe, autograph=False)),
+        ("xla", tf.function(kernels.symmetric_eigh, autograph=False, jit_compile=True))):
+      ops = compiled.get_concrete_function(matrix).graph.get_operations()
+      self.assertEmpty([op.type for op in ops if "PyFunc" in op.type], name)  # cannot run there
+      self.assertAllClose(compiled(matrix)[0], expected, rtol=1e-8)
+
   def test_unknown_kernel(self):
     with self.assertRaisesRegex(ValueError, "kernel='rbf'; expected one of gaussian, laplace"):
       kernels.kernel("rbf", 1.0)
