@@ -223,6 +223,11 @@ class GradientsTest(tf.test.TestCase, parameterized.TestCase):
     self.assertCountEqual(cases, [(c["model"], c["estimator"], c["k"])
                                   for c in (PRODUCT if testing.full_product() else fast)])
 
+  @parameterized.parameters(*REFUSED)
+  def test_latents_an_estimator_cannot_move_are_refused_clearly(self, model, estimator):
+    with self.assertRaisesRegex(ValueError, REFUSED[(model, estimator)]):
+      _gradients(MODELS[model](), estimator, tf.zeros([2, 6, 6, 1]), 2)
+
   def test_saturated_logits_stay_finite(self):
     model = models.get("vae", input_shape=(6, 6, 1))
     model.decoders[0].layers[-1].bias.assign(tf.fill([36], 80.0))
