@@ -9,7 +9,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # NumPy's BLAS) use them all (2 workers on 2 cores: 6% less wall time for the
 # README's test command).
 if os.environ.get("PYTEST_XDIST_WORKER_COUNT"):
-  _THREADS = str(max(1, (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"])))
+  _THREADS = str(max(1, len(os.sched_getaffinity(0))
+                     // int(os.environ["PYTEST_XDIST_WORKER_COUNT"])))
   for _name in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS",
                 "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"):  # NumPy's LAPACK too
     os.environ.setdefault(_name, _THREADS)

@@ -266,6 +266,9 @@ class KernelsTest(tf.test.TestCase, parameterized.TestCase):
     graph = tf.function(kernels.symmetric_eigh, autograph=False).get_concrete_function(matrix)
     host_calls = [op.type for op in graph.graph.get_operations() if "PyFunc" in op.type]
     self.assertNotEmpty(host_calls)  # NumPy's LAPACK on the CPU, in a traced function too
+    for call in (kernels.symmetric_eigh, graph):  # as tf.linalg.eigh refuses it
+      with self.assertRaisesRegex(tf.errors.InvalidArgumentError, "not finite"):
+        call(tf.fill([40, 40], tf.constant(np.nan, tf.float64)))
     self.assertEqual(graph.outputs[0].shape, [40])
 
     def tpu_safe(m):

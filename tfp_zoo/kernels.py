@@ -64,12 +64,15 @@ def symmetric_eigh(matrix: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
   3200 x 3200 float64 matrix where NumPy's LAPACK took 2.7 s (2-core AMD
   EPYC); choosing λ by GCV costs one such decomposition of the Gram matrix.
   Under XLA (`jit_compile=True`), in TPU-safe mode and where a GPU is
-  visible (cuSOLVER), it stays `tf.linalg.eigh`. It carries no gradient:
-  its callers stop it.
+  visible (cuSOLVER), it stays `tf.linalg.eigh`. It carries no gradient on
+  any path (its callers choose λ with it), and a non-finite matrix is an
+  InvalidArgumentError on every path.
   """
+  matrix = tf.stop_gradient(matrix)
   if (implementation_selection.is_xla() or not precision.float64_allowed()
       or tf.config.list_logical_devices("GPU")):
     return tf.linalg.eigh(matrix)
+  matrix = tf.debugging.check_numerics(matrix, "symmetric_eigh: the matrix is not finite")
   values, vectors = tf.numpy_function(np.linalg.eigh, [matrix], [matrix.dtype, matrix.dtype],
                                       stateful=False, name="lapack_eigh")
   values.set_shape(matrix.shape[:-1])

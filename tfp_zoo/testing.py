@@ -3,6 +3,7 @@ compare its Monte Carlo mean with an exact value in units of standard error."""
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import os
 import random
@@ -59,7 +60,7 @@ def trained_workdir(config: Any) -> dict[str, Any]:
     _TRAINED[key] = source, result
   source, result = _TRAINED[key]
   shutil.copytree(source, config.workdir, ignore=shutil.ignore_patterns("lock"))
-  return dict(result)
+  return copy.deepcopy(result)
 
 
 def replicate(fn: Callable[[tf.Tensor], Any], num_replicates: int,

@@ -249,6 +249,7 @@ class AlwsGradientTest(tf.test.TestCase, parameterized.TestCase):
     for metric in ("ridge", "posterior_mean_error", "regression_error"):
       self.assertTrue(np.isfinite(result["train"][metric]), metric)
 
+  @pytest.mark.slow  # the power check of the slow convergence test above (N = 3200)
   def test_a_regression_that_learns_nothing_fails(self):
     def mean_only(train_features, ridge, dtype=None):  # predicts the mean target
       del ridge, dtype
