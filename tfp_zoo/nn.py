@@ -9,14 +9,15 @@ MLP multiplies in bfloat16 and returns float32.
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import tensorflow as tf
 
 from tfp_zoo import precision
 
-__all__ = ["Dense", "MLP", "LSTMCell", "flatten_event", "parse_sizes", "ACTIVATIONS"]
+__all__ = ["Dense", "MLP", "LSTMCell", "flatten_event", "parse_sizes", "check_positive_or_unset",
+           "ACTIVATIONS"]
 
 ACTIVATIONS: dict[str, Callable[[tf.Tensor], tf.Tensor]] = {
     "tanh": tf.tanh,
@@ -26,16 +27,40 @@ ACTIVATIONS: dict[str, Callable[[tf.Tensor], tf.Tensor]] = {
 }
 
 
-def parse_sizes(value: int | Sequence[int], name: str) -> tuple[int, ...]:
-  """Layer sizes from one int or a sequence (flags give an int for one size).
+def parse_sizes(value: int | str | Sequence[int], name: str) -> tuple[int, ...]:
+  """Layer sizes from one int, a sequence, or the launcher's text ('100-50').
 
   Raises:
-    ValueError: naming the argument, unless every size is a positive int.
+    ValueError: naming the argument and the accepted forms, unless every size
+      is a positive int.
   """
-  sizes = (value,) if isinstance(value, int) else tuple(value)
-  if not sizes or not all(isinstance(s, int) and s > 0 for s in sizes):
-    raise ValueError(f"{name}={value!r}: expected positive integer sizes")
+  if isinstance(value, str):
+    parts = value.strip().split("-")
+    sizes = tuple(int(p) if p.strip().isdigit() else p for p in parts)
+  elif isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+    sizes = (int(value),)
+  else:
+    try:
+      sizes = tuple(int(s) if isinstance(s, np.integer) else s for s in value)
+    except TypeError:
+      sizes = ()
+  if not sizes or not all(isinstance(s, int) and not isinstance(s, bool) and s > 0
+                          for s in sizes):
+    raise ValueError(f"{name}={value!r}: expected positive integer sizes, as 100, "
+                     "'100-50' or (100, 50)")
   return sizes
+
+
+def check_positive_or_unset(name: str, value: Any) -> None:
+  """A size given explicitly is honoured or refused, never replaced by a default.
+
+  Raises:
+    ValueError: naming the argument, unless `value` is None or a positive int.
+  """
+  if value is not None and (not isinstance(value, int) or isinstance(value, bool)
+                            or value < 1):
+    raise ValueError(f"{name}={value!r}: expected a positive integer (leave it unset "
+                     "for the default)")
 
 
 def flatten_event(x: tf.Tensor, event_ndims: int) -> tf.Tensor:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import inspect
 from typing import Any, Generic, Mapping, TypeVar
 
-__all__ = ["Registry", "parse_key_values"]
+__all__ = ["Registry", "parse_key_values", "parse_value"]
 
 T = TypeVar("T")
 
@@ -61,11 +61,12 @@ def parse_key_values(text: str) -> dict[str, Any]:
       raise ValueError(f"{key!r} is not a valid name")
     if key in result:
       raise ValueError(f"{key} is given twice")
-    result[key] = _parse_value(value)
+    result[key] = parse_value(value)
   return result
 
 
-def _parse_value(value: str) -> Any:
+def parse_value(value: str) -> Any:
+  """One value as the launcher reads it: bool, int, float, '100-50' tuple or str."""
   lowered = value.lower()
   if lowered in ("true", "false"):
     return lowered == "true"

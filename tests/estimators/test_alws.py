@@ -38,16 +38,26 @@ def _exact_gradient(model, x):
   return _flat(tape.gradient(loss, model.generative_variables)).numpy()
 
 
+def _with_state(model, options):
+  """`options` with, for ridge='auto' without a state, λ chosen at every call
+  (ridge_every=1: the float64 path, on this call's sleep samples)."""
+  del model
+  if options.get("ridge", "auto") != "auto" or options.get("state") is not None:
+    return options
+  return dict(options, ridge_every=1)
+
+
 def _relative_errors(model, x, **options):
   """Mean over seeds of ‖ĝ − g‖/‖g‖ for each number of sleep samples."""
   exact = _exact_gradient(model, x)
   errors = []
   for n in SIZES:
+    call_options = _with_state(model, dict(options, num_sleep_samples=n, num_features=n))
+
     @tf.function(autograph=False)
-    def gradient(seed, n=n):
+    def gradient(seed, call_options=call_options):
       with tf.GradientTape() as tape:
-        loss = estimators.alws(model, x, seed=seed, num_sleep_samples=n, num_features=n,
-                               **options).generative_loss
+        loss = estimators.alws(model, x, seed=seed, **call_options).generative_loss
       return _flat(tape.gradient(loss, model.generative_variables))
     errors.append(np.mean([np.linalg.norm(gradient(tf.constant([i, 5])).numpy() - exact)
                            for i in range(SEEDS)]) / np.linalg.norm(exact))
@@ -57,12 +67,12 @@ def _relative_errors(model, x, **options):
 def _error_at(model, x, n, **options):
   """Mean over seeds of ‖ĝ − g‖/‖g‖ at N = n sleep samples."""
   exact = _exact_gradient(model, x)
+  options = _with_state(model, dict(options, num_sleep_samples=n))
 
   @tf.function(autograph=False)
   def gradient(seed):
     with tf.GradientTape() as tape:
-      loss = estimators.alws(model, x, seed=seed, num_sleep_samples=n,
-                             **options).generative_loss
+      loss = estimators.alws(model, x, seed=seed, **options).generative_loss
     return _flat(tape.gradient(loss, model.generative_variables))
   return np.mean([np.linalg.norm(gradient(tf.constant([i, 9])).numpy() - exact)
                   for i in range(SEEDS)]) / np.linalg.norm(exact)
@@ -141,11 +151,12 @@ class AlwsGradientTest(tf.test.TestCase, parameterized.TestCase):
     exact = float(tf.reduce_sum(tape.gradient(loss, model.raw_scale)))
 
     def draws(n, seeds=20, **options):
+      options = _with_state(model, dict(options, num_sleep_samples=n))
+
       @tf.function(autograph=False)
       def gradient(seed):
         with tf.GradientTape() as tape:
-          loss = estimators.alws(model, x, seed=seed, num_sleep_samples=n,
-                                 **options).generative_loss
+          loss = estimators.alws(model, x, seed=seed, **options).generative_loss
         return tf.reduce_sum(tape.gradient(loss, model.raw_scale))
       values = np.array([float(gradient(tf.constant([i, 3]))) for i in range(seeds)])
       return values.mean() - exact, values.std(ddof=1) / np.sqrt(len(values))
@@ -230,8 +241,8 @@ class AlwsGradientTest(tf.test.TestCase, parameterized.TestCase):
     cross = _error_at(model, shifted, 500, bandwidth="cross_median", **options)
     self.assertLess(cross, 0.75 * median, (cross, median))
     # Unshifted, the two heuristics agree about the bandwidth's scale.
-    objectives = estimators.alws(model, x, seed=tf.constant([0, 1]), num_sleep_samples=200,
-                                 bandwidth="cross_median", **options)
+    objectives = estimators.alws(model, x, seed=tf.constant([0, 1]), **_with_state(
+        model, dict(options, num_sleep_samples=200, bandwidth="cross_median")))
     sleep = model.joint().sample(200, seed=[5, 5]).x
     self.assertAllClose(objectives.metrics["bandwidth"], kernels.median_bandwidth(sleep),
                         rtol=0.2)
@@ -317,11 +328,11 @@ class AlwsModelsTest(tf.test.TestCase, parameterized.TestCase):
     model = MODELS[model]()
     x = tf.cast(tf.random.stateless_uniform([4, 6, 6, 1], seed=[0, 1]) < 0.4, tf.float32)
 
+    options = _with_state(model, dict(num_sleep_samples=64, num_features=32, solver=solver))
+
     @tf.function(jit_compile=jit_compile, autograph=False)
     def gradients(seed):
-      return testing.estimator_gradients(estimators.alws, model, x, seed=seed,
-                                         num_sleep_samples=64, num_features=32,
-                                         solver=solver)
+      return testing.estimator_gradients(estimators.alws, model, x, seed=seed, **options)
     objectives, theta, phi = gradients(tf.constant([1, 2]))
     self.assertEmpty(testing.gradient_problems(model, theta, phi))
     for value in objectives.metrics.values():
@@ -338,7 +349,7 @@ class AlwsModelsTest(tf.test.TestCase, parameterized.TestCase):
     model = MODELS["vae"]()
     _, _, phi = testing.estimator_gradients(estimators.alws, model, tf.zeros([2, 6, 6, 1]),
                                             seed=tf.constant([0, 0]), num_sleep_samples=16,
-                                            guide_update="none")
+                                            guide_update="none", ridge=1e-3)
     self.assertTrue(all(g is None for g in phi))
 
   def test_heldout_bandwidth_picks_the_grid_point_with_least_error(self):
@@ -359,8 +370,8 @@ class AlwsModelsTest(tf.test.TestCase, parameterized.TestCase):
 
   def test_nothing_held_out_reports_no_regression_error(self):
     model, x = _problem()
-    metrics = estimators.alws(model, x, seed=tf.constant([0, 1]), num_sleep_samples=64,
-                              validation_fraction=0.0).metrics
+    metrics = estimators.alws(model, x, seed=tf.constant([0, 1]), **_with_state(
+        model, dict(num_sleep_samples=64, validation_fraction=0.0))).metrics
     self.assertNotIn("regression_error", metrics)
     self.assertTrue(all(bool(tf.math.is_finite(v)) for v in metrics.values()))
     with self.assertRaisesRegex(ValueError, "validation_fraction=0.001 of 64 rounds to none"):
@@ -393,7 +404,7 @@ class AlwsModelsTest(tf.test.TestCase, parameterized.TestCase):
     x = tf.zeros([2, 1], tf.int32)  # [batch, *input_shape]; cast to float32 by the check
     with self.assertRaisesRegex(ValueError, "no natural parameters for Categorical"):
       estimators.alws(model, x, seed=tf.constant([0, 0]), exponential_family=True,
-                      num_sleep_samples=8)
+                      num_sleep_samples=8, ridge=1e-3)
 
 
 class AlwsLearnedFeaturesTest(tf.test.TestCase):
@@ -539,7 +550,7 @@ class AlwsAmortisedTest(tf.test.TestCase):
         loss = estimators.alws(model, x, seed=tf.constant([2, 2]), num_sleep_samples=400,
                                num_features=200, **options).generative_loss
       return _flat(tape.gradient(loss, model.generative_variables)).numpy()
-    stateless, amortised = gradient(), gradient(state=state)
+    stateless, amortised = gradient(ridge_every=1), gradient(state=state)
     self.assertLess(np.linalg.norm(amortised - stateless), 0.02 * np.linalg.norm(stateless))
 
 

@@ -17,7 +17,7 @@ SHAPE_ERROR = re.escape("x: expected shape [..., 6, 6, 1] (batch dimensions, the
 RANGE_ERROR = r"^x: expected values in \[0, 1\] \(VAE has Bernoulli"
 FINITE_ERROR = "^x: expected finite values"
 # Options that keep every estimator's call small.
-SMALL = {"alws": dict(num_sleep_samples=8, num_features=4), "vimco": dict(num_samples=2),
+SMALL = {"alws": dict(num_sleep_samples=8, num_features=4, ridge=1e-3), "vimco": dict(num_samples=2),
          "nvil": dict(baseline="none"), "hmc": dict(adapt_step_size=False, num_hmc_steps=1),
          "beta_tc_vae": dict(dataset_size=100)}
 
@@ -223,11 +223,17 @@ class PythonApiTest(tf.test.TestCase, parameterized.TestCase):
 
   def test_models_from_outside_the_package_get_the_finite_check(self):
     class Outside(tf.Module):  # no LatentVariableModel, no check_observations
-      pass
+      def joint(self):
+        raise NotImplementedError
     checked = estimators.base.check_observations(Outside(), [[1.0, 2.0]])
     self.assertAllEqual(checked, [[1.0, 2.0]])
     with self.assertRaisesRegex(tf.errors.InvalidArgumentError, FINITE_ERROR):
       estimators.base.check_observations(Outside(), [[1.0, np.inf]])
+    # ... and what is no model at all is named in one line.
+    for not_a_model in (None, "vae", tf.Module()):
+      with self.assertRaisesRegex(TypeError, "^iwae: expected a tfp_zoo model .* got "
+                                  f"{type(not_a_model).__name__}$"):
+        estimators.iwae(not_a_model, [[1.0, 2.0]], seed=SEED)
 
 
 if __name__ == "__main__":

@@ -2,13 +2,14 @@
 non-finite and ignored values up front, in-process (no launcher needed)."""
 
 import dataclasses
+import inspect
 import os
 
 from absl import flags
 from absl.testing import parameterized
 import tensorflow as tf
 
-from tfp_zoo import launch_flags, training
+from tfp_zoo import estimators, launch_flags, training
 from tfp_zoo.registry import parse_key_values
 from tfp_zoo.training import config as config_lib
 
@@ -102,8 +103,11 @@ class ValidateTest(parameterized.TestCase):
                                                  "feature_size": 8}).validate()
     _config(estimator="rws", estimator_options={"guide_update": "mixture",
                                                 "mixture_weight": 0.3}).validate()
-    self.assertEqual(_config(estimator="elbo").all_estimator_options(),
-                     {"num_samples": config_lib.DEFAULT_NUM_SAMPLES})
+    # Each estimator's own default K, as from Python.
+    for name, k in (("elbo", 1), ("iwae", 5), ("hmc", 1), ("vimco", 5)):
+      self.assertEqual(_config(estimator=name).all_estimator_options().get("num_samples"), k)
+      self.assertEqual(inspect.signature(estimators.get(name)).parameters["num_samples"].default,
+                       k)
     self.assertEqual(_config(estimator="alws").all_estimator_options(), {})
 
   def test_a_repeated_key_is_refused(self):

@@ -93,6 +93,26 @@ class LoopTest(tf.test.TestCase):
                  if n.startswith("estimator_state/log_step_size")]
     self.assertLen(step_size, 1)
     self.assertNotAlmostEqual(float(step_size[0]), np.log(0.1), places=3)  # it adapted
+    self.assertIn("estimator_state/num_updates/.ATTRIBUTES/VARIABLE_VALUE",
+                  dict(tf.train.list_variables(path)))  # the decaying gain's count
+    # A run saved before the decaying gain (no adaptation_decay in config.json,
+    # no counter in the checkpoint) resumes with its constant gain, exactly.
+    constant = dict(hmc, estimator_options={**hmc["estimator_options"],
+                                            "adaptation_decay": 0.0})
+    straight = os.path.join(self.get_temp_dir(), "hmc_constant_straight")
+    older = os.path.join(self.get_temp_dir(), "hmc_older")
+    training.train(_config(straight, **constant))
+    training.train(_config(older, **dict(constant, train_steps=10)))
+    config_path = os.path.join(older, "config.json")
+    with open(config_path) as f:
+      fields = json.load(f)
+    del fields["estimator_options"]["adaptation_decay"]
+    with open(config_path, "w") as f:
+      json.dump(fields, f)
+    self.assertEqual(training.load_config(older).estimator_options["adaptation_decay"], 0.0)
+    training.train(_config(older, **hmc))
+    for a, b in zip(_weights(straight)[1], _weights(older)[1]):
+      self.assertAllClose(a, b, rtol=1e-5, atol=1e-6)
 
   @pytest.mark.slow  # fast tier: the schedule of the step (test_train_step.py)
   def test_kl_warmup_resumes_exactly(self):
@@ -255,11 +275,16 @@ class LoopTest(tf.test.TestCase):
         (dict(snr_num_draws=1), "--snr_num_draws=1: must be an integer >= 2"),
         (dict(max_train_seconds=-1.0), "--max_train_seconds=-1.0: must be a non-negative"),
         (dict(estimator="alws", estimator_options={"bandwidth": -2.0}),
-         "--estimator=alws with --model=vae: alws: bandwidth=-2.0"),
+         "--estimator_options: alws: bandwidth=-2.0 must be one of 'median'"),
         (dict(estimator="alws", estimator_options={"solver": 3}), "solver=3 must be a str"),
         (dict(estimator_options={"num_samples": 0}), "set num_samples with --num_samples"),
         (dict(estimator="nvil", estimator_options={"baseline": "mean"}),
-         "--estimator_options: nvil: baseline='mean'; expected one of learned"),
+         "--estimator_options: nvil: baseline='mean' must be one of 'learned'"),
+        (dict(estimator="hmc", estimator_options={"target_accept_rate": 1.0}),
+         r"--estimator_options: hmc: target_accept_rate=1.0 must be a finite number in "
+         r"\(0, 1\)"),
+        (dict(model_hparams=dict(TINY, flow_layers=0, guide="iaf")),
+         "--model_hparams: .*flow_layers=0: expected a positive integer"),
         (dict(estimator="nvil", estimator_options={"state": "x"}),
          "--estimator_options: estimator 'nvil' does not take state"),
         (dict(estimator="elbo", estimator_options={"analytic_kl": "yes"}),

@@ -82,7 +82,7 @@ class TrainStepTest(tf.test.TestCase, parameterized.TestCase):
     step = training.make_train_step(
         model, estimators.alws, training.make_optimizer(0.05, model.generative_variables),
         training.make_optimizer(0.05, model.guide_variables), num_sleep_samples=400,
-        num_features=200, guide_update=guide_update)
+        num_features=200, guide_update=guide_update, ridge_every=1)
     for i in range(150):
       step(x, tf.constant(i, tf.int64))
     after = float(tf.reduce_mean(model.exact_log_likelihood(x)))

@@ -168,6 +168,26 @@ class ResumeContractTest(tf.test.TestCase):
 
 class OlderWorkdirsTest(tf.test.TestCase):
 
+  def test_k_is_saved_itself_and_a_null_k_of_older_runs_stays_5(self):
+    workdir = self.create_tempdir().full_path
+    new_run = _config(workdir, estimator="elbo", num_samples=None).validate()
+    workdir_lib.save_config(new_run, workdir, None)
+    path = os.path.join(workdir, "config.json")
+    with open(path) as f:
+      fields = json.load(f)
+    self.assertEqual(fields["num_samples"], 1)  # elbo's own default, as from Python
+    # Before each estimator declared its K, the launcher saved null and gave 5.
+    fields["num_samples"] = None
+    with open(path, "w") as f:
+      json.dump(fields, f)
+    saved = training.load_config(workdir)
+    self.assertEqual(saved.effective_num_samples, 5)
+    # Resumed without --num_samples: the run's K, not the estimator's default.
+    resumed = _config(workdir, estimator="elbo", num_samples=None).with_run_defaults(saved)
+    self.assertEqual(resumed.effective_num_samples, 5)
+    given = _config(workdir, estimator="elbo", num_samples=3).with_run_defaults(saved)
+    self.assertEqual(given.effective_num_samples, 3)  # given: kept (the check refuses it)
+
   @pytest.mark.slow  # trains, resumes, evaluates and exports an old-format run
   def test_a_workdir_written_before_the_resume_contract_resumes_and_exports(self):
     # config.json as the previous main wrote it: K saved for every estimator,

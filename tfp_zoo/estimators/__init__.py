@@ -12,8 +12,9 @@ from tfp_zoo.estimators.amortised_learning import AlwsFeatureMap, AlwsState, alw
 from tfp_zoo.estimators.base import (CONTINUOUS_LATENTS, Objectives, importance_log_weights,
                                      score_function_log_weights)
 from tfp_zoo.estimators.binding import BoundEstimator, bind
-from tfp_zoo.estimators.catalog import (Estimator, accepts, check_options, get, make_state,
-                                        names, state_factory)
+from tfp_zoo.estimators.catalog import (Estimator, accepts, check_options,
+                                        default_num_samples, get, make_state, names,
+                                        state_factory)
 from tfp_zoo.estimators.evidence_lower_bound import elbo
 from tfp_zoo.estimators.hmc_refined import HmcStepSize, hmc, hmc_state
 from tfp_zoo.estimators.total_correlation import beta_tc_vae
@@ -28,5 +29,6 @@ from tfp_zoo.estimators.wake_sleep_algorithm import wake_sleep
 __all__ = ["Objectives", "elbo", "iwae", "miwae", "ciwae", "piwae", "dreg", "stl", "rws",
            "vimco", "wake_sleep", "nvil", "alws", "NvilBaseline", "AlwsFeatureMap", "AlwsState",
            "importance_log_weights", "get", "names", "check_options", "make_state", "accepts",
+           "default_num_samples",
            "Estimator", "bind", "BoundEstimator", "state_factory", "alws_state", "nvil_state", "hmc", "hmc_state", "HmcStepSize",
            "beta_tc_vae", "CONTINUOUS_LATENTS", "score_function_log_weights"]

@@ -362,6 +362,7 @@ def alws_state(model: models_base.LatentVariableModel, *, feature_map: str = "ke
   return AlwsState(input_size=input_size, num_targets=num_targets, feature_size=feature_size)
 
 
+@base.entry_point("alws")
 def alws(model: models_base.LatentVariableModel, x: tf.Tensor, *, seed: tf.Tensor,
          num_sleep_samples: int = 1000, num_features: int = 1000, kernel: str = "gaussian",
          bandwidth: Any = "median", ridge: Any = "auto", ridge_every: int = 100,
@@ -389,7 +390,10 @@ def alws(model: models_base.LatentVariableModel, x: tf.Tensor, *, seed: tf.Tenso
       by generalised cross-validation of the predicted log joint on the
       sleep samples (one eigendecomposition for all λ).
     ridge_every: with a `state`, ridge='auto' rechooses λ every this many
-      steps (the first step included) and reuses it in between.
+      steps (the first step included) and reuses it in between. Without a
+      state, ridge='auto' needs ridge_every=1: λ chosen at every call by a
+      float64 eigendecomposition (slow; refused by default, so a pipeline
+      that forgets the state learns so at once).
     solver: 'random_features' (cost linear in N), 'nystrom' or 'exact' (O(N³)).
     projection: how random features project x (`kernels.random_fourier_features`):
       'bfloat16' (bf16 operands, float32 accumulation; inputs are centred
@@ -443,6 +447,14 @@ def alws(model: models_base.LatentVariableModel, x: tf.Tensor, *, seed: tf.Tenso
     raise ValueError(f"alws: bandwidth='heldout' needs held-out samples, but "
                      f"validation_fraction={validation_fraction} of {num_sleep_samples} "
                      "rounds to none")
+  if state is None and ridge == "auto" and ridge_every != 1:
+    # Without state λ would be re-chosen by a float64 eigendecomposition at every
+    # call (1.5 s a step on a 2-core host, 170x an ELBO step), silently.
+    raise ValueError("alws: ridge='auto' keeps its chosen λ in the estimator's state; bind "
+                     "it once: estimator = tfp_zoo.estimators.bind('alws', ...); state = "
+                     "estimator.init(model); then estimator(model, x, seed=seed, "
+                     "state=state) at every step (or a fixed ridge, e.g. ridge=1e-3, or "
+                     "ridge_every=1 to choose λ at every call, one eigendecomposition each)")
   x = base.check_observations(model, x)
   sleep_seed, feature_seed, val_seed = tf.unstack(tf.random.experimental.stateless_split(
       tf.convert_to_tensor(seed, tf.int32), 3))

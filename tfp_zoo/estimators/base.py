@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import operator
 from typing import Any, Callable, Mapping, NamedTuple, Sequence
 
@@ -14,7 +15,7 @@ from tfp_zoo.models import flows
 
 tfd = tfp.distributions
 
-__all__ = ["check_real_latents", "latent_space_bijectors", "Objectives", "LogWeights", "importance_log_weights", "as_named",
+__all__ = ["check_model", "check_seed", "entry_point", "check_real_latents", "latent_space_bijectors", "Objectives", "LogWeights", "importance_log_weights", "as_named",
            "require_guide", "require_reparameterized", "reparameterized_guide",
            "check_num_samples", "check_observations", "check_inputs",
            "effective_sample_size",
@@ -145,17 +146,59 @@ def check_num_samples(num_samples: Any, estimator: str, *, name: str = "num_samp
   return value
 
 
+def check_model(model: Any, what: str = "model") -> None:
+  """Raises TypeError (one line) unless `model` is a model: a
+  `LatentVariableModel`, initialised, or an object with `joint()`."""
+  if isinstance(model, models_base.LatentVariableModel):
+    if "input_shape" not in vars(model):
+      raise TypeError(f"{what}: {type(model).__name__} was not initialised as a "
+                      "LatentVariableModel: its __init__ must call "
+                      "super().__init__(input_shape, name=name) first")
+  elif not callable(getattr(model, "joint", None)):
+    raise TypeError(f"{what}: expected a tfp_zoo model (a LatentVariableModel, e.g. "
+                    f"tfp_zoo.models.get('vae', input_shape=...)), got {type(model).__name__}")
+
+
+def check_seed(seed: Any, what: str) -> tf.Tensor:
+  """A stateless seed: an integer tensor of shape [2] (one line otherwise)."""
+  expected = (f"{what}: seed must be a stateless seed, two integers of dtype int32 or "
+              "int64 (e.g. tf.constant([0, 1]))")
+  try:
+    seed = tf.convert_to_tensor(seed)
+  except (TypeError, ValueError):
+    raise ValueError(f"{expected}, got {type(seed).__name__}") from None
+  if seed.dtype not in (tf.int32, tf.int64) or not seed.shape.is_compatible_with([2]):
+    raise ValueError(f"{expected}, got {seed.dtype.name} of shape "
+                     f"{tuple(seed.shape.as_list()) if seed.shape.rank is not None else '?'}")
+  return seed
+
+
 def check_observations(model: Any, x: Any, name: str = "x") -> tf.Tensor:
   """`model.check_observations(x)`: x as a checked float32 tensor.
 
   Models that do not derive from `LatentVariableModel` (duck-typed ones) get
   x converted and, if floating, checked to be finite.
   """
+  check_model(model)
   check = getattr(model, "check_observations", None)
   if check is not None:
     return check(x, name=name)
   x = tf.convert_to_tensor(x, dtype_hint=tf.float32)
   return models_base.check_values(x, name) if x.dtype.is_floating else x
+
+
+def entry_point(estimator: str) -> Callable[[Callable[..., Objectives]],
+                                              Callable[..., Objectives]]:
+  """Decorates estimator `estimator`: the model and the seed are checked before
+  its body runs, so a wrong one is one line naming it, never a TF stack trace.
+  The signature (and so the options `bind` reads) is the function's own."""
+  def decorate(fn: Callable[..., Objectives]) -> Callable[..., Objectives]:
+    @functools.wraps(fn)
+    def checked(model: Any, x: Any, *, seed: Any, **options: Any) -> Objectives:
+      check_model(model, estimator)
+      return fn(model, x, seed=check_seed(seed, estimator), **options)
+    return checked
+  return decorate
 
 
 def check_inputs(model: Any, x: Any, num_samples: Any, estimator: str, *,
@@ -279,6 +322,10 @@ def score_function_log_weights(model: models_base.LatentVariableModel, x: tf.Ten
   types = as_named(guide.reparameterization_type)
   scored = [n for n, t in types.items() if t != tfd.FULLY_REPARAMETERIZED]
   mixed = 0 < len(scored) < len(types)
+  if continuous_latents != "auto" and len(scored) == len(types):
+    raise ValueError(f"{estimator}: continuous_latents={continuous_latents!r} has no effect "
+                     "here: this model's guide has no continuous (reparameterisable) "
+                     "latents; remove it")
   if continuous_latents == "score_function" or (continuous_latents == "auto" and not mixed):
     weights = importance_log_weights(model, x, seed=seed, num_samples=num_samples,
                                      guide=guide, stop_latents=True)

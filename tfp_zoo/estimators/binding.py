@@ -23,6 +23,7 @@ from typing import Any, Callable, Mapping
 import tensorflow as tf
 
 from tfp_zoo.estimators import catalog as registry
+from tfp_zoo.estimators import option_rules
 from tfp_zoo.estimators.base import Objectives
 
 __all__ = ["BoundEstimator", "bind", "IGNORED_UNLESS", "check_option_types", "option_names",
@@ -40,7 +41,8 @@ IGNORED_UNLESS: dict[str, dict[str, tuple[str, tuple[Any, ...]]]] = {
              # The exact kernel solver uses every sleep sample, no features.
              "num_features": ("solver", ("random_features", "nystrom"))},
     "hmc": {"target_accept_rate": ("adapt_step_size", (True,)),
-            "adaptation_rate": ("adapt_step_size", (True,))},
+            "adaptation_rate": ("adapt_step_size", (True,)),
+            "adaptation_decay": ("adapt_step_size", (True,))},
     "rws": {"mixture_weight": ("guide_update", ("mixture",)),
             "num_sleep_samples": ("guide_update", ("sleep", "mixture")),
             # dreg changes only the wake-φ update (θ's gradient is the same).
@@ -146,8 +148,9 @@ def bind(estimator: str | Callable[..., Objectives], **options: Any) -> BoundEst
   """Binds an estimator (a registered name, or a function) to its options.
 
   Raises:
-    ValueError: unknown estimator, unknown option, an option of the wrong type
-      or non-finite, or an option that the other options make meaningless.
+    ValueError: unknown estimator, unknown option, an option of the wrong type,
+      non-finite or outside its allowed values (`option_rules.RULES`), or an
+      option that the other options make meaningless.
   """
   if isinstance(estimator, str):
     name, fn = estimator, registry.get(estimator)
@@ -161,6 +164,7 @@ def bind(estimator: str | Callable[..., Objectives], **options: Any) -> BoundEst
     raise ValueError(f"estimator {name!r} does not take {', '.join(unknown)}; "
                      f"it takes: {', '.join(accepted)}")
   check_option_types(f"estimator {name!r}", fn, options)
+  option_rules.check_option_values(name, options)
   check_not_ignored(name, fn, options)
   return BoundEstimator(name=name, fn=fn, options=dict(options),
                         state_factory=registry.state_factory(name))

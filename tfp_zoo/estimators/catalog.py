@@ -22,7 +22,7 @@ from tfp_zoo.estimators.monte_carlo_objectives import vimco
 from tfp_zoo.estimators.wake_sleep_algorithm import wake_sleep
 
 __all__ = ["Estimator", "get", "names", "check_options", "accepts", "make_state",
-           "state_factory"]
+           "state_factory", "default_num_samples"]
 
 Estimator = Callable[..., Objectives]
 _REGISTRY: Registry[Estimator] = Registry("estimator")
@@ -57,6 +57,13 @@ def check_options(name: str, options: dict[str, Any]) -> None:
 def accepts(name: str, option: str) -> bool:
   """Whether estimator `name` takes the keyword `option` (e.g. 'num_samples')."""
   return option in inspect.signature(_REGISTRY.lookup(name)).parameters
+
+
+def default_num_samples(name: str) -> int | None:
+  """Estimator `name`'s own default K (its `num_samples` default: 1 for elbo,
+  5 for iwae), the same from Python and from the launcher; None without K."""
+  parameter = inspect.signature(_REGISTRY.lookup(name)).parameters.get("num_samples")
+  return None if parameter is None else parameter.default
 
 
 def make_state(name: str, model: Any, **options: Any) -> tf.Module | None:

@@ -37,6 +37,7 @@ tfd = tfp.distributions
 __all__ = ["elbo"]
 
 
+@base.entry_point("elbo")
 def elbo(model: models_base.LatentVariableModel, x: tf.Tensor, *, seed: tf.Tensor,
          num_samples: int = 1, analytic_kl: bool = False,
          beta: float = 1.0) -> base.Objectives:

@@ -14,9 +14,19 @@ event-space bijectors (so positive latents work; discrete and spherical ones
 are refused). HMC's step size is adapted toward an
 acceptance rate of `target_accept_rate` (Hoffman's 0.65 is not critical):
 with `adapt_step_size=True` the log step size lives in the estimator's state
-(`bind('hmc').init(model)`), is updated once per training step from the
-chains' mean acceptance probability, and is checkpointed with the run, so the
-compiled step stays pure of Python state and resuming is exact. Keep the
+(`bind('hmc').init(model)`), is updated once per training step from the mean
+acceptance probability over every transition of every chain, and is
+checkpointed with the run, so the compiled step stays pure of Python state and
+resuming is exact. The update is Robbins–Monro with a decaying gain,
+
+    log ε_{n+1} = log ε_n + a · (1 + n / n_0)^(−κ) · (ᾱ_n − δ),
+
+(a = `adaptation_rate`, κ = `adaptation_decay`, n_0 = 100 training steps,
+δ = `target_accept_rate`; Robbins & Monro 1951, Andrieu & Thoms 2008 §4):
+the gains sum to infinity, so ε keeps following the posterior as θ trains,
+while the steps shrink, so ε settles instead of jittering with each batch's
+acceptance. κ = 0 is a constant gain (runs saved before the decay resume with
+it). Keep the
 trajectory (step size × leapfrog steps) well below half the posterior's
 oscillation period: a trajectory near it reflects the chain across the mode
 and the marginals converge slowly (seen on the linear-Gaussian model).
@@ -36,29 +46,55 @@ from tfp_zoo.models import base as models_base
 __all__ = ["hmc", "hmc_state", "HmcStepSize"]
 
 
-class HmcStepSize(tf.Module):
-  """The adapted HMC step size, log-parameterised (checkpointed with the run)."""
+# n_0: the number of training steps over which the gain stays near its start.
+GAIN_DECAY_OFFSET = 100.0
 
-  def __init__(self, step_size: float, name: str = "hmc_step_size"):
+
+class HmcStepSize(tf.Module):
+  """The adapted HMC step size, log-parameterised (checkpointed with the run).
+
+  With `decaying=True` it also counts its updates (the gain's n); a run saved
+  before the decaying gain has no counter and keeps the constant gain.
+  """
+
+  def __init__(self, step_size: float, decaying: bool = True,
+               name: str = "hmc_step_size"):
     super().__init__(name=name)
     self.log_step_size = tf.Variable(math.log(step_size), trainable=False,
                                      name="log_step_size")
+    self.num_updates = (tf.Variable(0., trainable=False, name="num_updates")
+                        if decaying else None)
 
   @property
   def step_size(self) -> tf.Tensor:
     return tf.exp(self.log_step_size)
 
-  def update(self, accept_rate: tf.Tensor, target: float, rate: float) -> None:
-    """Robbins–Monro on log ε: raise the step when accepting more than the target."""
-    self.log_step_size.assign_add(rate * (tf.stop_gradient(accept_rate) - target))
+  def update(self, accept_rate: tf.Tensor, target: float, rate: float,
+             decay: float = 0.) -> None:
+    """Robbins–Monro on log ε: raise the step when accepting more than the target.
+
+    The gain is `rate · (1 + n / n_0)^(−decay)` after n updates.
+    """
+    gain = tf.constant(rate, self.log_step_size.dtype)
+    if decay:
+      if self.num_updates is None:
+        raise ValueError("hmc: adaptation_decay > 0 needs a state made with it "
+                         "(bind('hmc', adaptation_decay=...).init(model))")
+      gain *= (1. + self.num_updates / GAIN_DECAY_OFFSET) ** -decay
+    if self.num_updates is not None:
+      self.num_updates.assign_add(1.)
+    self.log_step_size.assign_add(gain * (tf.stop_gradient(accept_rate) - target))
 
 
 def hmc_state(model: Any, *, step_size: float = 0.1, adapt_step_size: bool = True,
+              target_accept_rate: float = 0.65, adaptation_rate: float = 0.05,
+              adaptation_decay: float = 0.5,
               **unused_options: Any) -> HmcStepSize | None:
   """The `HmcStepSize` that `hmc(..., adapt_step_size=True)` keeps (None otherwise)."""
   del model
   _check_step_size(step_size)
-  return HmcStepSize(step_size) if adapt_step_size else None
+  _check_adaptation(target_accept_rate, adaptation_rate, adaptation_decay)
+  return HmcStepSize(step_size, decaying=adaptation_decay > 0) if adapt_step_size else None
 
 
 def _check_step_size(step_size: Any) -> None:
@@ -67,10 +103,30 @@ def _check_step_size(step_size: Any) -> None:
     raise ValueError(f"hmc: step_size={step_size!r} must be a positive finite number")
 
 
+def _is_number(value: Any) -> bool:
+  return (isinstance(value, (int, float)) and not isinstance(value, bool)
+          and math.isfinite(value))
+
+
+def _check_adaptation(target_accept_rate: Any, adaptation_rate: Any,
+                      adaptation_decay: Any) -> None:
+  if not (_is_number(target_accept_rate) and 0 < target_accept_rate < 1):
+    raise ValueError(f"hmc: target_accept_rate={target_accept_rate!r} must be a number "
+                     "strictly between 0 and 1")
+  if not (_is_number(adaptation_rate) and adaptation_rate > 0):
+    raise ValueError(f"hmc: adaptation_rate={adaptation_rate!r} must be a positive "
+                     "finite number")
+  if not (_is_number(adaptation_decay) and 0 <= adaptation_decay <= 1):
+    raise ValueError(f"hmc: adaptation_decay={adaptation_decay!r} must be a number in "
+                     "[0, 1] (0: constant gain)")
+
+
+@base.entry_point("hmc")
 def hmc(model: models_base.LatentVariableModel, x: tf.Tensor, *, seed: tf.Tensor,
         num_samples: int = 1, num_hmc_steps: int = 5, num_leapfrog_steps: int = 3,
         step_size: float = 0.1, adapt_step_size: bool = True,
         target_accept_rate: float = 0.65, adaptation_rate: float = 0.05,
+        adaptation_decay: float = 0.5,
         state: HmcStepSize | None = None) -> base.Objectives:
   """HMC-refined θ-update with the ELBO's φ-update.
 
@@ -80,18 +136,28 @@ def hmc(model: models_base.LatentVariableModel, x: tf.Tensor, *, seed: tf.Tensor
     seed: stateless seed, int32[2].
     num_samples: K chains per example, each started from a guide sample.
     num_hmc_steps: T HMC transitions per chain (0: no refinement, the ELBO's
-      samples; only for comparisons).
+      samples, and no `accept_rate`; only for comparisons).
     num_leapfrog_steps: leapfrog steps per transition.
     step_size: the (initial) leapfrog step size.
     adapt_step_size: adapt the step size toward `target_accept_rate`; needs
       `state` from `bind('hmc', ...).init(model)`.
     target_accept_rate: the acceptance rate the adaptation aims at.
-    adaptation_rate: the Robbins–Monro gain on log ε per training step.
+    adaptation_rate: the initial Robbins–Monro gain on log ε per training step.
+    adaptation_decay: κ in the gain `adaptation_rate · (1 + n / 100)^(−κ)` after
+      n training steps; in [0, 1], 0 keeps the gain constant.
     state: the `HmcStepSize` (with `adapt_step_size`).
 
   Returns:
     `Objectives` with metrics `elbo`, `log_joint_refined` (mean log p(x, z_T)),
-    `accept_rate` and `step_size`.
+    `step_size` and, when the chains move (`num_hmc_steps` ≥ 1), `accept_rate`:
+    the mean acceptance probability over every transition of every chain.
+
+  #### References
+
+  Hoffman, M. D. (2017). Learning deep latent Gaussian models with Markov chain
+  Monte Carlo. ICML.
+  Andrieu, C. & Thoms, J. (2008). A tutorial on adaptive MCMC. Statistics and
+  Computing 18.
   """
   x, num_samples = base.check_inputs(model, x, num_samples, "hmc")
   num_hmc_steps = base.check_num_samples(num_hmc_steps, "hmc", name="num_hmc_steps",
@@ -99,6 +165,7 @@ def hmc(model: models_base.LatentVariableModel, x: tf.Tensor, *, seed: tf.Tensor
   num_leapfrog_steps = base.check_num_samples(num_leapfrog_steps, "hmc",
                                               name="num_leapfrog_steps")
   _check_step_size(step_size)
+  _check_adaptation(target_accept_rate, adaptation_rate, adaptation_decay)
   guide = base.reparameterized_guide(model, x, "hmc")
   bijectors = base.latent_space_bijectors(model, "hmc")
   if adapt_step_size and not isinstance(state, HmcStepSize):
@@ -124,18 +191,22 @@ def hmc(model: models_base.LatentVariableModel, x: tf.Tensor, *, seed: tf.Tensor
     kernel = tfp.mcmc.TransformedTransitionKernel(tfp.mcmc.HamiltonianMonteCarlo(
         target_log_prob, step_size=tf.stop_gradient(current_step),
         num_leapfrog_steps=num_leapfrog_steps), bijector=bijectors)
+    # Every transition is traced (no burn-in), so the acceptance rate that
+    # the step size adapts to is that of the whole refinement.
     chain, accepted = tfp.mcmc.sample_chain(
-        num_results=1, num_burnin_steps=num_hmc_steps - 1, current_state=start,
+        num_results=num_hmc_steps, num_burnin_steps=0, current_state=start,
         kernel=kernel, seed=chain_seed,
         trace_fn=lambda _, results: tf.exp(tf.minimum(
             results.inner_results.log_accept_ratio, 0.)))
     refined = [tf.stop_gradient(c[-1]) for c in chain]
-    accept_rate = tf.reduce_mean(accepted)
   else:
-    refined, accept_rate = start, tf.constant(1.0)
+    refined = start
   log_joint_refined = tf.reduce_mean(target_log_prob(*refined))
-  if state is not None and num_hmc_steps:
-    state.update(accept_rate, target_accept_rate, adaptation_rate)
-  return base.Objectives(-log_joint_refined, -elbo_value,
-                         {"elbo": elbo_value, "log_joint_refined": log_joint_refined,
-                          "accept_rate": accept_rate, "step_size": current_step})
+  metrics = {"elbo": elbo_value, "log_joint_refined": log_joint_refined,
+             "step_size": current_step}
+  if num_hmc_steps:
+    metrics["accept_rate"] = tf.reduce_mean(accepted)
+    if state is not None:
+      state.update(metrics["accept_rate"], target_accept_rate, adaptation_rate,
+                   adaptation_decay)
+  return base.Objectives(-log_joint_refined, -elbo_value, metrics)

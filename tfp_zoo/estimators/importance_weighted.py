@@ -18,6 +18,7 @@ from tfp_zoo.models import base as models_base
 __all__ = ["iwae"]
 
 
+@base.entry_point("iwae")
 def iwae(model: models_base.LatentVariableModel, x: tf.Tensor, *, seed: tf.Tensor,
          num_samples: int = 5) -> base.Objectives:
   """Negative IWAE bound as both losses.

@@ -34,6 +34,7 @@ def _grouped_weights(model, x, seed, num_samples, num_groups, name):
   return log_weights, grouped
 
 
+@base.entry_point("miwae")
 def miwae(model: models_base.LatentVariableModel, x: tf.Tensor, *, seed: tf.Tensor,
           num_samples: int = 5, num_groups: int = 1) -> base.Objectives:
   """Negative MIWAE_{M,K} as both losses (metrics: 'miwae')."""
@@ -43,6 +44,7 @@ def miwae(model: models_base.LatentVariableModel, x: tf.Tensor, *, seed: tf.Tens
   return base.Objectives(loss, loss, {"miwae": -loss})
 
 
+@base.entry_point("ciwae")
 def ciwae(model: models_base.LatentVariableModel, x: tf.Tensor, *, seed: tf.Tensor,
           num_samples: int = 5, beta: float = 0.5) -> base.Objectives:
   """Negative β·ELBO + (1 − β)·IWAE_K as both losses (metrics: 'ciwae', 'iwae', 'elbo')."""
@@ -56,6 +58,7 @@ def ciwae(model: models_base.LatentVariableModel, x: tf.Tensor, *, seed: tf.Tens
                                       "elbo": tf.stop_gradient(elbo_value)})
 
 
+@base.entry_point("piwae")
 def piwae(model: models_base.LatentVariableModel, x: tf.Tensor, *, seed: tf.Tensor,
           num_samples: int = 5, num_groups: int = 1) -> base.Objectives:
   """θ: negative IWAE_{M·K}; φ: negative MIWAE_{M,K}, from the same samples.

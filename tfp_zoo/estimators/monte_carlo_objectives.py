@@ -28,6 +28,7 @@ from tfp_zoo.models import base as models_base
 __all__ = ["vimco"]
 
 
+@base.entry_point("vimco")
 def vimco(model: models_base.LatentVariableModel, x: tf.Tensor, *, seed: tf.Tensor,
           num_samples: int = 5, continuous_latents: str = "auto") -> base.Objectives:
   """VIMCO surrogate as both losses; needs K ≥ 2 (metrics: 'iwae', 'ess').

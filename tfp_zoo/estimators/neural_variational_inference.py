@@ -101,6 +101,7 @@ def nvil_state(model: models_base.LatentVariableModel, *, baseline: str = "learn
   return NvilBaseline(input_shape, learned=baseline == "learned")
 
 
+@base.entry_point("nvil")
 def nvil(model: models_base.LatentVariableModel, x: tf.Tensor, *, seed: tf.Tensor,
          num_samples: int = 1, bound: str = "elbo", baseline: str = "learned",
          state: NvilBaseline | None = None,

@@ -42,6 +42,7 @@ def _weights(model, x, seed, num_samples, name):
       model, x, seed=seed, num_samples=num_samples, guide=guide)
 
 
+@base.entry_point("dreg")
 def dreg(model: models_base.LatentVariableModel, x: tf.Tensor, *, seed: tf.Tensor,
          num_samples: int = 5) -> base.Objectives:
   """IWAE for θ, doubly reparameterised IWAE gradient for φ.
@@ -59,6 +60,7 @@ def dreg(model: models_base.LatentVariableModel, x: tf.Tensor, *, seed: tf.Tenso
                           "ess": tf.reduce_mean(ess)})
 
 
+@base.entry_point("stl")
 def stl(model: models_base.LatentVariableModel, x: tf.Tensor, *, seed: tf.Tensor,
         num_samples: int = 1, bound: str = "iwae") -> base.Objectives:
   """The ELBO or IWAE bound for θ; sticking-the-landing gradient for φ.

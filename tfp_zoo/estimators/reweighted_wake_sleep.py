@@ -29,6 +29,7 @@ __all__ = ["rws", "GUIDE_UPDATES"]
 GUIDE_UPDATES = ("wake", "sleep", "mixture")
 
 
+@base.entry_point("rws")
 def rws(model: models_base.LatentVariableModel, x: tf.Tensor, *, seed: tf.Tensor,
         num_samples: int = 5, guide_update: str = "wake", mixture_weight: float = 0.5,
         num_sleep_samples: int = 0, dreg: bool = False) -> base.Objectives:

@@ -70,6 +70,7 @@ def check_factorised_guide(dist: tfd.Distribution,
   return inner
 
 
+@base.entry_point("beta_tc_vae")
 def beta_tc_vae(model: models_base.LatentVariableModel, x: tf.Tensor, *, seed: tf.Tensor,
                 dataset_size: int, num_samples: int = 1, beta: float = 6.0,
                 alpha: float = 1.0, gamma: float = 1.0) -> base.Objectives:

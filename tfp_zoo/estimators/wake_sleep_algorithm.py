@@ -32,6 +32,7 @@ def sleep_guide_loss(model: models_base.LatentVariableModel, x: tf.Tensor,
   return -tf.reduce_mean(base.guide_log_prob(model, dreams, latents))
 
 
+@base.entry_point("wake_sleep")
 def wake_sleep(model: models_base.LatentVariableModel, x: tf.Tensor, *, seed: tf.Tensor,
                num_samples: int = 1, num_sleep_samples: int = 0) -> base.Objectives:
   """Wake-θ and sleep-φ losses.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import inspect
 from typing import Any, Sequence
 
-from tfp_zoo.registry import Registry
+from tfp_zoo.registry import Registry, parse_value
 from tfp_zoo.models.air import AIR
 from tfp_zoo.models.base import LatentVariableModel, OBSERVATION, Root
 from tfp_zoo.models.discrete_vae import DiscreteVAE
@@ -70,4 +70,22 @@ def get(name: str, *, input_shape: Sequence[int], **hparams: Any) -> LatentVaria
     ValueError: for an unknown name (listing the known ones) or hyperparameter.
   """
   check_hparams(name, hparams)
-  return _REGISTRY.lookup(name)(input_shape, **hparams)
+  return _REGISTRY.lookup(name)(input_shape, **_from_text(name, hparams))
+
+
+def _from_text(name: str, hparams: dict[str, Any]) -> dict[str, Any]:
+  """Text values as the launcher reads them ('2' -> 2, '100-50' -> (100, 50),
+  'true' -> True) for hyperparameters that do not take text, so Python accepts
+  the launcher's forms; text that reads as no number is refused here."""
+  parameters = inspect.signature(_REGISTRY.lookup(name)).parameters
+  out = dict(hparams)
+  for key, value in hparams.items():
+    annotation = str(parameters[key].annotation)
+    if not isinstance(value, str) or "str" in annotation or annotation == "Any":
+      continue
+    parsed = parse_value(value)
+    if isinstance(parsed, str):
+      raise ValueError(f"model {name!r}: {key}={value!r} must be {annotation} (text is "
+                       "read as the launcher reads it: 2, 0.5, true, 100-50)")
+    out[key] = parsed
+  return out

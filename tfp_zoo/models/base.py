@@ -119,6 +119,15 @@ class LatentVariableModel(tf.Module, abc.ABC):
   * `generative_variables` (θ) and `guide_variables` (φ) are disjoint tuples.
   """
 
+  def __getattr__(self, name: str) -> Any:
+    # Only reached when normal lookup fails: a subclass that skipped
+    # super().__init__ has no input_shape, and should say so, not fail later.
+    if name == "input_shape":
+      raise AttributeError(
+          f"{type(self).__name__} was not initialised as a LatentVariableModel: its "
+          "__init__ must call super().__init__(input_shape, name=name) first")
+    raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
   def __init__(self, input_shape: Sequence[int], name: str | None = None):
     super().__init__(name=name)
     input_shape = tuple(int(d) for d in input_shape)
@@ -171,6 +180,9 @@ class LatentVariableModel(tf.Module, abc.ABC):
       if batch_ndims < 1 or not shape[batch_ndims:].is_compatible_with(self.input_shape):
         raise ValueError(f"{name}: expected shape {expected} (batch dimensions, then the "
                          f"model's input_shape), got {tuple(shape.as_list())}")
+      if 0 in shape[:batch_ndims].as_list():
+        raise ValueError(f"{name}: an empty batch (shape {tuple(shape.as_list())}); give "
+                         "at least one example")
       if not shape[batch_ndims:].is_fully_defined():  # unknown in a graph: check when run
         x = tf.ensure_shape(x, [None] * batch_ndims + list(self.input_shape))
     return check_values(x, name, self.observation_support, type(self).__name__)

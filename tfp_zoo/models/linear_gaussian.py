@@ -39,7 +39,8 @@ class LinearGaussian(base.LatentVariableModel):
   """z ~ N(0, I), x | z ~ N(Wz + b, diag(s²)), with a linear-Gaussian guide."""
 
   def __init__(self, input_shape: Sequence[int], *, latent_size: int = 2,
-               guide: str = "full_covariance", flow_layers: int = 0, flow_hidden: int = 0,
+               guide: str = "full_covariance", flow_layers: int | None = None,
+               flow_hidden: int | None = None,
                seed: int = 0, name: str | None = None):
     """Draws θ and a guide near (not at) the posterior.
 
@@ -47,8 +48,8 @@ class LinearGaussian(base.LatentVariableModel):
       input_shape: shape of one observation.
       latent_size: d.
       guide: one of `GUIDES` (see the module docstring).
-      flow_layers: MADE layers of the 'iaf' guide (0: 1, which is exact here).
-      flow_hidden: hidden units of each MADE (0: 4 d).
+      flow_layers: MADE layers of the 'iaf' guide (unset: 1, which is exact here).
+      flow_hidden: hidden units of each MADE (unset: 4 d).
       seed: integer seed of θ and φ.
       name: module name.
     """
@@ -58,9 +59,8 @@ class LinearGaussian(base.LatentVariableModel):
     if guide not in GUIDES:
       raise ValueError(f"guide={guide!r}: expected one of {', '.join(GUIDES)}")
     for option, value in (("flow_layers", flow_layers), ("flow_hidden", flow_hidden)):
-      if not isinstance(value, int) or value < 0:
-        raise ValueError(f"{option}={value!r}: expected a positive integer")
-      if value and guide != "iaf":
+      nn.check_positive_or_unset(option, value)
+      if value is not None and guide != "iaf":
         raise ValueError(f"{option} is only used with guide=iaf")
     self.guide_kind = guide
     d, n = latent_size, int(np.prod(self.input_shape))
@@ -80,7 +80,8 @@ class LinearGaussian(base.LatentVariableModel):
       self.guide_raw_scale = tf.Variable(tf.fill([d], 0.5413), name="guide_raw_scale")
     if guide == "iaf":
       self.guide_flow = flows.AutoregressiveFlow(
-          d, kind="iaf", num_layers=flow_layers or 1, hidden_size=flow_hidden or 4 * d,
+          d, kind="iaf", num_layers=1 if flow_layers is None else flow_layers,
+          hidden_size=4 * d if flow_hidden is None else flow_hidden,
           seed=s[3], name="guide_flow")
 
   @property

@@ -60,26 +60,26 @@ def _guide_params_size(guide: str, size: int) -> int:
   return size + size * (size + 1) // 2 if guide == "full_covariance" else 2 * size
 
 
-def _check_guide(guide: str, prior: str, flow_layers: int, flow_hidden: int) -> None:
+def _check_guide(guide: str, prior: str, flow_layers: int | None,
+                 flow_hidden: int | None) -> None:
   if guide not in GUIDES:
     raise ValueError(f"guide={guide!r}: expected one of {', '.join(GUIDES)}")
   for name, value in (("flow_layers", flow_layers), ("flow_hidden", flow_hidden)):
-    if not isinstance(value, int) or value < 0:
-      raise ValueError(f"{name}={value!r}: expected a positive integer")
-    if value and guide != "iaf" and prior != "flow":
+    nn.check_positive_or_unset(name, value)
+    if value is not None and guide != "iaf" and prior != "flow":
       raise ValueError(f"{name} is only used with guide=iaf or prior=flow")
 
 
-def _check_prior(prior: str, components: int, stochastic_layers: int) -> None:
+def _check_prior(prior: str, components: int | None, stochastic_layers: int) -> None:
   if prior not in priors.PRIORS:
     raise ValueError(f"prior={prior!r}: expected one of {', '.join(priors.PRIORS)}")
-  if not isinstance(components, int) or components < 0:
-    raise ValueError(f"prior_components={components!r}: expected a positive integer")
-  if components and prior not in ("mixture", "vampprior"):
+  nn.check_positive_or_unset("prior_components", components)
+  if components is not None and prior not in ("mixture", "vampprior"):
     raise ValueError("prior_components is only used with prior=mixture or prior=vampprior")
   if prior == "vampprior" and stochastic_layers != 1:
-    raise ValueError("prior='vampprior' is for one stochastic layer (its components are "
-                     "the guide's q(z | u_k)); use prior=mixture with stochastic_layers=2")
+    raise ValueError("prior='vampprior' is for one stochastic layer (its components "
+                     "q(z | u_k) come from the prior's own encoder of the top layer's "
+                     "pseudo-inputs); use prior=mixture with stochastic_layers=2")
 
 
 class VAE(base.LatentVariableModel):
@@ -91,8 +91,9 @@ class VAE(base.LatentVariableModel):
   def __init__(self, input_shape: Sequence[int], *, stochastic_layers: int = 1,
                likelihood: str = "bernoulli", latent_sizes: int | Sequence[int] | None = None,
                hidden_sizes: int | Sequence[int] | None = None, activation: str = "tanh",
-               prior: str = "standard", prior_components: int = 0,
-               guide: str = "diagonal", flow_layers: int = 0, flow_hidden: int = 0,
+               prior: str = "standard", prior_components: int | None = None,
+               guide: str = "diagonal", flow_layers: int | None = None,
+               flow_hidden: int | None = None,
                architecture: str = "auto", conv_channels: int | Sequence[int] | None = None,
                residual_blocks: int = 0, pixel_scale: str = "learned",
                pixel_scale_init: float = pixels.DEFAULT_PIXEL_SCALE_INIT, seed: int = 0, name: str | None = None):
@@ -109,13 +110,13 @@ class VAE(base.LatentVariableModel):
       prior: the top layer's prior, one of `priors.PRIORS`: 'standard' N(0, I),
         'mixture' (learned Gaussian mixture), 'vampprior' (one stochastic
         layer only) or 'flow' (a MAF, `flows.py`).
-      prior_components: components of a learned prior (0: 10 for the mixture,
-        500 pseudo-inputs for the VampPrior).
+      prior_components: components of a learned prior (unset: 10 for the
+        mixture, 500 pseudo-inputs for the VampPrior).
       guide: each guide layer, one of `GUIDES`: 'diagonal' N(μ(·), diag σ(·)²),
         'full_covariance' N(μ(·), L(·)L(·)ᵀ) or 'iaf' (the diagonal Gaussian
         followed by an inverse autoregressive flow shared across inputs).
-      flow_layers: MADE layers of the IAF guide and of the flow prior (0: 2).
-      flow_hidden: hidden units of each MADE (0: twice the latent size).
+      flow_layers: MADE layers of the IAF guide and of the flow prior (unset: 2).
+      flow_hidden: hidden units of each MADE (unset: twice the latent size).
       architecture: the networks next to x, one of `ARCHITECTURES`: 'mlp'
         (as in the IWAE paper), 'conv' (`conv.ConvEncoder`/`ConvDecoder`:
         stride-2 convolutions of `conv_channels`, with `residual_blocks`
@@ -183,16 +184,17 @@ class VAE(base.LatentVariableModel):
     if likelihood == "gaussian":
       self.pixel_raw_scale = pixels.initial_raw_scale(data_size, pixel_scale, pixel_scale_init)
     self.prior_kind = prior
-    components = prior_components or priors.DEFAULT_COMPONENTS.get(prior, 0)
+    components = (priors.DEFAULT_COMPONENTS.get(prior, 0) if prior_components is None
+                  else prior_components)
     # Own seeds for the prior, so the default model's initialisation is unchanged.
     prior_seed = tf.random.experimental.stateless_fold_in(
         tf.constant([seed, 0], tf.int32), 1000).numpy()
-    flow_layers = flow_layers or _DEFAULT_FLOW_LAYERS
+    flow_layers = _DEFAULT_FLOW_LAYERS if flow_layers is None else flow_layers
 
     def flow(i, kind, seed):
       return flows.AutoregressiveFlow(
           latent_sizes[i], kind=kind, num_layers=flow_layers,
-          hidden_size=flow_hidden or 2 * latent_sizes[i], seed=seed, name=f"{kind}_{i + 1}")
+          hidden_size=2 * latent_sizes[i] if flow_hidden is None else flow_hidden, seed=seed, name=f"{kind}_{i + 1}")
 
     self.guide_kind = guide
     if guide == "iaf":

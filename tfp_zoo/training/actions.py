@@ -9,14 +9,17 @@ this invocation, whatever ended it.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import shutil
 import signal
+import sys
 import threading
 import time
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
+import numpy as np
 import tensorflow as tf
 
 from tfp_zoo import evaluation, pictures, sampling
@@ -26,20 +29,49 @@ from tfp_zoo.training import config as config_lib
 from tfp_zoo.training import workdir as workdir_lib
 from tfp_zoo.training.train_step import Trainer
 
-__all__ = ["write_scalars", "LogMetrics", "SaveCheckpoint", "GradientSnr", "QuickEval",
+__all__ = ["write_scalars", "finite_scalar", "diagnostic", "LogMetrics", "SaveCheckpoint", "GradientSnr", "QuickEval",
            "StopConditions", "evaluate_to_summary"]
 
 
-def write_scalars(writer, step: int, scalars: Mapping[str, float]) -> list[str]:
-  """Writes the finite scalars; returns the names of those left out."""
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def finite_scalar(value: Any) -> float | None:
+  """`value` as a float if it is a finite number in float32 (the dtype summaries
+  are written in: 1e300 is finite in float64, inf in float32), else None."""
+  try:
+    value = float(value)
+  except (TypeError, ValueError, OverflowError):
+    return None
+  return value if math.isfinite(value) and abs(value) <= _FLOAT32_MAX else None
+
+
+def write_scalars(writer, step: int, scalars: Mapping[str, Any]) -> list[str]:
+  """Writes the scalars finite in float32; returns the names of those left out."""
   skipped = []
   with writer.as_default(step=step):
     for name, value in scalars.items():
-      if math.isfinite(value):
-        tf.summary.scalar(name, value)
+      finite = finite_scalar(value)
+      if finite is not None:
+        tf.summary.scalar(name, finite)
       else:
         skipped.append(name)
   return skipped
+
+
+@contextlib.contextmanager
+def diagnostic(what: str, step: int) -> Iterator[None]:
+  """A diagnostic never ends a run: its failure is one line, and training goes on.
+
+  Only numerical and TensorFlow errors are caught (a diagnostic may meet a
+  state training tolerates); bugs of other kinds still surface.
+  """
+  try:
+    yield
+  except (tf.errors.OpError, ValueError, ArithmeticError) as e:
+    reason = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+    print(f"step {step}: {what} skipped ({reason}); training goes on", file=sys.stderr,
+          flush=True)
 
 
 def _due(every: int, step: int) -> bool:
@@ -106,14 +138,18 @@ class SaveCheckpoint:
     if not self.chief:
       shutil.rmtree(self.directory, ignore_errors=True)
     elif len(self.trainer.model.input_shape) == 3:  # image data: sample grids
-      out = sampling.sample_with_means(self.trainer.model, 64,
-                                       tf.constant([self.seed, 7], tf.int32))
-      with self.writer.as_default(step=step):
-        for name in ("x_mean", "x"):
-          grid = pictures.for_display(out[name].numpy(),
-                                      pictures.pixel_max(self.trainer.model))
-          tf.summary.image(f"samples/{name}", grid[None] if grid.ndim == 3
-                           else grid[None, :, :, None])
+      with diagnostic("the sample images", step):
+        self._write_samples(step)
+
+  def _write_samples(self, step: int) -> None:
+    out = sampling.sample_with_means(self.trainer.model, 64,
+                                     tf.constant([self.seed, 7], tf.int32))
+    with self.writer.as_default(step=step):
+      for name in ("x_mean", "x"):
+        grid = pictures.for_display(out[name].numpy(),
+                                    pictures.pixel_max(self.trainer.model))
+        tf.summary.image(f"samples/{name}", grid[None] if grid.ndim == 3
+                         else grid[None, :, :, None])
 
 
 class GradientSnr:
@@ -137,12 +173,13 @@ class GradientSnr:
         target.assign(source)
       options["state"] = copy
     seed = tf.random.experimental.stateless_fold_in(tf.constant([self.seed, 7]), step)
-    snr = evaluation.gradient_snr(trainer.estimator.fn, trainer.model, x,
-                                  num_draws=self.num_draws, seed=seed, **options)
-    scalars = {"gradient_snr/generative": snr.generative_mean, "gradient_snr/ess": snr.ess}
-    if trainer.model.guide_variables:
-      scalars["gradient_snr/guide"] = snr.guide_mean
-    write_scalars(self.writer, step, scalars)
+    with diagnostic("the gradient SNR", step):
+      snr = evaluation.gradient_snr(trainer.estimator.fn, trainer.model, x,
+                                    num_draws=self.num_draws, seed=seed, **options)
+      scalars = {"gradient_snr/generative": snr.generative_mean, "gradient_snr/ess": snr.ess}
+      if trainer.model.guide_variables:
+        scalars["gradient_snr/guide"] = snr.guide_mean
+      write_scalars(self.writer, step, scalars)
 
 
 def evaluate_to_summary(model, images, config: config_lib.TrainConfig, writer, step: int, *,
@@ -176,8 +213,9 @@ class QuickEval:
 
   def __call__(self, step: int, metrics: Any, x: Any, stopping: bool) -> None:
     if _due(self.config.eval_every, step):
-      evaluate_to_summary(self.model, self.images, self.config, self.writer, step,
-                          num_samples=min(self.config.eval_num_samples, 100))
+      with diagnostic("the periodic evaluation", step):
+        evaluate_to_summary(self.model, self.images, self.config, self.writer, step,
+                            num_samples=min(self.config.eval_num_samples, 100))
 
 
 class StopConditions:

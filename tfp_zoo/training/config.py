@@ -29,12 +29,14 @@ from tfp_zoo.errors import ConfigError
 from tfp_zoo.estimators import binding
 from tfp_zoo.training import distribute
 
-__all__ = ["TrainConfig", "ConfigError", "DEFAULT_NUM_SAMPLES", "RESUME_RULES",
-           "LEGACY_ESTIMATOR_DEFAULTS", "LEGACY_MODEL_HPARAMS",
+__all__ = ["TrainConfig", "ConfigError", "LEGACY_NUM_SAMPLES", "RESUME_RULES",
+           "LEGACY_ESTIMATOR_DEFAULTS", "ADDED_OPTION_LEGACY_VALUES", "LEGACY_MODEL_HPARAMS",
+           "LEGACY_ZERO_MEANS_DEFAULT",
            "estimate_memory_bytes"]
 
-# K for estimators that take num_samples when --num_samples is not given (IWAE paper).
-DEFAULT_NUM_SAMPLES = 5
+# K of a run saved with "num_samples": null (before each estimator declared its
+# own default K, the launcher gave every estimator 5). New runs save K itself.
+LEGACY_NUM_SAMPLES = 5
 
 
 def _field(default: Any, help: str, *, resume: str = "same", lower: float | None = None,
@@ -58,8 +60,9 @@ class TrainConfig:
       "'latent_sizes=100-50'.", factory=dict)
   estimator: str = _field("iwae", "Learning algorithm.", choices=estimators.names)
   num_samples: int | None = _field(
-      None, f"K, samples per example for the estimator (default {DEFAULT_NUM_SAMPLES}; "
-      "an error for estimators without K, e.g. alws).", lower=1)
+      None, "K, samples per example for the estimator (default: the estimator's own, "
+      "as from Python: 1 for elbo, stl, hmc, nvil, wake_sleep and beta_tc_vae, 5 for the "
+      "others; an error for estimators without K, e.g. alws).", lower=1)
   estimator_options: dict[str, Any] = _field(
       None, "Further estimator options as key=value,... e.g. 'analytic_kl=true' for elbo.",
       factory=dict)
@@ -209,7 +212,9 @@ class TrainConfig:
     if self.estimator in estimators.names() and not estimators.accepts(
         self.estimator, "num_samples"):
       return None
-    return DEFAULT_NUM_SAMPLES if self.num_samples is None else self.num_samples
+    if self.num_samples is not None:
+      return self.num_samples
+    return estimators.default_num_samples(self.estimator)
 
   def all_estimator_options(self) -> dict[str, Any]:
     """The estimator's keyword options: K (if it takes one) and the rest."""
@@ -245,7 +250,8 @@ class TrainConfig:
     dead = binding.ignored_options(self.estimator, estimators.get(self.estimator), options)
     options = {k: v for k, v in options.items() if k in self.estimator_options or k not in dead}
     return dataclasses.replace(
-        self, model_hparams={**saved.model_hparams, **self.model_hparams},
+        self, num_samples=saved.num_samples if self.num_samples is None else self.num_samples,
+        model_hparams={**saved.model_hparams, **self.model_hparams},
         estimator_options=options)
 
   def resolved_model_hparams(self) -> dict[str, Any]:
@@ -264,6 +270,15 @@ class TrainConfig:
 LEGACY_ESTIMATOR_DEFAULTS: dict[str, dict[str, Any]] = {
     "alws": {"ridge": 1e-3, "projection": "dense", "guide_sleep_samples": 10**9},
 }
+# Options added after config.json began pinning every default, at the value that
+# reproduces the runs saved before them: a saved config without the key (pinned
+# or not) resumes with it. HMC's step-size gain was constant before it decayed.
+ADDED_OPTION_LEGACY_VALUES: dict[str, dict[str, Any]] = {
+    "hmc": {"adaptation_decay": 0.0},
+}
+# Model sizes that config.json stored as 0 meaning "the default" before an
+# explicit 0 was refused: a saved 0 reads as unset (no new run can save 0).
+LEGACY_ZERO_MEANS_DEFAULT = ("flow_layers", "flow_hidden", "prior_components")
 # Model hyperparameter defaults that changed, likewise (issue 13 started the
 # Gaussian pixel scale at 0.1 instead of 1); applied where the model takes them.
 LEGACY_MODEL_HPARAMS: dict[str, Any] = {"pixel_scale_init": 1.0}

@@ -4,6 +4,7 @@ both optimizers and the step counter."""
 
 from __future__ import annotations
 
+import math
 from typing import Any, Callable, Mapping
 
 import numpy as np
@@ -12,6 +13,7 @@ import tf_keras
 
 from tfp_zoo import precision as precision_lib
 from tfp_zoo.errors import TrainingDivergedError
+from tfp_zoo.estimators import base as estimators_base
 from tfp_zoo.estimators.base import Objectives, objectives_and_gradients
 from tfp_zoo.estimators.binding import BoundEstimator, bind, option_names
 from tfp_zoo.models.base import LatentVariableModel
@@ -213,6 +215,14 @@ def _warmup(estimator: BoundEstimator,
       1.0, tf.cast(step_number + 1, tf.float32) / float(steps))}
 
 
+def check_learning_rate(learning_rate: Any, what: str) -> None:
+  """A positive finite number: a negative rate would train in the wrong direction."""
+  if (isinstance(learning_rate, bool) or not isinstance(learning_rate, (int, float, np.number))
+      or not (math.isfinite(learning_rate) and learning_rate > 0)):
+    raise ValueError(f"{what}: learning_rate={learning_rate!r} must be a positive finite "
+                     "number")
+
+
 class Trainer:
   """Owns what a training step changes: the model (θ, φ), the estimator's
   state, one Adam per group and the step counter; `trainer(x)` runs one step.
@@ -225,6 +235,17 @@ class Trainer:
                strategy: tf.distribute.Strategy | None = None, kl_warmup_steps: int = 0,
                precision: str = "float32", tpu_safe: bool = False,
                train_size: int | None = None, train_generative: bool = True):
+    estimators_base.check_model(model, "Trainer")
+    if isinstance(estimator, str) or (callable(estimator)
+                                      and not isinstance(estimator, BoundEstimator)):
+      estimator = bind(estimator)  # a name or a function: its default options
+    if not isinstance(estimator, BoundEstimator):
+      raise TypeError("Trainer: estimator must be a name, an estimator function or "
+                      f"tfp_zoo.estimators.bind(name, ...), got {type(estimator).__name__}")
+    check_learning_rate(learning_rate, "Trainer")
+    for name, value, minimum in (("seed", seed, 0), ("kl_warmup_steps", kl_warmup_steps, 0)):
+      if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"Trainer: {name}={value!r} must be an integer >= {minimum}")
     self.model, self.estimator = model, estimator
     self.train_generative = train_generative
     self.state = estimator.init(model)
@@ -253,6 +274,7 @@ class Trainer:
     return tf.train.Checkpoint(**parts)
 
   def set_learning_rate(self, learning_rate: float) -> None:
+    check_learning_rate(learning_rate, "Trainer.set_learning_rate")
     for optimizer in (self.generative_optimizer, self.guide_optimizer):
       optimizer.learning_rate = learning_rate
 

@@ -194,6 +194,7 @@ def save_config(config: config_lib.TrainConfig, workdir: str, data_digest: str |
   # after a default changes in the code.
   fields["model_hparams"] = config.pinned_model_hparams()
   fields["estimator_options"] = config.pinned_estimator_options()
+  fields["num_samples"] = config.effective_num_samples  # K itself, not "the default"
   fields[DIGEST_KEY] = data_digest
   fields[PINNED_KEY] = True
   write_json(os.path.join(workdir, CONFIG_FILE), fields, CONFIG_FILE)
@@ -232,11 +233,18 @@ def load_saved_run(workdir: str) -> tuple[config_lib.TrainConfig, str | None]:
     if config.estimator in estimators.names() and not (
         estimators.accepts(config.estimator, "num_samples")):
       config.num_samples = None  # older runs saved K even for estimators without one
+    elif config.estimator in estimators.names() and config.num_samples is None:
+      config.num_samples = config_lib.LEGACY_NUM_SAMPLES  # K was 5 for every estimator
     if not fields.get(PINNED_KEY) and config.estimator in estimators.names():
       # Saved before every default was written out: the defaults of its time.
       config.estimator_options = {
           **config_lib.LEGACY_ESTIMATOR_DEFAULTS.get(config.estimator, {}),
           **config.estimator_options}
+    config.estimator_options = {  # options newer than the run: their old behaviour
+        **config_lib.ADDED_OPTION_LEGACY_VALUES.get(config.estimator, {}),
+        **config.estimator_options}
+    config.model_hparams = {k: None if k in config_lib.LEGACY_ZERO_MEANS_DEFAULT and v == 0
+                            else v for k, v in config.model_hparams.items()}
     if not fields.get(PINNED_KEY) and config.model in models.names():
       accepted = models.hparam_names(config.model)
       config.model_hparams = {
