@@ -29,7 +29,9 @@ def main(argv):
   if result.get("stopped_by") == "SIGINT":  # checkpointed, not evaluated
     sys.exit(launch_flags.INTERRUPTED)
   if "test" in result:  # not stopped early by SIGTERM
-    print(f"done: step {result['step']}, test log-likelihood {result['test']['mean']:.3f} "
+    mean = training.finite_scalar(result["test"].get("mean"))
+    shown = "not a number" if mean is None else f"{mean:.3f}"
+    print(f"done: step {result['step']}, test log-likelihood {shown} "
           f"(workdir {config.workdir})")
 
 

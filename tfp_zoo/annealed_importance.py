@@ -28,9 +28,11 @@ the sphere are refused.
 
 from __future__ import annotations
 
+import math
 import weakref
 from typing import Any
 
+import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
@@ -67,9 +69,15 @@ def ais_log_likelihood(model: models_base.LatentVariableModel, x: Any, *, seed: 
     standard error are those of the K chain weights.
   """
   x = estimators_base.check_observations(model, x)
+  seed = estimators_base.check_seed(seed, "ais")
   num_chains = estimators_base.check_num_samples(
       num_chains, "ais", name="num_chains", batch_size=x.shape[0] if x.shape.rank else None)
   num_steps = estimators_base.check_num_samples(num_steps, "ais", name="num_steps")
+  num_leapfrog_steps = estimators_base.check_num_samples(
+      num_leapfrog_steps, "ais", name="num_leapfrog_steps")
+  if (isinstance(step_size, bool) or not isinstance(step_size, (int, float, np.floating))
+      or not (math.isfinite(step_size) and step_size > 0)):
+    raise ValueError(f"step_size: ais needs a positive finite number, got {step_size!r}")
   estimators_base.check_choice(proposal, PROPOSALS, "proposal", "ais")
   if proposal == "guide":
     estimators_base.require_guide(model, "ais(proposal='guide')")
@@ -79,7 +87,7 @@ def ais_log_likelihood(model: models_base.LatentVariableModel, x: Any, *, seed: 
   if options not in compiled:  # one graph per model and options: AIS is a long loop
     compiled[options] = tf.function(
         lambda x, seed: _ais(model, x, seed, *options), autograph=False)
-  return LogLikelihood(*compiled[options](x, tf.convert_to_tensor(seed, tf.int32)))
+  return LogLikelihood(*compiled[options](x, tf.cast(seed, tf.int32)))
 
 
 _COMPILED: "weakref.WeakKeyDictionary[Any, dict]" = weakref.WeakKeyDictionary()

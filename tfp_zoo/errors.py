@@ -8,7 +8,8 @@ and what is allowed.
 from __future__ import annotations
 
 __all__ = ["UserError", "ConfigError", "ExportError", "TrainingDivergedError",
-           "DatasetError", "DatasetNotFoundError", "WorkdirLockedError", "ResourceError"]
+           "DatasetError", "DatasetNotFoundError", "WorkdirLockedError", "ResourceError",
+           "NonFiniteResultError"]
 
 
 class UserError(Exception):
@@ -41,3 +42,7 @@ class WorkdirLockedError(UserError, RuntimeError):
 
 class ResourceError(UserError, RuntimeError):
   """Out of memory or disk, or a file that cannot be written: names what to change."""
+
+
+class NonFiniteResultError(UserError, ArithmeticError):
+  """An estimate came out NaN or infinite: it is not reported as a number."""

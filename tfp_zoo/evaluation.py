@@ -87,7 +87,7 @@ def log_likelihood(model: models_base.LatentVariableModel, x: tf.Tensor, *,
   chunk_size = min(chunk_size, num_samples)
   num_chunks = math.ceil(num_samples / chunk_size)
   seeds = tf.random.experimental.stateless_split(
-      tf.convert_to_tensor(seed, tf.int32), num_chunks)
+      tf.cast(estimators_base.check_seed(seed, "log_likelihood"), tf.int32), num_chunks)
   chunk_fn = _chunk_function(model)
   chunks = []
   for i in range(num_chunks):
@@ -139,7 +139,8 @@ def dataset_log_likelihood(
                                                  name="batch_size")
   images = estimators_base.check_observations(model, images, name="images")
   seeds = tf.random.experimental.stateless_split(
-      tf.convert_to_tensor(seed, tf.int32), max(1, math.ceil(len(images) / batch_size)))
+      tf.cast(estimators_base.check_seed(seed, "dataset_log_likelihood"), tf.int32),
+      max(1, math.ceil(len(images) / batch_size)))
   values, ess = [], []
   for b, start in enumerate(range(0, len(images), batch_size)):
     batch = images[start:start + batch_size]
@@ -203,8 +204,8 @@ def gradient_snr(estimator: Callable[..., Any], model: models_base.LatentVariabl
     ess = objectives.metrics.get("ess", tf.constant(float("nan")))
     return theta_grad, phi_grad, tf.cast(ess, tf.float32)
 
-  seeds = tf.random.experimental.stateless_split(tf.convert_to_tensor(seed, tf.int32),
-                                                 num_draws)
+  seeds = tf.random.experimental.stateless_split(
+      tf.cast(estimators_base.check_seed(seed, "gradient_snr"), tf.int32), num_draws)
   draws = [draw(seeds[i]) for i in range(num_draws)]
   def snr(samples):
     samples = np.stack(samples).astype(np.float64)

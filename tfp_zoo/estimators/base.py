@@ -170,7 +170,7 @@ def check_seed(seed: Any, what: str) -> tf.Tensor:
   if seed.dtype not in (tf.int32, tf.int64) or not seed.shape.is_compatible_with([2]):
     raise ValueError(f"{expected}, got {seed.dtype.name} of shape "
                      f"{tuple(seed.shape.as_list()) if seed.shape.rank is not None else '?'}")
-  return seed
+  return tf.cast(seed, tf.int32)  # what TF's stateless ops and the code below take
 
 
 def check_observations(model: Any, x: Any, name: str = "x") -> tf.Tensor:

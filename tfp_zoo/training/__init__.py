@@ -1,12 +1,15 @@
 """Training: configuration, the compiled train step, the resumable loop, the workdir."""
 
-from tfp_zoo.errors import ConfigError, ResourceError, TrainingDivergedError, WorkdirLockedError
+from tfp_zoo.errors import (ConfigError, NonFiniteResultError, ResourceError,
+                            TrainingDivergedError, WorkdirLockedError)
 from tfp_zoo.progress import Progress
+from tfp_zoo.training.actions import finite_scalar
 from tfp_zoo.training.config import TrainConfig
 from tfp_zoo.training.loop import train
 from tfp_zoo.training.train_step import Trainer, make_optimizer, make_train_step, step_seed
 from tfp_zoo.training.workdir import evaluate_workdir, load_config, restore_model
 
-__all__ = ["ConfigError", "ResourceError", "TrainingDivergedError", "WorkdirLockedError",
+__all__ = ["ConfigError", "NonFiniteResultError", "finite_scalar", "ResourceError",
+           "TrainingDivergedError", "WorkdirLockedError",
            "TrainConfig", "load_config", "evaluate_workdir", "restore_model", "train", "Progress",
            "Trainer", "make_optimizer", "make_train_step", "step_seed"]

@@ -198,7 +198,12 @@ def evaluate_to_summary(model, images, config: config_lib.TrainConfig, writer, s
     bits = f" ({result.bits_per_dim:.3f} bits/dim)"
   write_scalars(writer, step, scalars)
   writer.flush()
-  if verbose:
+  if verbose and not all(finite_scalar(v) is not None
+                         for v in (result.mean, result.stderr, result.mean_ess)):
+    print(f"test log-likelihood (K={num_samples}, {result.num_examples} examples): not a "
+          f"number (mean {result.mean}, standard error {result.stderr}): the log-weights "
+          "overflow; results.json records null", flush=True)
+  elif verbose:
     print(f"test log-likelihood (K={num_samples}, {result.num_examples} examples): "
           f"{result.mean:.3f} ± {result.stderr:.3f} nats{bits} | mean ESS "
           f"{result.mean_ess:.1f}/{num_samples}", flush=True)

@@ -26,7 +26,8 @@ import tensorflow as tf
 
 from tfp_zoo import annealed_importance, datasets, estimators, evaluation, models
 from tfp_zoo import precision as precision_lib
-from tfp_zoo.errors import ConfigError, ResourceError, WorkdirLockedError
+from tfp_zoo.errors import (ConfigError, NonFiniteResultError, ResourceError,
+                            WorkdirLockedError)
 from tfp_zoo.estimators import binding
 from tfp_zoo.progress import Progress
 from tfp_zoo.training import config as config_lib
@@ -483,11 +484,26 @@ def evaluate_workdir(workdir: str, *, num_samples: int = 5000, num_examples: int
   print(f"Evaluating {workdir} at step {step} on {len(images)} test examples ({label})",
         flush=True)
   progress = Progress(f"eval ({label})", len(images), unit="examples")
-  return evaluation.dataset_log_likelihood(
+  result = evaluation.dataset_log_likelihood(
       model, images, seed=tf.constant([seed, 2]), num_samples=num_samples,
       batch_size=batch_size, chunk_size=chunk_size,
       progress=lambda done, total: progress.update(done), estimate=estimate,
       precision=precision)
+  check_finite_result(result, f"the {label} estimate of {workdir}")
+  return result
+
+
+def check_finite_result(result: evaluation.DatasetLogLikelihood, what: str) -> None:
+  """Raises NonFiniteResultError (one line) unless the mean, its standard error
+  and the ESS are finite numbers: a NaN is never reported as a result."""
+  values = {"mean": result.mean, "standard error": result.stderr, "mean ESS": result.mean_ess}
+  bad = {k: v for k, v in values.items() if not math.isfinite(v)}
+  if bad:
+    shown = ", ".join(f"{k} {v}" for k, v in bad.items())
+    raise NonFiniteResultError(
+        f"{what} is not a number ({shown} over {result.num_examples} examples): the "
+        "log-weights overflow in float32; the checkpoint may have diverged, or the model "
+        "assigns extreme densities to this data")
 
 
 def _ais(model, x, seed, **options):
