@@ -12,7 +12,7 @@ import pytest
 import tensorflow as tf
 from absl.testing import parameterized
 
-from tfp_zoo import export, models, testing, training
+from tfp_zoo import evaluation, export, models, testing, training
 from tfp_zoo.models import base
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -245,6 +245,25 @@ class ExportTest(tf.test.TestCase, parameterized.TestCase):
     self.assertAllClose(decoded["x_mean"], mean, rtol=1e-5, atol=1e-6, msg=name)
     self.assertEqual(set(loaded.signatures), {"sample", "decode", "encode",
                                               "log_likelihood"})
+
+  def test_a_context_iaf_guide_encodes_and_scores_as_in_python(self):
+    model = models.get("vae", input_shape=(6, 6, 1), hidden_sizes=(8,), latent_sizes=(3,),
+                       guide="iaf", seed=3)
+    rng = np.random.default_rng(0)
+    for v in model.guide_flows[0].trainable_variables:  # the context matters
+      v.assign(v + 0.4 * rng.normal(size=v.shape).astype(np.float32))
+    loaded = tf.saved_model.load(export.export_model(
+        model, os.path.join(self.get_temp_dir(), "context_iaf")))
+    x = tf.cast(tf.random.stateless_uniform([3, 6, 6, 1], seed=[2, 2]) < 0.5, tf.float32)
+    seed = tf.constant([4, 4])
+    encoded = loaded.encode(x, seed)
+    expected = tf.function(lambda: model.guide(x).sample(seed=seed), autograph=False)()
+    self.assertAllClose(encoded["z"], expected.z, rtol=1e-5, atol=1e-5)
+    scored = loaded.log_likelihood(x, tf.constant(7), seed)["log_likelihood"]
+    reference = tf.function(lambda: evaluation.log_likelihood_weights(
+        model, x, seed=tf.random.experimental.stateless_fold_in(seed, 0), num_samples=7),
+                            autograph=False)()
+    self.assertAllClose(scored, tf.reduce_logsumexp(reference, 0) - np.log(7.), rtol=1e-5)
 
   def test_exported_log_likelihood_matches_the_exact_value(self):
     model = models.get("linear_gaussian", input_shape=(6,), latent_size=2, seed=3)

@@ -1,13 +1,17 @@
 """β-TC-VAE: the decomposition against a Monte Carlo reference computed from the
 exact aggregate posterior of a tiny dataset (the minibatch is the whole
 dataset, so q(z) = (1/N) Σ_n q(z | x_n) is a known mixture), with the
-minibatch-weighted estimator's known bias; and its refusals."""
+minibatch-weighted estimator's known bias; the stratified estimator's density
+unbiased over random minibatches; and its refusals."""
+
+from unittest import mock
 
 import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
 from tfp_zoo import estimators, models, testing, training
+from tfp_zoo.estimators import total_correlation
 
 tfd = tfp.distributions
 N, D = 8, 2
@@ -39,7 +43,7 @@ def _reference(model, x, num_samples=4000):
 def _metrics(model, x, replicates=40, **options):
   def call(seed):
     metrics = estimators.beta_tc_vae(model, x, seed=seed, dataset_size=N, num_samples=50,
-                                     **options).metrics
+                                     sampling="mws", **options).metrics
     return tf.stack([metrics["mutual_information"], metrics["total_correlation"]])
   return testing.replicate(call, replicates, seed=(2, 2))
 
@@ -58,6 +62,64 @@ class BetaTcVaeTest(tf.test.TestCase):
       # Power: the same estimate read without its bias is refused.
       self.assertGreater(abs(mean - reference.mean()) / stderr, 10.0, column)
     self.assertGreater(tc_ref.mean(), 0.1)  # the latents are dependent: a real test
+
+  def _density_z_score(self, num_batches=20000):
+    """(mean − exact)/SE of the density estimate Σ_j w_ij q(z | x_j) of q(z) at a
+    fixed z, for one example i in random minibatches of M = 4 out of N = 12,
+    at a random position (the joint over D = 2, and the first marginal)."""
+    n, m, d = 12, 4, 2
+    rng = np.random.default_rng(0)
+    locs, scales = rng.normal(0, 1.5, [n, d]), rng.uniform(0.4, 1.0, [n, d])
+    z, anchor = np.array([0.3, -0.2]), 0
+    log_q = tfd.Normal(locs, scales).log_prob(z).numpy()  # [N, D]
+    exact = np.exp(log_q.sum(-1)).mean(), np.exp(log_q[:, 0]).mean()
+    batches = np.stack([rng.permutation(np.r_[anchor, rng.choice(np.arange(1, n), m - 1,
+                                                                  replace=False)])
+                        for _ in range(num_batches)])  # [R, M], the anchor somewhere
+    position = np.argmax(batches == anchor, axis=1)
+    scores = []
+    for column, pairs in enumerate((log_q.sum(-1)[batches], log_q[:, 0][batches])):
+      rows = tf.constant(np.repeat(pairs[:, None, :], m, axis=1), tf.float32)  # [R, M, M]
+      estimate = total_correlation.aggregate_log_density(rows, n, self.sampling).numpy()
+      density = np.exp(estimate[np.arange(num_batches), position])
+      mean, stderr = testing.mean_and_stderr(density)
+      scores.append((mean - exact[column]) / stderr)
+    return scores
+
+  def test_stratified_density_is_unbiased_and_wrong_weights_are_not(self):
+    self.sampling = "mss"
+    for score in self._density_z_score():
+      self.assertLess(abs(score), 4.0)
+    # The minibatch-weighted estimate is biased (about q/N here) ...
+    self.sampling = "mws"
+    for score in self._density_z_score():
+      self.assertLess(score, -10.0)
+    # ... and so are stratification weights with the stratum's and the other
+    # examples' weights swapped (their share no longer (N − 1)/N).
+    real = total_correlation.log_sampling_weights
+    def swapped(batch_size, dataset_size, sampling):
+      w = real(batch_size, dataset_size, sampling)
+      stratum = tf.cast(tf.roll(tf.eye(batch_size), 1, axis=1), tf.bool)
+      others = tf.logical_not(tf.logical_or(stratum, tf.eye(batch_size, dtype=tf.bool)))
+      return tf.where(stratum, w[0, 2], tf.where(others, w[0, 1], w))
+    self.sampling = "mss"
+    with mock.patch.object(total_correlation, "log_sampling_weights", swapped):
+      for score in self._density_z_score():
+        self.assertGreater(abs(score), 6.0)
+
+  def test_sampling_defaults_to_mss_and_older_runs_keep_mws(self):
+    model, x = _problem()
+    seed = tf.constant([4, 4])
+    default = estimators.beta_tc_vae(model, x, seed=seed, dataset_size=100)
+    mss = estimators.beta_tc_vae(model, x, seed=seed, dataset_size=100, sampling="mss")
+    mws = estimators.beta_tc_vae(model, x, seed=seed, dataset_size=100, sampling="mws")
+    self.assertAllClose(default.generative_loss, mss.generative_loss)
+    self.assertNotAllClose(mws.metrics["total_correlation"], mss.metrics["total_correlation"])
+    self.assertEqual(training.config.ADDED_OPTION_LEGACY_VALUES["beta_tc_vae"],
+                     {"sampling": "mws"})
+    with self.assertRaisesRegex(ValueError, "sampling='mss' needs 2 <= batch size <= "
+                                "dataset_size, got a batch of 8 and dataset_size=5"):
+      estimators.beta_tc_vae(model, x, seed=seed, dataset_size=5)
 
   def test_unit_weights_give_the_elbo_and_the_terms_sum_to_its_kl(self):
     model, x = _problem()

@@ -168,6 +168,32 @@ class ResumeContractTest(tf.test.TestCase):
 
 class OlderWorkdirsTest(tf.test.TestCase):
 
+  def test_older_configs_keep_their_iaf_and_their_zeros_mean_the_default(self):
+    workdir = self.create_tempdir().full_path
+    run = _config(workdir, model_hparams=dict(TINY, guide="iaf", prior="mixture"),
+                  estimator="hmc").validate()
+    workdir_lib.save_config(run, workdir, None)
+    path = os.path.join(workdir, "config.json")
+    with open(path) as f:
+      fields = json.load(f)
+    self.assertIsNone(fields["model_hparams"]["iaf_context"])  # new runs: the context IAF
+    self.assertIsNone(fields["model_hparams"]["flow_layers"])
+    # As the previous main wrote it: no iaf_context, no adaptation_decay, and
+    # 0 for "the default" size.
+    del fields["model_hparams"]["iaf_context"], fields["estimator_options"]["adaptation_decay"]
+    fields["model_hparams"].update(flow_layers=0, prior_components=0, flow_hidden=0)
+    with open(path, "w") as f:
+      json.dump(fields, f)
+    saved = training.load_config(workdir)
+    self.assertIs(saved.model_hparams["iaf_context"], False)
+    self.assertEqual(saved.estimator_options["adaptation_decay"], 0.0)
+    for name in ("flow_layers", "prior_components", "flow_hidden"):
+      self.assertIsNone(saved.model_hparams[name], name)
+    model = models_lib.get("vae", input_shape=(28, 28, 1), **saved.resolved_model_hparams())
+    self.assertFalse(model.iaf_context)
+    self.assertLen(model.guide_flows[0].layers, 2)  # the default, not 0 layers
+    self.assertEqual(model.prior.locs.shape[0], 10)
+
   def test_k_is_saved_itself_and_a_null_k_of_older_runs_stays_5(self):
     workdir = self.create_tempdir().full_path
     new_run = _config(workdir, estimator="elbo", num_samples=None).validate()

@@ -18,6 +18,7 @@ from tfp_zoo.estimators.amortised_learning import BANDWIDTHS, FEATURE_MAPS, SOLV
 from tfp_zoo.estimators.base import CONTINUOUS_LATENTS
 from tfp_zoo.estimators.neural_variational_inference import BASELINES, BOUNDS
 from tfp_zoo.estimators.reweighted_wake_sleep import GUIDE_UPDATES
+from tfp_zoo.estimators.total_correlation import SAMPLINGS
 
 __all__ = ["RULES", "check_option_values"]
 
@@ -101,7 +102,8 @@ RULES: dict[str, dict[str, Rule]] = {
             "target_accept_rate": number(0, 1, low_open=True, high_open=True),
             "adaptation_rate": positive(), "adaptation_decay": number(0, 1)},
     "beta_tc_vae": {"num_samples": _K, "dataset_size": integer(1), "beta": number(0),
-                    "alpha": number(0), "gamma": number(0)},
+                    "alpha": number(0), "gamma": number(0),
+                    "sampling": one_of(*SAMPLINGS)},
 }
 
 

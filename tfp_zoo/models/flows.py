@@ -24,6 +24,7 @@ Both map R^d onto R^d (finite scales), so MCMC moves the latent in z directly.
 
 from __future__ import annotations
 
+import functools
 from typing import Sequence
 
 import numpy as np
@@ -50,10 +51,15 @@ def _degrees(size: int, hidden: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 class MADE(tf.Module):
-  """(shift, log_scale) of u ∈ R^d, output i depending on u_{<i} only."""
+  """(shift, log_scale) of u ∈ R^d, output i depending on u_{<i} only.
+
+  With `context_size` > 0 the hidden layer also sees a context vector h
+  (unmasked: every output may depend on all of h), as the IAF of Kingma et
+  al. (2016) takes the encoder's h so that the flow depends on x.
+  """
 
   def __init__(self, size: int, hidden_size: int, *, seed: Sequence[int],
-               activation: str = "tanh", name: str | None = None):
+               activation: str = "tanh", context_size: int = 0, name: str | None = None):
     super().__init__(name=name)
     if activation not in nn.ACTIVATIONS:
       raise ValueError(f"activation={activation!r}: expected one of {sorted(nn.ACTIVATIONS)}")
@@ -68,12 +74,27 @@ class MADE(tf.Module):
     self.direct_kernel = tf.Variable(tf.zeros([size, 2 * size]), name="direct_kernel")
     self.output_bias = tf.Variable(tf.zeros([2 * size]), name="output_bias")
     self._activation = nn.ACTIVATIONS[activation]
+    self.context_size = context_size
+    if context_size:
+      self.context = nn.Dense(context_size, hidden_size, seed=tf.random.experimental.
+                              stateless_fold_in(tf.constant(seed, tf.int32), 1).numpy(),
+                              name="context")
 
-  def __call__(self, u: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+  def __call__(self, u: tf.Tensor,
+               context: tf.Tensor | None = None) -> tuple[tf.Tensor, tf.Tensor]:
+    if (context is None) != (not self.context_size):
+      raise ValueError(f"MADE: built with context_size={self.context_size}, called "
+                       f"{'without' if context is None else 'with'} a context")
     shape = tf.shape(u)
     flat = tf.reshape(u, [-1, self.size])
-    h = self._activation(tf.nn.bias_add(
-        tf.matmul(flat, self.hidden.kernel * self._hidden_mask), self.hidden.bias))
+    pre = tf.nn.bias_add(tf.matmul(flat, self.hidden.kernel * self._hidden_mask),
+                         self.hidden.bias)
+    if context is not None:
+      # h W_c is [..., batch, hidden]; u may carry more leading (sample) axes
+      # than the context: broadcast, then flatten like u.
+      unflat = tf.reshape(pre, tf.concat([shape[:-1], [-1]], 0)) + self.context(context)
+      pre = tf.reshape(unflat, [-1, tf.shape(pre)[-1]])
+    h = self._activation(pre)
     out = tf.nn.bias_add(tf.matmul(h, self.output_kernel * self._output_mask)
                          + tf.matmul(flat, self.direct_kernel * self._direct_mask),
                          self.output_bias)
@@ -95,7 +116,8 @@ class AutoregressiveFlow(tf.Module):
   """L MADE layers with reversals between them, as an IAF or a MAF bijector."""
 
   def __init__(self, size: int, *, kind: str, num_layers: int, hidden_size: int,
-               seed: Sequence[int], activation: str = "tanh", name: str | None = None):
+               seed: Sequence[int], activation: str = "tanh", context_size: int = 0,
+               name: str | None = None):
     super().__init__(name=name)
     if kind not in ("iaf", "maf"):
       raise ValueError(f"kind={kind!r}: expected 'iaf' or 'maf'")
@@ -107,16 +129,20 @@ class AutoregressiveFlow(tf.Module):
                                                    num_layers).numpy()
     self.kind = kind
     self.size = size
-    self.layers = [MADE(size, hidden_size, seed=s, activation=activation, name=f"made_{i}")
+    self.context_size = context_size
+    self.layers = [MADE(size, hidden_size, seed=s, activation=activation,
+                        context_size=context_size, name=f"made_{i}")
                    for i, s in enumerate(seeds)]
 
-  def bijector(self) -> tfb.Bijector:
-    """The flow from base noise to the latent (ε ↦ z)."""
+  def bijector(self, context: tf.Tensor | None = None) -> tfb.Bijector:
+    """The flow from base noise to the latent (ε ↦ z); `context` [..., batch, c]
+    (the encoder's h) conditions every layer when the flow was built with one."""
     steps = []
     for i, made in enumerate(self.layers):
       if i:
         steps.append(tfb.Permute(list(range(self.size - 1, -1, -1))))
-      maf = tfb.MaskedAutoregressiveFlow(shift_and_log_scale_fn=made)
+      fn = made if context is None else functools.partial(made, context=context)
+      maf = tfb.MaskedAutoregressiveFlow(shift_and_log_scale_fn=fn)
       steps.append(tfb.Invert(maf) if self.kind == "iaf" else maf)
     # tfb.Chain applies its list last-to-first.
     return tfb.Chain(list(reversed(steps)), name=FLOW_NAME)

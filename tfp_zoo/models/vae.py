@@ -93,7 +93,7 @@ class VAE(base.LatentVariableModel):
                hidden_sizes: int | Sequence[int] | None = None, activation: str = "tanh",
                prior: str = "standard", prior_components: int | None = None,
                guide: str = "diagonal", flow_layers: int | None = None,
-               flow_hidden: int | None = None,
+               flow_hidden: int | None = None, iaf_context: bool | None = None,
                architecture: str = "auto", conv_channels: int | Sequence[int] | None = None,
                residual_blocks: int = 0, pixel_scale: str = "learned",
                pixel_scale_init: float = pixels.DEFAULT_PIXEL_SCALE_INIT, seed: int = 0, name: str | None = None):
@@ -117,6 +117,11 @@ class VAE(base.LatentVariableModel):
         followed by an inverse autoregressive flow shared across inputs).
       flow_layers: MADE layers of the IAF guide and of the flow prior (unset: 2).
       flow_hidden: hidden units of each MADE (unset: twice the latent size).
+      iaf_context: with guide='iaf', each layer's encoder also emits a context
+        vector h (as many units as a MADE's hidden layer) that every MADE of its
+        flow takes, so the flow depends on x, as Kingma et al. (2016) define the
+        IAF (unset: true; runs saved before it had a flow shared across inputs
+        and keep it: false).
       architecture: the networks next to x, one of `ARCHITECTURES`: 'mlp'
         (as in the IWAE paper), 'conv' (`conv.ConvEncoder`/`ConvDecoder`:
         stride-2 convolutions of `conv_channels`, with `residual_blocks`
@@ -138,6 +143,10 @@ class VAE(base.LatentVariableModel):
     pixels.check_pixel_scale(pixel_scale, pixel_scale_init, likelihood)
     _check_prior(prior, prior_components, stochastic_layers)
     _check_guide(guide, prior, flow_layers, flow_hidden)
+    if iaf_context is not None and (not isinstance(iaf_context, bool) or guide != "iaf"):
+      raise ValueError(f"iaf_context={iaf_context!r}: true or false, and only used with "
+                       "guide=iaf")
+    self.iaf_context = guide == "iaf" and iaf_context is not False
     architecture = architectures.resolve(architecture, self.input_shape, conv_channels,
                                          residual_blocks)
     if architecture == "conv" and prior == "vampprior":
@@ -154,6 +163,10 @@ class VAE(base.LatentVariableModel):
               else list(default_hidden))
     self.likelihood = likelihood
     self.latent_sizes = latent_sizes
+    # The IAF's MADE width, and the context h each layer's encoder adds for it.
+    flow_width = [2 * size if flow_hidden is None else flow_hidden for size in latent_sizes]
+    self._context_sizes = flow_width if self.iaf_context else [0] * stochastic_layers
+    params_size = lambda i: _guide_params_size(guide, latent_sizes[i]) + self._context_sizes[i]
     self.stochastic_layers = stochastic_layers
     data_size = int(np.prod(self.input_shape))
     seed_list = tf.random.experimental.stateless_split(
@@ -166,9 +179,9 @@ class VAE(base.LatentVariableModel):
     # Encoders: layer i maps (x or z_i) to the parameters of z_{i+1}.
     self.encoders = [
         architectures.encoder(architecture, self.input_shape, hidden[0],
-                              _guide_params_size(guide, latent_sizes[0]), seed=seeds[0],
+                              params_size(0), seed=seeds[0],
                               name="encoder_1", **nets)] + [
-        nn.MLP([below[i], *hidden[i], _guide_params_size(guide, latent_sizes[i])],
+        nn.MLP([below[i], *hidden[i], params_size(i)],
                activation=activation, seed=seeds[i], name=f"encoder_{i + 1}")
         for i in range(1, stochastic_layers)]
     # Decoders: layer i maps z_{i+1} to the parameters of (x or z_i).
@@ -191,16 +204,16 @@ class VAE(base.LatentVariableModel):
         tf.constant([seed, 0], tf.int32), 1000).numpy()
     flow_layers = _DEFAULT_FLOW_LAYERS if flow_layers is None else flow_layers
 
-    def flow(i, kind, seed):
+    def flow(i, kind, seed, context_size=0):
       return flows.AutoregressiveFlow(
-          latent_sizes[i], kind=kind, num_layers=flow_layers,
-          hidden_size=2 * latent_sizes[i] if flow_hidden is None else flow_hidden, seed=seed, name=f"{kind}_{i + 1}")
+          latent_sizes[i], kind=kind, num_layers=flow_layers, hidden_size=flow_width[i],
+          seed=seed, context_size=context_size, name=f"{kind}_{i + 1}")
 
     self.guide_kind = guide
     if guide == "iaf":
       self.guide_flows = [
           flow(i, "iaf", tf.random.experimental.stateless_fold_in(
-              tf.constant([seed, 0], tf.int32), 2000 + i).numpy())
+              tf.constant([seed, 0], tf.int32), 2000 + i).numpy(), self._context_sizes[i])
           for i in range(stochastic_layers)]
     if prior == "flow":
       self.prior = priors.FlowPrior(
@@ -258,8 +271,10 @@ class VAE(base.LatentVariableModel):
     if self.guide_kind == "full_covariance":
       return _full_covariance_normal(params, self.latent_sizes[i], name)
     if self.guide_kind == "iaf":
-      return tfd.TransformedDistribution(_diag_normal(params, None),
-                                         self.guide_flows[i].bijector(), name=name)
+      size = 2 * self.latent_sizes[i]
+      context = params[..., size:] if self._context_sizes[i] else None
+      return tfd.TransformedDistribution(_diag_normal(params[..., :size], None),
+                                         self.guide_flows[i].bijector(context), name=name)
     return _diag_normal(params, name)
 
   def guide(self, x: tf.Tensor) -> tfd.JointDistributionCoroutine:

@@ -31,7 +31,7 @@ from tfp_zoo.training import distribute
 
 __all__ = ["TrainConfig", "ConfigError", "LEGACY_NUM_SAMPLES", "RESUME_RULES",
            "LEGACY_ESTIMATOR_DEFAULTS", "ADDED_OPTION_LEGACY_VALUES", "LEGACY_MODEL_HPARAMS",
-           "LEGACY_ZERO_MEANS_DEFAULT",
+           "LEGACY_ZERO_MEANS_DEFAULT", "ADDED_HPARAM_LEGACY_VALUES",
            "estimate_memory_bytes"]
 
 # K of a run saved with "num_samples": null (before each estimator declared its
@@ -275,6 +275,14 @@ LEGACY_ESTIMATOR_DEFAULTS: dict[str, dict[str, Any]] = {
 # or not) resumes with it. HMC's step-size gain was constant before it decayed.
 ADDED_OPTION_LEGACY_VALUES: dict[str, dict[str, Any]] = {
     "hmc": {"adaptation_decay": 0.0},
+    # β-TC-VAE estimated q(z) by minibatch-weighted sampling before 'mss'.
+    "beta_tc_vae": {"sampling": "mws"},
+}
+# Model hyperparameters added after config.json began pinning every default:
+# name -> (the saved hyperparameters under which it has an effect, the value
+# that rebuilds the runs saved before it). The IAF guide took no context.
+ADDED_HPARAM_LEGACY_VALUES: dict[str, tuple[dict[str, Any], Any]] = {
+    "iaf_context": ({"guide": "iaf"}, False),
 }
 # Model sizes that config.json stored as 0 meaning "the default" before an
 # explicit 0 was refused: a saved 0 reads as unset (no new run can save 0).

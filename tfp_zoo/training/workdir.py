@@ -246,6 +246,12 @@ def load_saved_run(workdir: str) -> tuple[config_lib.TrainConfig, str | None]:
         **config.estimator_options}
     config.model_hparams = {k: None if k in config_lib.LEGACY_ZERO_MEANS_DEFAULT and v == 0
                             else v for k, v in config.model_hparams.items()}
+    if config.model in models.names():  # hyperparameters newer than the run
+      accepted = models.hparam_names(config.model)
+      for name, (when, value) in config_lib.ADDED_HPARAM_LEGACY_VALUES.items():
+        if (name in accepted and name not in config.model_hparams
+            and all(config.model_hparams.get(k) == v for k, v in when.items())):
+          config.model_hparams = {**config.model_hparams, name: value}
     if not fields.get(PINNED_KEY) and config.model in models.names():
       accepted = models.hparam_names(config.model)
       config.model_hparams = {
