@@ -2,6 +2,7 @@
 trained model's draws, validates its inputs, and is written atomically."""
 
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -82,7 +83,10 @@ _TF_ONLY_INPUT_CHECKS = textwrap.dedent("""
       # or "Graph execution error:" and a stack above it.
       lines = re.sub(r"\\{\\{function_node [^}]*\\}\\} ", "", error.message).splitlines()
       ends = [i for i, line in enumerate(lines) if line.startswith("\\t [[")]
-      return lines[ends[0] - 1] if ends else lines[0]
+      line = lines[ends[0] - 1] if ends else lines[0]
+      assert not line.endswith("Tensor had NaN values"), line
+      match = re.fullmatch(r"assertion failed: \\[(.*)\\]", line)
+      return match.group(1) if match else line
 
     nan = images.copy()
     nan[1, 5, 5, 0] = np.nan
@@ -176,7 +180,97 @@ ROUND_TRIPS = testing.sample_product([
     meets=(("kind", "name", 1),), size=4, name=lambda c: c["name"].replace("/", "_"))
 
 
+# TF-only, under an address-space limit: requests too large for memory or for
+# int32 shapes are refused with the reason, the estimate is near the real
+# peak, and decode checks its latents as encode checks x.
+_TF_ONLY_SIZES = textwrap.dedent("""
+    import re, resource, sys
+    import numpy as np
+    import tensorflow as tf
+
+    limit = 8 * 2**30
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    loaded = tf.saved_model.load(sys.argv[1])
+    seed = tf.constant([0, 0])
+
+    def refused(call, pattern):
+      try:
+        call()
+      except tf.errors.InvalidArgumentError as e:
+        lines = [l for l in e.message.splitlines() if "assertion failed: [" in l]
+        assert lines and re.search(pattern, lines[0]), e.message
+        assert "Tensor had NaN values" not in e.message, e.message
+      else:
+        raise AssertionError(f"accepted: {pattern}")
+
+    refused(lambda: loaded.sample(tf.constant(10**9), seed),
+            r"num_samples = 1000000000 needs \\d+ elements, beyond the int32 shapes")
+    refused(lambda: loaded.sample(tf.constant(200000), seed),
+            r"num_samples = 200000 needs about [\\d.]+ GiB and [\\d.]+ GiB is available")
+    x = tf.zeros([2, 50, 50, 1])
+    refused(lambda: loaded.log_likelihood(x, tf.constant(2**31 - 1), seed),
+            r"num_samples × batch = 4294967294 needs")
+    out = loaded.sample(tf.constant(3), seed)
+    latents = {n.decode(): out[n.decode()] for n in loaded.latent_names.numpy()}
+    name = sorted(k for k, v in latents.items() if v.dtype.is_floating)[0]
+    nan = dict(latents, **{name: latents[name] * np.nan})
+    refused(lambda: loaded.decode(**nan, seed=seed), f"{name}: expected finite values")
+    other = [k for k in latents if k != name][0]
+    short = dict(latents, **{other: latents[other][:2]})
+    refused(lambda: loaded.decode(**short, seed=seed), "needs the same batch size")
+    # The estimate against the real growth of the peak resident memory.
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    loaded.sample(tf.constant(4000), seed)
+    grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - before
+    ratio = 4000 * int(loaded.sample_bytes) / grown
+    assert 0.5 < ratio < 2, (ratio, grown)
+    print(f"TF-ONLY SIZES OK {ratio:.2f}")
+""")
+
+
 class ExportTest(tf.test.TestCase, parameterized.TestCase):
+
+  @pytest.mark.slow  # two launcher processes
+  def test_a_second_export_to_the_same_output_is_refused_and_leftovers_go(self):
+    # Two launchers racing for one output cannot be timed reliably on a loaded
+    # host; the lock they would contend for is held here instead.
+    workdir = _tiny_workdir(self)
+    root = self.create_tempdir().full_path
+    output = os.path.join(root, "model")
+    for leftover in ("model.tmp-killed1", "model.old-killed2"):  # a killed export's
+      os.makedirs(os.path.join(root, leftover, "variables"))
+    os.makedirs(os.path.join(root, "other.tmp-keep"))  # another output's: kept
+    # An export to the same output in progress (here: this process holds its lock).
+    with export._export_lock(output):  # pylint: disable=protected-access
+      second = testing.start_launcher("export.py", f"--workdir={workdir}",
+                                      f"--output={output}")
+      stdout, stderr = second.communicate(timeout=300)
+    self.assertNotEqual(second.returncode, 0, stdout)
+    self.assertNotIn("Traceback", stderr)
+    self.assertRegex(stderr.strip().splitlines()[-1],
+                     rf"^FATAL ExportError: --output={re.escape(output)} is being written by "
+                     rf"another export \(PID {os.getpid()}\); wait for it")
+    self.assertFalse(os.path.exists(output))
+    # Once it is done, the next export goes ahead and clears a killed one's leftovers.
+    again = testing.start_launcher("export.py", f"--workdir={workdir}", f"--output={output}")
+    _, stderr = again.communicate(timeout=300)
+    self.assertEqual(again.returncode, 0, stderr[-2000:])
+    self.assertEqual(sorted(os.listdir(root)), ["model", "other.tmp-keep"])
+    tf.saved_model.load(output)  # the first export is whole
+
+  @pytest.mark.slow  # a TensorFlow-only process under RLIMIT_AS
+  def test_requests_too_large_are_refused_with_the_reason(self):
+    model = models.get("air", input_shape=(50, 50, 1))
+    path = export.export_model(model, os.path.join(self.get_temp_dir(), "air"))
+    script = os.path.join(self.get_temp_dir(), "tf_only_sizes.py")
+    with open(script, "w") as f:
+      f.write(_TF_ONLY_SIZES)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    process = subprocess.run([sys.executable, script, path], capture_output=True, text=True,
+                             timeout=600, cwd=self.get_temp_dir(),
+                             env=dict(env, TF_CPP_MIN_LOG_LEVEL="2"))
+    self.assertEqual(process.returncode, 0, process.stderr[-3000:])
+    self.assertIn("TF-ONLY SIZES OK", process.stdout)
 
   @pytest.mark.slow
   def test_launcher_export_runs_in_a_tensorflow_only_process(self):

@@ -39,7 +39,11 @@ def _message_line(error):
   """
   lines = re.sub(r"\{\{function_node [^}]*\}\} ", "", error.message).splitlines()
   ends = [i for i, line in enumerate(lines) if line.startswith("\t [[")]
-  return lines[ends[0] - 1] if ends else lines[0]
+  line = lines[ends[0] - 1] if ends else lines[0]
+  # The reason in full, from tf.debugging.Assert: never a NaN-flag's suffix.
+  assert not line.endswith("Tensor had NaN values"), line
+  match = re.fullmatch(r"assertion failed: \[(.*)\]", line)
+  return match.group(1) if match else line
 
 
 class CheckObservationsTest(tf.test.TestCase, parameterized.TestCase):

@@ -31,22 +31,21 @@ def check_that(condition: tf.Tensor, message: str) -> tf.Operation | None:
 
   Eagerly this raises `tf.errors.InvalidArgumentError(message)` at once. In a
   graph it returns an op to run first (a control dependency), which raises the
-  same error when the condition is false. The op is a `tf.debugging.
-  check_numerics` of a flag that is NaN exactly when the condition fails, not a
-  `tf.debugging.Assert`: its error line is our message (then ` : Tensor had NaN
-  values`), whereas Assert's begins with "assertion failed: [". It is plain
-  TensorFlow, so SavedModels that hold it load without this package.
+  same error when the condition is false: a `tf.debugging.Assert` whose error
+  line is `assertion failed: [<message>]`, the reason in full. (CheckNumerics
+  of a NaN flag, used before, appended " : Tensor had NaN values" to every
+  message, NaN or not.) It is plain TensorFlow, so SavedModels that hold it
+  load without this package.
 
-  Under XLA (`tf.function(jit_compile=True)`) TensorFlow compiles both
-  CheckNumerics and Assert to nothing, so only the static checks of the caller
-  apply there: check data before it enters a compiled step.
+  Under XLA (`tf.function(jit_compile=True)`) TensorFlow compiles Assert to
+  nothing, so only the static checks of the caller apply there: check data
+  before it enters a compiled step.
   """
   if tf.executing_eagerly():
     if not bool(condition):
       raise tf.errors.InvalidArgumentError(None, None, message)
     return None
-  flag = tf.where(condition, tf.constant(0.0), tf.constant(math.nan))
-  return tf.debugging.check_numerics(flag, message).op
+  return tf.debugging.Assert(condition, [message])
 
 
 def check_values(x: tf.Tensor, name: str = "x", support: str = "real",
@@ -88,8 +87,8 @@ def check_values(x: tf.Tensor, name: str = "x", support: str = "real",
       raise tf.errors.InvalidArgumentError(
           None, None, f"{name}: expected integer levels 0..255{owner}, got fractions{hint}")
     return x
-  checks = [tf.debugging.check_numerics(
-      x, f"{name}: expected finite values, got NaN or infinity").op]
+  checks = [check_that(tf.reduce_all(tf.math.is_finite(x)),
+                      f"{name}: expected finite values, got NaN or infinity")]
   if (low, high) != (-math.inf, math.inf):
     inside = tf.reduce_all(tf.logical_and(x >= low, x <= high))
     checks.append(check_that(inside, f"{name}: expected values in [{low:g}, {high:g}]"
