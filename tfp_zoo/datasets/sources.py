@@ -10,9 +10,11 @@ the prepared copy cannot be written.
 from __future__ import annotations
 
 import functools
+import gzip
 import hashlib
 import os
 import re
+import zlib
 from typing import Callable
 
 import numpy as np
@@ -20,6 +22,7 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from tfp_zoo.datasets import idx, multi_mnist, tfds_images, user_images
+from tfp_zoo.datasets.download import download_and_prepare
 from tfp_zoo.datasets.idx_builder import IdxImages
 from tfp_zoo.errors import DatasetError, DatasetNotFoundError, ResourceError, UserError
 
@@ -159,7 +162,7 @@ def load_images(name: str, split: str, *, data_dir: str | None = None,
       return _as_numpy(builder, split, f"delete it and prepare {name} again (--download)")
   if download:
     builder = tfds.builder(name, data_dir=data_dir)
-    builder.download_and_prepare()
+    download_and_prepare(builder, name)
     return _as_numpy(builder, split, f"delete it and prepare {name} again (--download)")
   where = f"in --data_dir={data_dir}" if data_dir else "(no --data_dir given)"
   hint = _uncompressed_hint(data_dir, list(_IDX_NAMES)) if data_dir else ""
@@ -247,6 +250,38 @@ def _digest(raw_files: dict[str, bytes]) -> str:
   return digest.hexdigest()[:16]
 
 
+# sha256 of label files that identify a dataset: the .gz files TFDS downloads
+# (its url_checksums) and, for MNIST, their decompressed content (copies are
+# often recompressed). Label files are small, and they differ between datasets.
+_KNOWN_LABEL_FILES = {
+    "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c": "mnist",
+    "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6": "mnist",
+    "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5": "mnist",
+    "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2": "mnist",
+    "a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845": "fashion_mnist",
+    "67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5": "fashion_mnist",
+}
+
+
+def _check_identity(name: str, directory: str, raw_files: dict[str, bytes]) -> None:
+  """Refuses the files of another known dataset given as `name` (MNIST's
+  files as fashion_mnist would train quietly on the wrong data)."""
+  for split, (_, labels_file) in idx.IDX_FILES.items():
+    raw = raw_files[labels_file]
+    contents = [raw]
+    try:
+      contents.append(gzip.decompress(raw))
+    except (OSError, EOFError, zlib.error):
+      pass
+    for content in contents:
+      known = _KNOWN_LABEL_FILES.get(hashlib.sha256(content).hexdigest())
+      if known is not None and known != name:
+        raise DatasetError(_one_line(
+            f"--data_dir={directory}: {labels_file} is {known}'s ({split} labels, "
+            f"recognised by its content digest), not {name}'s; give the {name} files, or "
+            f"--dataset={known}"))
+
+
 def _check_idx_files(directory: str, raw_files: dict[str, bytes]) -> None:
   """Decodes and checks both splits, so TFDS never sees a damaged file."""
   for split, (images_file, labels_file) in idx.IDX_FILES.items():
@@ -260,6 +295,7 @@ def _from_idx_builder(name: str, split: str, data_dir: str,
                       tfds_dir: str | None) -> np.ndarray:
   # Read each file once: the digest names exactly the bytes that were checked.
   raw_files = _read_idx_files(data_dir)
+  _check_identity(name, data_dir, raw_files)
   _check_idx_files(data_dir, raw_files)
   if tfds_dir is None:
     root = os.environ.get("TFDS_DATA_DIR",

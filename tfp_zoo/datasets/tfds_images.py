@@ -32,6 +32,7 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from tfp_zoo.datasets import random_access
+from tfp_zoo.datasets.download import download_and_prepare
 from tfp_zoo.errors import DatasetError, DatasetNotFoundError
 
 __all__ = ["IMAGE_DATASETS", "IN_MEMORY_BYTES", "PREFIX", "tfds_name", "load"]
@@ -107,7 +108,7 @@ def load(dataset: str, split: str, *, data_dir: str | None, download: bool,
           f"--dataset={dataset}: {name} is not prepared in --data_dir={data_dir}; "
           + _prepare_hint(name, data_dir))
     builder = tfds.builder(name, data_dir=data_dir, file_format="array_record")
-    builder.download_and_prepare()
+    download_and_prepare(builder, dataset)
   splits = builder.info.splits
   source = split if split in splits else ("validation" if split == "test" and
                                           "validation" in splits else None)

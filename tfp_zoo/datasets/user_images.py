@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import zipfile
 
 import numpy as np
@@ -40,6 +41,9 @@ def _path(name: str) -> str:
 
 
 def _check_images(images: np.ndarray, where: str) -> np.ndarray:
+  if images.dtype == object:
+    raise DatasetError(f"{where}: holds Python objects (dtype object), not pixels; expected "
+                       "a uint8 array [N, H, W, C]")
   if images.dtype != np.uint8:
     raise DatasetError(f"{where}: pixels are {images.dtype}; expected uint8 levels 0..255 "
                        "(e.g. np.round(x * 255).astype(np.uint8) for [0, 1] floats)")
@@ -50,6 +54,9 @@ def _check_images(images: np.ndarray, where: str) -> np.ndarray:
                        f"{_CHANNELS} (or [N, H, W])")
   if not len(images):
     raise DatasetError(f"{where}: no images")
+  if 0 in images.shape[1:3]:
+    raise DatasetError(f"{where}: images of size {images.shape[1]}x{images.shape[2]}; "
+                       "expected at least one pixel each way")
   return images
 
 
@@ -58,6 +65,7 @@ def load_npz(name: str, split: str) -> np.ndarray:
   path = _path(name)
   if not os.path.isfile(path):
     raise DatasetNotFoundError(f"--dataset={name}: {path} is not a file")
+  _check_zip(path)
   try:
     with np.load(path, allow_pickle=False) as arrays:
       missing = [s for s in _SPLITS if s not in arrays.files]
@@ -69,9 +77,24 @@ def load_npz(name: str, split: str) -> np.ndarray:
   except (zipfile.BadZipFile, ValueError, OSError, EOFError) as e:
     if isinstance(e, DatasetError):
       raise
-    raise DatasetError(f"{path}: not a readable .npz file ({e})") from None
+    reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+    if "allow_pickle" in reason or "pickled" in reason:
+      reason = "an array holds Python objects, not pixels"
+    raise DatasetError(f"{path}: not a readable .npz file ({reason})") from None
   _check_same_shape(images, path)
   return images[split]
+
+
+def _check_zip(path: str) -> None:
+  """An .npz is a zip archive of .npy arrays: say what the file is instead."""
+  if zipfile.is_zipfile(path):
+    return
+  with open(path, "rb") as f:
+    head = f.read(8)
+  what = ("a single .npy array (np.save), not an .npz archive" if head.startswith(b"\x93NUMPY")
+          else "not an .npz (zip) archive" + (" (it is empty)" if not head else ""))
+  raise DatasetError(f"{path}: {what}; save the splits with np.savez(path, train=..., "
+                     "test=...)")
 
 
 def _check_same_shape(images: dict[str, np.ndarray], where: str) -> None:
@@ -102,14 +125,29 @@ def load_folder(name: str, split: str) -> np.ndarray:
   return _read_pngs(os.path.join(root, split), first_shapes[split])
 
 
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
 def _decode(path: str) -> np.ndarray:
   try:
-    image = tf.io.decode_png(tf.io.read_file(path)).numpy()
-  except (tf.errors.OpError, OSError) as e:
-    reason = str(getattr(e, "message", e)).strip().splitlines()[0][:160]
-    raise DatasetError(f"{path}: not a readable PNG ({reason})") from None
-  if image.dtype != np.uint8:
-    raise DatasetError(f"{path}: a {image.dtype} PNG; expected 8-bit")
+    with open(path, "rb") as f:
+      raw = f.read()
+  except OSError as e:
+    raise DatasetError(f"{path}: cannot be read ({e.strerror})") from None
+  if not raw.startswith(_PNG_SIGNATURE):
+    raise DatasetError(f"{path}: not a PNG file (no PNG signature"
+                       + ("; it is empty)" if not raw else ")"))
+  # IHDR: width, height, then the bit depth (byte 24): decode_png would quietly
+  # convert 16-bit pixels to 8 bits.
+  if len(raw) >= 25 and raw[24] not in (1, 2, 4, 8):
+    raise DatasetError(f"{path}: a {raw[24]}-bit PNG; expected 8-bit pixels (save it "
+                       "with 8 bits per channel)")
+  try:
+    image = tf.io.decode_png(raw).numpy()
+  except tf.errors.OpError as e:
+    reason = re.sub(r"\{\{[^}]*\}\}\s*|\s*\[Op:\w+\].*", "", e.message).strip()
+    raise DatasetError(f"{path}: a truncated or damaged PNG ({reason or 'does not decode'})"
+                       ) from None
   if image.shape[-1] in (2, 4):  # grey + alpha, RGBA: drop alpha
     image = image[..., :-1]
   return image

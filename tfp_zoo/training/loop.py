@@ -215,7 +215,7 @@ def _open_run(config: config_lib.TrainConfig, trainer: Trainer, digest: str | No
       print(f"Resuming from step {start} ({restored})", flush=True)
     previous = workdir_lib.read_results(workdir)
     if chief:
-      workdir_lib.save_config(config, workdir, digest)
+      workdir_lib.save_config(config, workdir, digest, trainer.model.input_shape)
     yield start, previous
   finally:
     if lock is not None:

@@ -43,6 +43,8 @@ CHECKPOINT_DIR = "checkpoints"
 RESULTS_FILE = "results.json"
 LOCK_FILE = "lock"
 DIGEST_KEY = "data_digest"  # beside the TrainConfig fields in config.json
+# The model's input shape, so that reading a run (export, sample) needs no data.
+INPUT_SHAPE_KEY = "input_shape"
 # True when model_hparams and estimator_options hold every default (pinned).
 PINNED_KEY = "defaults_pinned"
 # Evaluation draws (test binarisation, importance samples) do not depend on the
@@ -189,7 +191,8 @@ def _alive(pid: int) -> bool:
   return True
 
 
-def save_config(config: config_lib.TrainConfig, workdir: str, data_digest: str | None) -> None:
+def save_config(config: config_lib.TrainConfig, workdir: str, data_digest: str | None,
+                input_shape: tuple[int, ...] | None = None) -> None:
   fields = dataclasses.asdict(config)
   # Every default written out: the run rebuilds the same model and estimator
   # after a default changes in the code.
@@ -197,6 +200,8 @@ def save_config(config: config_lib.TrainConfig, workdir: str, data_digest: str |
   fields["estimator_options"] = config.pinned_estimator_options()
   fields["num_samples"] = config.effective_num_samples  # K itself, not "the default"
   fields[DIGEST_KEY] = data_digest
+  if input_shape is not None:
+    fields[INPUT_SHAPE_KEY] = [int(d) for d in input_shape]
   fields[PINNED_KEY] = True
   write_json(os.path.join(workdir, CONFIG_FILE), fields, CONFIG_FILE)
 
@@ -307,8 +312,14 @@ def check_resume(saved: config_lib.TrainConfig, saved_digest: str | None,
       applied.append(f"--{name} changed from {old!r} to {new!r}: applied from step "
                      f"{restored_step}")
   if saved_digest and digest and saved_digest != digest:
-    refused.append(f"--data_dir: the data differ from the run's (content digest "
-                   f"{saved_digest} in the run, {digest} now)")
+    if datasets.user_images.is_user_dataset(config.dataset):  # the file itself changed
+      source = (f"--dataset={config.dataset}: its content changed since the run began "
+                "(a file was edited or replaced)")
+    elif config.data_dir:
+      source = f"--data_dir={config.data_dir}: the data differ from the run's"
+    else:
+      source = f"--dataset={config.dataset}: the data differ from the run's"
+    refused.append(f"{source} (content digest {saved_digest} in the run, {digest} now)")
   if config.train_steps < restored_step:
     refused.append(f"--train_steps: {config.train_steps} is below the restored step "
                    f"{restored_step}")
@@ -440,12 +451,23 @@ def restore_model(workdir: str) -> tuple[models.LatentVariableModel, config_lib.
   directory = os.path.join(workdir, CHECKPOINT_DIR)
   if not checkpoint_candidates(directory):
     raise ConfigError(f"--workdir={workdir}: no checkpoint in {directory}")
-  images = datasets.load_images(config.dataset, "test", data_dir=config.data_dir,
-                                download=config.download)
-  model = build_model(config, images.shape[1:])
+  input_shape = _saved_input_shape(workdir)
+  if input_shape is None:  # saved before the shape was: read it from the data
+    input_shape = datasets.load_images(config.dataset, "test", data_dir=config.data_dir,
+                                       download=config.download).shape[1:]
+  model = build_model(config, input_shape)
   step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
   restore(tf.train.Checkpoint(step=step, model=model), directory, partial=True)
   return model, config, int(step.numpy())
+
+
+def _saved_input_shape(workdir: str) -> tuple[int, ...] | None:
+  with open(os.path.join(workdir, CONFIG_FILE)) as f:  # load_config has read it
+    shape = json.load(f).get(INPUT_SHAPE_KEY)
+  if (isinstance(shape, list) and shape
+      and all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in shape)):
+    return tuple(shape)
+  return None
 
 
 def evaluate_workdir(workdir: str, *, num_samples: int = 5000, num_examples: int = 0,
