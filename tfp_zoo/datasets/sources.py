@@ -174,6 +174,27 @@ def load_images(name: str, split: str, *, data_dir: str | None = None,
       "--dataset=mnist_small always works offline."))
 
 
+def estimated_size(name: str, data_dir: str | None = None
+                   ) -> tuple[tuple[int, ...], int] | None:
+  """(image shape, bytes of both splits in memory) of a dataset, read from its
+  files' headers before loading it, where that is cheap: npz files and MNIST's
+  idx files; None otherwise (the shipped subset is small)."""
+  if isinstance(name, str) and name.startswith("npz:"):
+    return user_images.npz_size(name)
+  if name in ("mnist", "fashion_mnist") and data_dir and _idx_dir(data_dir):
+    total = 0
+    try:
+      for images_file, _ in idx.IDX_FILES.values():
+        with gzip.open(os.path.join(data_dir, images_file)) as f:
+          header = f.read(16)
+        count, rows, cols = (int.from_bytes(header[i:i + 4], "big") for i in (4, 8, 12))
+        total += count * rows * cols
+    except (OSError, EOFError, ValueError):
+      return None
+    return (rows, cols, 1), total
+  return None
+
+
 def data_digest(name: str, data_dir: str | None = None) -> str | None:
   """A content digest of the data `load_images(name, ..., data_dir=data_dir)` reads.
 

@@ -22,7 +22,8 @@ import tensorflow as tf
 
 from tfp_zoo.errors import DatasetError, DatasetNotFoundError
 
-__all__ = ["PREFIXES", "is_user_dataset", "load_npz", "load_folder", "user_digest"]
+__all__ = ["PREFIXES", "is_user_dataset", "load_npz", "load_folder", "user_digest",
+           "npz_size"]
 
 PREFIXES = ("npz:", "folder:")
 _SPLITS = ("train", "test")
@@ -192,3 +193,24 @@ def user_digest(name: str) -> str:
       with open(os.path.join(directory, f), "rb") as handle:
         digest.update(handle.read())
   return digest.hexdigest()[:16]
+
+
+def npz_size(name: str) -> tuple[tuple[int, ...], int] | None:
+  """(image shape, bytes of both splits) from the .npz's array headers, without
+  reading the pixels; None if the file cannot tell (load_npz says why)."""
+  path = _path(name)
+  try:
+    shapes = {}
+    with zipfile.ZipFile(path) as archive:
+      for split in _SPLITS:
+        with archive.open(split + ".npy") as f:
+          version = np.lib.format.read_magic(f)
+          read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                         else np.lib.format.read_array_header_2_0)
+          shape, _, dtype = read_header(f)
+          shapes[split] = (shape, np.dtype(dtype).itemsize)
+  except (OSError, KeyError, ValueError, zipfile.BadZipFile):
+    return None
+  image = tuple(shapes["train"][0][1:]) + ((1,) if len(shapes["train"][0]) == 3 else ())
+  total = sum(int(np.prod(shape)) * size for shape, size in shapes.values())
+  return image, total

@@ -94,8 +94,13 @@ def _strategy(config: config_lib.TrainConfig) -> tf.distribute.Strategy:
 
 
 def _load_data(config: config_lib.TrainConfig, strategy) -> _Data:
+  size = datasets.estimated_size(config.dataset, config.data_dir)
+  if size is not None:  # the data and a step, before the data fill the memory
+    config_lib.check_memory(config, size[0], data_bytes=size[1])
   train_images = datasets.load_images(config.dataset, "train", data_dir=config.data_dir,
                                       download=config.download)
+  # A step at the data's real image size (conv maps grow with it).
+  config_lib.check_memory(config, train_images.shape[1:])
   if config.train_examples:
     if not isinstance(train_images, np.ndarray):
       raise ConfigError(f"--train_examples={config.train_examples}: only for datasets read "
