@@ -86,7 +86,7 @@ class ValidateTest(parameterized.TestCase):
        "^--binarization=dynamic: likelihood=discretized_logistic models 8-bit levels 0..255; "
        "use --binarization=none$"),
       (dict(num_samples=10**6, batch_size=10**4),
-       "out of memory: a step needs at least .* GiB .*lower --num_samples or --batch_size"),
+       "out of memory: a step needs about .* GiB .*lower --num_samples or --batch_size"),
       (dict(model_hparams={"hidden_sizes": (10**6, 10**6)}),
        "out of memory: .*or the --model_hparams layer sizes"),
       (dict(estimator="alws", estimator_options={"num_sleep_samples": 10**7}),
