@@ -1,4 +1,4 @@
-r"""Attend-infer-repeat on multi_mnist, one estimator after another (issue 14).
+r"""Attend-infer-repeat on multi_mnist, one estimator after another.
 
 Each row trains `air` on `multi_mnist` (0–2 digits on a 50×50 canvas) for the
 same wall-clock budget with one estimator, then scores it on test canvases:

@@ -128,7 +128,7 @@ def main(argv):
       if points:
         ax.plot(*zip(*points), marker="o", label=f"alws, {solver}, ridge={ridge}")
   ax.axhline(1, color="gray", linestyle="--", label="elbo (K=1)")
-  ax.axhline(6, color="gray", linestyle=":", label="6x elbo (issue 13's target)")
+  ax.axhline(6, color="gray", linestyle=":", label="6x elbo (the target)")
   ax.set_xscale("log")
   ax.set_yscale("log")
   ax.set_xlabel("sleep samples N")

@@ -1,4 +1,4 @@
-r"""A learned importance-sampling proposal for a fixed model (issue 14).
+r"""A learned importance-sampling proposal for a fixed model.
 
 The model is `polynomial_regression`: cubic coefficients w ~ N(0, I), 20
 points on [−1, 1], Student-t noise (ν = 3, scale 0.3), so the posterior has

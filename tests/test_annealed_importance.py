@@ -96,7 +96,7 @@ class AnnealedImportanceTest(tf.test.TestCase, parameterized.TestCase):
       self.assertTrue(np.all(np.isfinite(result.log_likelihood.numpy())))
 
   def test_evaluation_ais_log_likelihood_is_the_same_estimate(self):
-    # The name: tfp_zoo.evaluation.ais_log_likelihood(model, x, *, seed,
+    # The public name: tfp_zoo.evaluation.ais_log_likelihood(model, x, *, seed,
     # num_samples, num_steps, ...), K = num_samples chains.
     model, x = testing.linear_gaussian_problem()
     ours = evaluation.ais_log_likelihood(model, x, seed=tf.constant([3, 4]), num_samples=8,

@@ -95,7 +95,7 @@ def _linear_gaussian(dim, latent_size, noise_sd, weight_scale, seed=7):
   return model, model.joint().sample(16, seed=[1, 2]).x
 
 
-# Different dimensions, noise levels and weight scales (issue 13's first test).
+# Different dimensions, noise levels and weight scales (the first test of the converging defaults).
 LINEAR_GAUSSIANS = ((5, 2, 0.7, 1.0), (20, 3, 0.5, 0.5), (10, 2, 2.0, 3.0))
 
 
@@ -410,7 +410,7 @@ class AlwsModelsTest(tf.test.TestCase, parameterized.TestCase):
 class AlwsLearnedFeaturesTest(tf.test.TestCase):
 
   def _mf(self):
-    # Noise scale 1 (the default before issue 13): the regime the thresholds
+    # Noise scale 1 (the default before 2026-11-27): the regime the thresholds
     # below were measured in.
     return models.get("matrix_factorisation", input_shape=(8, 8, 1), latent_size=3, seed=2,
                       pixel_scale_init=1.0)

@@ -147,7 +147,7 @@ class PixelScaleTest(tf.test.TestCase, parameterized.TestCase):
     self.assertEqual(len(learned.generative_variables), len(fixed.generative_variables) + 1)
 
   def test_the_default_scale_starts_at_a_tenth(self):
-    # Issue 13: at 1, samples of the model on [0, 1] pixels are nearly pure noise.
+    # The old default: at 1, samples of the model on [0, 1] pixels are nearly pure noise.
     model = models.get("vae", input_shape=(3, 3, 1), likelihood="gaussian")
     self.assertAllClose(tf.nn.softplus(model.pixel_raw_scale) + 1e-3, tf.fill([9], 0.1),
                         atol=1e-6)

@@ -224,7 +224,7 @@ class OlderWorkdirsTest(tf.test.TestCase):
     with open(path) as f:
       fields = json.load(f)
     del fields["data_digest"], fields[workdir_lib.PINNED_KEY]
-    del fields["model_hparams"]["pixel_scale_init"]  # not written before issue 13
+    del fields["model_hparams"]["pixel_scale_init"]  # not written before 2026-11-27
     fields["num_samples"] = 5
     with open(path, "w") as f:
       json.dump(fields, f)
@@ -243,7 +243,7 @@ class OlderWorkdirsTest(tf.test.TestCase):
     config = training.load_config(workdir)
     self.assertIsNone(config.num_samples)  # alws takes no K
     # ... and a run saved before config.json pinned every default gets the
-    # defaults of its time (ALWS's changed in issue 13).
+    # defaults of its time (ALWS's changed on 2026-11-27).
     self.assertEqual(config.estimator_options, {"solver": "exact", "ridge": 1e-3,
                                                 "guide_sleep_samples": 10**9})
     # The model's too: Gaussian pixels started at scale 1 then (0.1 since).

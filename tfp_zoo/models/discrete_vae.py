@@ -62,7 +62,7 @@ class DiscreteVAE(base.LatentVariableModel):
       residual_blocks: residual blocks after each of them (architecture=conv).
       pixel_scale: the noise of likelihood='gaussian': 'learned' (one scale per
         pixel), 'shared' (one learned scale) or 'fixed'.
-      pixel_scale_init: that scale at initialisation (default 0.1; 1 before issue 13).
+      pixel_scale_init: that scale at initialisation (default 0.1; 1 in runs saved before 2026-11-27).
       seed: integer seed of the initialisation.
       name: module name.
     """

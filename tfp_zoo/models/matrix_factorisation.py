@@ -71,7 +71,7 @@ class MatrixFactorisation(base.LatentVariableModel):
       guide_hidden_size: hidden units of the guide's MLP.
       pixel_scale: the Gaussian pixel noise: 'learned' per pixel, 'shared' (one
         learned scale) or 'fixed'; `pixel_scale_init` is its initial value.
-      pixel_scale_init: the noise scale at initialisation (default 0.1; 1 before issue 13).
+      pixel_scale_init: the noise scale at initialisation (default 0.1; 1 in runs saved before 2026-11-27).
       seed: integer seed of the initialisation.
       name: module name.
     """

@@ -268,7 +268,7 @@ class TrainConfig:
 
 
 # Estimator defaults that changed, at their old values: a run saved before
-# config.json pinned every default resumes with these (issue 13 changed ALWS's).
+# config.json pinned every default resumes with these (ALWS's changed on 2026-11-27).
 LEGACY_ESTIMATOR_DEFAULTS: dict[str, dict[str, Any]] = {
     "alws": {"ridge": 1e-3, "projection": "dense", "guide_sleep_samples": 10**9},
 }
@@ -289,8 +289,8 @@ ADDED_HPARAM_LEGACY_VALUES: dict[str, tuple[dict[str, Any], Any]] = {
 # Model sizes that config.json stored as 0 meaning "the default" before an
 # explicit 0 was refused: a saved 0 reads as unset (no new run can save 0).
 LEGACY_ZERO_MEANS_DEFAULT = ("flow_layers", "flow_hidden", "prior_components")
-# Model hyperparameter defaults that changed, likewise (issue 13 started the
-# Gaussian pixel scale at 0.1 instead of 1); applied where the model takes them.
+# Model hyperparameter defaults that changed, likewise (since 2026-11-27 the
+# Gaussian pixel scale starts at 0.1 instead of 1); applied where the model takes them.
 LEGACY_MODEL_HPARAMS: dict[str, Any] = {"pixel_scale_init": 1.0}
 
 RESUME_RULES: dict[str, str] = {f.name: f.metadata["resume"]
