@@ -228,6 +228,20 @@ _TF_ONLY_SIZES = textwrap.dedent("""
 """)
 
 
+def _run_tensorflow_only(test, script_text, *args, timeout=300):
+  """Runs `script_text` with `args` in an interpreter that cannot import this
+  package (no PYTHONPATH); asserts it succeeds and returns its stdout."""
+  script = os.path.join(test.get_temp_dir(), "tf_only_script.py")
+  with open(script, "w") as f:
+    f.write(script_text)
+  env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+  process = subprocess.run([sys.executable, script, *args], capture_output=True, text=True,
+                           timeout=timeout, cwd=test.get_temp_dir(),
+                           env=dict(env, TF_CPP_MIN_LOG_LEVEL="2"))
+  test.assertEqual(process.returncode, 0, process.stderr[-3000:])
+  return process.stdout
+
+
 class ExportTest(tf.test.TestCase, parameterized.TestCase):
 
   @pytest.mark.slow  # two launcher processes
@@ -262,15 +276,8 @@ class ExportTest(tf.test.TestCase, parameterized.TestCase):
   def test_requests_too_large_are_refused_with_the_reason(self):
     model = models.get("air", input_shape=(50, 50, 1))
     path = export.export_model(model, os.path.join(self.get_temp_dir(), "air"))
-    script = os.path.join(self.get_temp_dir(), "tf_only_sizes.py")
-    with open(script, "w") as f:
-      f.write(_TF_ONLY_SIZES)
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    process = subprocess.run([sys.executable, script, path], capture_output=True, text=True,
-                             timeout=600, cwd=self.get_temp_dir(),
-                             env=dict(env, TF_CPP_MIN_LOG_LEVEL="2"))
-    self.assertEqual(process.returncode, 0, process.stderr[-3000:])
-    self.assertIn("TF-ONLY SIZES OK", process.stdout)
+    self.assertIn("TF-ONLY SIZES OK", _run_tensorflow_only(self, _TF_ONLY_SIZES, path,
+                                                            timeout=600))
 
   @pytest.mark.slow
   def test_launcher_export_runs_in_a_tensorflow_only_process(self):
@@ -377,15 +384,7 @@ class ExportTest(tf.test.TestCase, parameterized.TestCase):
   def test_exported_functions_refuse_nan_and_8_bit_pixels(self):
     model = models.get("vae", input_shape=(28, 28, 1), hidden_sizes=(8,), latent_sizes=(2,))
     path = export.export_model(model, os.path.join(self.get_temp_dir(), "bernoulli"))
-    script = os.path.join(self.get_temp_dir(), "tf_only_checks.py")
-    with open(script, "w") as f:
-      f.write(_TF_ONLY_INPUT_CHECKS)
-    clean_env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    process = subprocess.run([sys.executable, script, path], capture_output=True, text=True,
-                             timeout=300, cwd=self.get_temp_dir(),
-                             env=dict(clean_env, TF_CPP_MIN_LOG_LEVEL="2"))
-    self.assertEqual(process.returncode, 0, process.stderr[-3000:])
-    self.assertIn("TF-ONLY CHECKS OK", process.stdout)
+    self.assertIn("TF-ONLY CHECKS OK", _run_tensorflow_only(self, _TF_ONLY_INPUT_CHECKS, path))
 
   def test_export_is_atomic_and_refuses_to_clobber(self):
     model = models.get("linear_gaussian", input_shape=(6,), latent_size=2)
