@@ -218,10 +218,17 @@ _TF_ONLY_SIZES = textwrap.dedent("""
     other = [k for k in latents if k != name][0]
     short = dict(latents, **{other: latents[other][:2]})
     refused(lambda: loaded.decode(**short, seed=seed), "needs the same batch size")
-    # The estimate against the real growth of the peak resident memory.
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    # The estimate against the real growth of the peak resident memory, the
+    # peak (VmHWM) reset just before the call so that earlier peaks (and the
+    # parent's, which ru_maxrss would include) do not hide it.
+    def status(field):
+      return [int(l.split()[1]) * 1024 for l in open("/proc/self/status")
+              if l.startswith(field + ":")][0]
+    with open("/proc/self/clear_refs", "w") as f:
+      f.write("5")  # VmHWM back to the current RSS
+    before = status("VmRSS")
     loaded.sample(tf.constant(4000), seed)
-    grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - before
+    grown = status("VmHWM") - before
     ratio = 4000 * int(loaded.sample_bytes) / grown
     assert 0.5 < ratio < 2, (ratio, grown)
     print(f"TF-ONLY SIZES OK {ratio:.2f}")

@@ -611,7 +611,7 @@ for name, make in MODELS.items():
       seed = tf.random.experimental.stateless_fold_in([1, 2], context.replica_id_in_sync_group)
       with tf.GradientTape() as tape:
         loss = estimators.alws(model, x, seed=seed, num_sleep_samples=64,
-                               num_features=32).generative_loss
+                               num_features=32, ridge_every=1).generative_loss
       grads = tape.gradient(loss, model.generative_variables)
       return context.all_reduce("mean", [tf.convert_to_tensor(g) for g in grads])
     return strategy.run(replica, args=(x,))

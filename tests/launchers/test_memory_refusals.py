@@ -32,10 +32,14 @@ def _rgb_npz(path, n_train=300, size=64):
 
 def _peak_rss_of_a_run(workdir, *args):
   """Peak RSS (bytes) of a 3-step training process."""
-  code = ("import resource, runpy, sys; sys.argv = sys.argv[1:]; "
+  # VmHWM is this process image's own peak: getrusage's ru_maxrss would count
+  # the parent's RSS at fork (it survives execve), and a big pytest worker
+  # would hide the step.
+  code = ("import runpy, sys; sys.argv = sys.argv[1:]; "
           "exec('try:\\n runpy.run_path(sys.argv[0], run_name=\"__main__\")\\n"
           "except SystemExit:\\n pass'); "
-          "print('PEAK', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)")
+          "print('PEAK', [int(l.split()[1]) * 1024 for l in open('/proc/self/status') "
+          "if l.startswith('VmHWM:')][0])")
   process = subprocess.run(
       [sys.executable, "-c", code, os.path.join(testing._ROOT, "launchers", "train.py"),  # pylint: disable=protected-access
        f"--workdir={workdir}", "--train_steps=3", "--log_every=1", "--eval_examples=2",

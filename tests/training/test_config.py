@@ -108,6 +108,8 @@ class ValidateTest(parameterized.TestCase):
       self.assertEqual(_config(estimator=name).all_estimator_options().get("num_samples"), k)
       self.assertEqual(inspect.signature(estimators.get(name)).parameters["num_samples"].default,
                        k)
+      self.assertEqual(estimators.default_num_samples(name), k)
+    self.assertIsNone(estimators.default_num_samples("alws"))  # takes no K
     self.assertEqual(_config(estimator="alws").all_estimator_options(), {})
 
   def test_a_repeated_key_is_refused(self):

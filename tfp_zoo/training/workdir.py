@@ -382,7 +382,7 @@ def restore(checkpoint: tf.train.Checkpoint, directory: str, *,
 
 # Hyperparameters that --init_from lets differ: the guide's, and the seed of
 # the initial values that the source's weights replace.
-_INIT_FROM_FREE = ("guide", "flow_layers", "flow_hidden", "seed")
+_INIT_FROM_FREE = ("guide", "flow_layers", "flow_hidden", "iaf_context", "seed")
 
 
 def init_model_from(model: models.LatentVariableModel, config: config_lib.TrainConfig) -> str:
@@ -407,14 +407,24 @@ def init_model_from(model: models.LatentVariableModel, config: config_lib.TrainC
   candidates = checkpoint_candidates(directory)
   if not candidates:
     raise ConfigError(f"--init_from={source}: no checkpoint in {directory}")
-  same_guide = all(theirs.get(k) == mine.get(k) for k in _INIT_FROM_FREE[:3])
+  same_guide = all(theirs.get(k) == mine.get(k) for k in _INIT_FROM_FREE[:4])
   try:
-    status = tf.train.Checkpoint(model=model).restore(candidates[0])
+    # The source run's own model takes its checkpoint whole; θ (and φ for the
+    # same guide) is copied from it, so a different guide, whose networks may
+    # differ in shape (an IAF's encoder also emits a context), never meets
+    # the source's guide variables.
+    source_model = build_model(saved, model.input_shape)
+    status = tf.train.Checkpoint(model=source_model).restore(candidates[0])
     status.expect_partial()  # the source's optimizers and step stay behind
+    status.assert_existing_objects_matched()
+    pairs = [(model.generative_variables, source_model.generative_variables)]
     if same_guide:
-      status.assert_existing_objects_matched()
-    else:  # the new guide keeps its initial values
-      status.assert_nontrivial_match()
+      pairs.append((model.guide_variables, source_model.guide_variables))
+    for targets, values in pairs:
+      if [v.shape for v in targets] != [v.shape for v in values]:
+        raise ValueError("its variables have other shapes")
+      for target, value in zip(targets, values):
+        target.assign(value)
   except (AssertionError, ValueError, tf.errors.OpError) as e:
     reason = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
     raise ConfigError(f"--init_from={source}: {os.path.basename(candidates[0])} does not "
