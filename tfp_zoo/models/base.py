@@ -105,7 +105,8 @@ class LatentVariableModel(tf.Module, abc.ABC):
 
   Subclasses own their networks and variables and *build* distributions on
   demand (never store a JointDistribution as an attribute: it breaks
-  checkpoints and SavedModels, TFP issue 1681).
+  checkpoints and SavedModels: a JointDistribution's tracked parts do not
+  restore or serialise as module state).
 
   * `joint()` returns a `tfd.JointDistributionCoroutine` whose named parts are
     the latents, then the observation named `'x'`; its first part is wrapped in
