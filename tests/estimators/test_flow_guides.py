@@ -80,6 +80,15 @@ def _dreg_reusing_base_noise(model, x, *, seed, num_samples):
   return estimators.Objectives(loss, loss, {})
 
 
+def _iwae_dreg_and_shortcut_draws(model, x, seed, n=300):
+  """φ-gradient replicates of IWAE, DReG and the base-noise shortcut, K = 10."""
+  return {name: testing.replicate(_gradient_fn(model, x, fn, num_samples=10), n,
+                                  seed=(seed, i))
+          for i, (name, fn) in enumerate((("iwae", estimators.iwae),
+                                          ("dreg", estimators.dreg),
+                                          ("shortcut", _dreg_reusing_base_noise)))}
+
+
 def _max_abs_z(draws, a, b):
   """max over gradient components of |mean_a − mean_b| / SE, from replicates;
   components constant in both (masked MADE weights) must agree exactly."""
@@ -123,13 +132,7 @@ class FlowGuideTest(tf.test.TestCase):
   def test_dreg_with_an_iaf_guide_has_the_iwae_mean_and_lower_variance(self):
     model, x = _problem("iaf")
     _perturb_flow(model)
-    n = 300
-    draws = {name: testing.replicate(_gradient_fn(model, x, fn, num_samples=10), n,
-                                     seed=(6, i))
-             for i, (name, fn) in enumerate((("iwae", estimators.iwae),
-                                             ("dreg", estimators.dreg),
-                                             ("shortcut", _dreg_reusing_base_noise)))}
-
+    draws = _iwae_dreg_and_shortcut_draws(model, x, seed=6)
     z = lambda a, b: _max_abs_z(draws, a, b)
     self.assertLess(z("dreg", "iwae"), Z)
     self.assertLess(draws["dreg"].var(0).sum(), 0.7 * draws["iwae"].var(0).sum())
@@ -147,13 +150,7 @@ class FlowGuideTest(tf.test.TestCase):
     for v in model.guide_flows[0].trainable_variables:
       v.assign(v + 0.3 * rng.normal(size=v.shape).astype(np.float32))
     x = tf.cast(tf.random.stateless_uniform([6, 3, 3, 1], seed=[1, 2]) < 0.5, tf.float32)
-    n = 300
-    draws = {name: testing.replicate(_gradient_fn(model, x, fn, num_samples=10), n,
-                                     seed=(7, i))
-             for i, (name, fn) in enumerate((("iwae", estimators.iwae),
-                                             ("dreg", estimators.dreg),
-                                             ("shortcut", _dreg_reusing_base_noise)))}
-
+    draws = _iwae_dreg_and_shortcut_draws(model, x, seed=7)
     z = lambda a, b: _max_abs_z(draws, a, b)
     # ~300 components: P(max |z| > 5 | unbiased) < 2e-4.
     self.assertLess(z("dreg", "iwae"), 5.0)
