@@ -18,7 +18,7 @@ from typing import Any, Callable
 from absl import flags
 import tensorflow as tf
 
-from tfp_zoo.datasets import user_images
+from tfp_zoo import datasets
 from tfp_zoo.errors import ConfigError, UserError
 from tfp_zoo.registry import parse_key_values
 from tfp_zoo.training import config as config_lib
@@ -49,7 +49,10 @@ def define_train_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
     default = field.default if field.default is not dataclasses.MISSING else None
     common = dict(name=name, help=meta["help"], flag_values=flag_values)
     bounds = dict(lower_bound=meta["lower"], upper_bound=meta["upper"])
-    if meta["choices"] is not None:
+    if meta["choices"] is not None and meta["plugin"]:  # a name, or module:object
+      flags.DEFINE_string(default=default, **{
+          **common, "help": f"{meta['help']} Registered: {', '.join(meta['choices']())}."})
+    elif meta["choices"] is not None:
       flags.DEFINE_enum(default=default, enum_values=list(meta["choices"]()), **common)
     elif kind == "int":
       flags.DEFINE_integer(default=default, **bounds, **common)
@@ -70,12 +73,11 @@ def define_train_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
                            message="must be an existing directory", flag_values=flag_values)
   flags.register_multi_flags_validator(
       ["dataset", "data_dir", "download"],
-      lambda v: (v["dataset"] in ("mnist_small", "multi_mnist")
-                 or user_images.is_user_dataset(v["dataset"])
-                 or bool(v["data_dir"]) or v["download"]),
-      message="--dataset other than mnist_small, multi_mnist, npz:PATH or folder:PATH needs "
-      "--data_dir "
-      "(idx files or prepared TFDS data) or --download", flag_values=flag_values)
+      lambda v: (not datasets.needs_data_dir(v["dataset"]) or bool(v["data_dir"])
+                 or v["download"]),
+      message="--dataset: this dataset needs --data_dir (idx files or prepared TFDS data) "
+      "or --download; mnist_small, multi_mnist, npz:PATH and folder:PATH do not",
+      flag_values=flag_values)
 
 
 def train_config_from_flags(values: flags.FlagValues) -> config_lib.TrainConfig:

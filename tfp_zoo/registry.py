@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import importlib
 import inspect
+import math
+import re
 from typing import Any, Generic, Mapping, TypeVar
 
-__all__ = ["Registry", "parse_key_values", "parse_value"]
+__all__ = ["Registry", "parse_key_values", "parse_value", "is_object_path", "import_object", "type_phrase",
+           "check_keyword_types", "is_of_type",
+           "RESERVED_PREFIXES"]
+
+# Prefixes of --dataset values that name files, never a module to import.
+RESERVED_PREFIXES = ("npz:", "folder:", "tfds:")
+_OBJECT_PATH = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*:[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*$")
 
 T = TypeVar("T")
 
@@ -20,6 +29,15 @@ class Registry(Generic[T]):
   def register(self, name: str, entry: T) -> T:
     if name in self._entries:
       raise ValueError(f"{self._kind} {name!r} is already registered")
+    self._entries[name] = entry
+    return entry
+
+  def unregister(self, name: str) -> T:
+    """Removes `name` (tests that register a throwaway entry clean up)."""
+    return self._entries.pop(name)
+
+  def replace(self, name: str, entry: T) -> T:
+    """Registers `entry` under a name it already holds (a module imported again)."""
     self._entries[name] = entry
     return entry
 
@@ -81,3 +99,80 @@ def parse_value(value: str) -> Any:
   return value
 
 
+
+
+def check_keyword_types(what: str, parameters: Mapping[str, inspect.Parameter],
+                        values: Mapping[str, Any]) -> None:
+  """Each value must have the type of its parameter's default (ints pass for
+  floats; NumPy scalars as their Python type); floats must be finite.
+  Parameters without a default, defaulting to None or annotated Any take any.
+
+  Raises:
+    ValueError: naming `what`, the key, the value and the expected type.
+  """
+  for key, value in values.items():
+    if hasattr(value, "item") and getattr(value, "shape", None) == ():
+      value = value.item()  # NumPy scalars
+    if isinstance(value, float) and not math.isfinite(value):
+      raise ValueError(f"{what}: {key}={value!r} must be finite")
+    default = parameters[key].default
+    if (default is None or default is inspect.Parameter.empty
+        or parameters[key].annotation in ("Any", Any)):
+      continue
+    expected = type(default)
+    if not is_of_type(value, expected):
+      raise ValueError(f"{what}: {key}={value!r} must be {type_phrase(expected)} "
+                       f"(default {default!r})")
+
+
+def is_of_type(value: Any, expected: type) -> bool:
+  """isinstance, except that booleans are no integers and integers are numbers."""
+  return (isinstance(value, expected) and not (expected is int and isinstance(value, bool))
+          or (expected is float and isinstance(value, int) and not isinstance(value, bool)))
+
+
+def type_phrase(kind: type) -> str:
+  """How a message names a value's expected type: 'an integer', 'a number'."""
+  return {int: "an integer", float: "a number", bool: "true or false",
+          str: "a string"}.get(kind, f"a {kind.__name__}")
+
+
+def is_object_path(text: Any) -> bool:
+  """Whether `text` reads as `package.module:object` (not a reserved prefix)."""
+  return (isinstance(text, str) and not text.startswith(RESERVED_PREFIXES)
+          and bool(_OBJECT_PATH.match(text)))
+
+
+def import_object(path: str, kind: str) -> Any:
+  """The object `package.module:object` names: a user's model, estimator or
+  data source given to the launcher.
+
+  Raises:
+    ValueError: one line naming the path and what is missing (the module does
+      not import, or has no such attribute).
+  """
+  if not is_object_path(path):
+    raise ValueError(f"{kind} {path!r}: expected package.module:object")
+  module_name, attribute = path.split(":", 1)
+  try:
+    module = importlib.import_module(module_name)
+  except ImportError as e:
+    missing = getattr(e, "name", None)
+    why = (f"no module named {missing!r}" if isinstance(e, ModuleNotFoundError) and missing
+           else _first_line(e))
+    raise ValueError(f"{kind} {path!r}: cannot import {module_name} ({why}; is its "
+                     "directory on PYTHONPATH?)") from None
+  except Exception as e:  # pylint: disable=broad-except
+    raise ValueError(f"{kind} {path!r}: importing {module_name} failed "
+                     f"({type(e).__name__}: {_first_line(e)})") from None
+  value: Any = module
+  for part in attribute.split("."):
+    if not hasattr(value, part):
+      raise ValueError(f"{kind} {path!r}: {module_name} has no {attribute!r}")
+    value = getattr(value, part)
+  return value
+
+
+def _first_line(error: BaseException) -> str:
+  lines = str(error).strip().splitlines()
+  return lines[0][:300] if lines else type(error).__name__

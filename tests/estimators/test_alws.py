@@ -381,14 +381,14 @@ class AlwsModelsTest(tf.test.TestCase, parameterized.TestCase):
   def test_bad_options_are_named(self):
     model, x = _problem()
     for options, message in (
-        (dict(solver="svd"), "solver='svd'; expected one of random_features"),
-        (dict(kernel="cosine"), "kernel='cosine'; expected one of gaussian, laplace"),
+        (dict(solver="svd"), "^alws: solver='svd' must be one of 'random_features'"),
+        (dict(kernel="cosine"), "kernel='cosine' must be one of 'gaussian', 'laplace'"),
         (dict(bandwidth=-1.0), "bandwidth=-1.0"),
         (dict(bandwidth="silverman"), "bandwidth='silverman'"),
-        (dict(ridge=0.0), "ridge=0.0; expected 'auto' or a positive number"),
-        (dict(ridge="loo"), "ridge='loo'; expected 'auto' or a positive number"),
-        (dict(num_sleep_samples=2), "^num_sleep_samples: alws needs an integer >= 4, got 2"),
-        (dict(num_features=True), "^num_features: alws needs an integer >= 1, got the boolean"),
+        (dict(ridge=0.0), "ridge=0.0 must be one of 'auto' or a positive finite number"),
+        (dict(ridge="loo"), "ridge='loo' must be one of 'auto' or a positive"),
+        (dict(num_sleep_samples=2), "^alws: num_sleep_samples=2 must be an integer >= 4$"),
+        (dict(num_features=True), "^estimator 'alws': num_features=True must be an integer"),
         (dict(bandwidth="heldout", validation_fraction=0.0), "needs held-out samples"),
         (dict(exponential_family="yes"), "exponential_family='yes'")):
       with self.assertRaisesRegex(ValueError, message):
@@ -470,7 +470,7 @@ class AlwsLearnedFeaturesTest(tf.test.TestCase):
     self.assertFalse(estimators.make_state("alws", model).learned)
     with self.assertRaisesRegex(ValueError, "feature_map='learned' needs state="):
       estimators.alws(model, x, seed=tf.constant([0, 0]), feature_map="learned")
-    with self.assertRaisesRegex(ValueError, "feature_map='umap'; expected one of kernel"):
+    with self.assertRaisesRegex(ValueError, "^alws: feature_map='umap' must be one of 'kernel'"):
       estimators.alws(model, x, seed=tf.constant([0, 0]), feature_map="umap")
     state = estimators.make_state("alws", model, feature_map="learned",
                                   exponential_family=False)

@@ -146,9 +146,9 @@ class BetaTcVaeTest(tf.test.TestCase):
       with self.assertRaisesRegex(ValueError, message):
         estimators.beta_tc_vae(model, x, seed=tf.constant([0, 0]), dataset_size=10)
     model, _ = _problem()
-    with self.assertRaisesRegex(ValueError, "dataset_size=0; expected the number"):
+    with self.assertRaisesRegex(ValueError, "^beta_tc_vae: dataset_size=0 must be an integer >= 1$"):
       estimators.beta_tc_vae(model, x, seed=tf.constant([0, 0]), dataset_size=0)
-    with self.assertRaisesRegex(ValueError, "beta=-1.0; expected a finite number >= 0"):
+    with self.assertRaisesRegex(ValueError, "^beta_tc_vae: beta=-1.0 must be a finite number in \\[0, inf\\]$"):
       estimators.beta_tc_vae(model, x, seed=tf.constant([0, 0]), dataset_size=9, beta=-1.0)
 
   def test_the_training_loop_fills_in_the_dataset_size(self):

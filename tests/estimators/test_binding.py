@@ -69,11 +69,11 @@ class BindTest(tf.test.TestCase, parameterized.TestCase):
       estimators.bind("iwae", analytic_kl=True)
 
   @parameterized.parameters(
-      ("iwae", dict(num_samples=2.5), "num_samples=2.5 must be a int"),
-      ("iwae", dict(num_samples=True), "num_samples=True must be a int"),
-      ("iwae", dict(num_samples="5"), "num_samples='5' must be a int"),
-      ("elbo", dict(analytic_kl="yes"), "analytic_kl='yes' must be a bool"),
-      ("stl", dict(bound=1), "bound=1 must be a str"))
+      ("iwae", dict(num_samples=2.5), "num_samples=2.5 must be an integer"),
+      ("iwae", dict(num_samples=True), "num_samples=True must be an integer"),
+      ("iwae", dict(num_samples="5"), "num_samples='5' must be an integer"),
+      ("elbo", dict(analytic_kl="yes"), "analytic_kl='yes' must be true or false"),
+      ("stl", dict(bound=1), "bound=1 must be a string"))
   def test_wrong_types(self, name, options, message):
     with self.assertRaisesRegex(ValueError, f"estimator '{name}': {message}"):
       estimators.bind(name, **options)

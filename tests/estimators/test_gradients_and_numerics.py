@@ -53,18 +53,23 @@ MODELS = {
     "hyperspherical_vae_conv": lambda: models.get("hyperspherical_vae", input_shape=(6, 6, 1),
                                                   architecture="conv", conv_channels=2),
 }
-REPARAMETERIZED_ONLY = ("elbo", "iwae", "miwae", "ciwae", "piwae", "dreg", "stl", "hmc",
-                        "beta_tc_vae")
-# HMC moves in R^d (or an interval of it): it refuses latents on the sphere.
-# β-TC-VAE needs one latent part whose guide is a product over dimensions.
-REFUSED = {("hyperspherical_vae", "hmc"): "hmc: latent 'z' of HypersphericalVAE is not a real",
-           ("hyperspherical_vae_conv", "hmc"): "hmc: latent 'z' of HypersphericalVAE is not",
-           **{(m, "beta_tc_vae"): "beta_tc_vae needs per-dimension marginals"
-              for m in ("vae_iaf_flow_prior", "vae_full_covariance", "linear_gaussian",
-                        "hyperspherical_vae", "hyperspherical_vae_conv")},
-           **{(m, "beta_tc_vae"): "beta_tc_vae needs a model with one latent part"
-              for m in ("vae2_bernoulli", "vae2_gaussian")}}
-ANY_LATENTS = ("rws", "wake_sleep", "vimco", "nvil", "alws")
+# Which estimators train which latents: read from their specs.
+REPARAMETERIZED_ONLY = tuple(n for n in estimators.names()
+                             if not estimators.get_spec(n).supports("discrete"))
+ANY_LATENTS = tuple(n for n in estimators.names() if estimators.get_spec(n).supports("discrete"))
+# Refusals that depend on a model's structure, not its latent kind: β-TC-VAE
+# needs one latent part whose guide is a product over dimensions.
+STRUCTURE_REFUSED = {
+    **{(m, "beta_tc_vae"): "beta_tc_vae needs per-dimension marginals"
+       for m in ("vae_iaf_flow_prior", "vae_full_covariance", "linear_gaussian")},
+    **{(m, "beta_tc_vae"): "beta_tc_vae needs a model with one latent part"
+       for m in ("vae2_bernoulli", "vae2_gaussian")}}
+# What the Python API says when the spec's latent kinds exclude a model.
+KIND_REFUSED = {("hyperspherical_vae", "hmc"): "hmc: latent 'z' of HypersphericalVAE is not a real",
+                ("hyperspherical_vae_conv", "hmc"): "hmc: latent 'z' of HypersphericalVAE is not",
+                ("hyperspherical_vae", "beta_tc_vae"): "beta_tc_vae needs per-dimension marginals",
+                ("hyperspherical_vae_conv", "beta_tc_vae"): "per-dimension marginals"}
+REFUSED = {**STRUCTURE_REFUSED, **KIND_REFUSED}
 DISCRETE_MODELS = {
     "discrete_vae_bernoulli": lambda: models.get("discrete_vae", input_shape=(6, 6, 1),
                                                  num_latents=8),
@@ -85,10 +90,15 @@ MIN_K = {"vimco": 2}
 ALL_MODELS = {**MODELS, **DISCRETE_MODELS}
 
 
+def _kind(model):
+  """The registered latent kind of a test model (its key starts with the name)."""
+  name = max((n for n in models.names() if model.startswith(n)), key=len)
+  return models.get_spec(name).latents
+
+
 def _supported(model, estimator):
-  if model in DISCRETE_MODELS:
-    return estimator in ANY_LATENTS
-  return (model, estimator) not in REFUSED
+  return (estimators.get_spec(estimator).supports(_kind(model))
+          and (model, estimator) not in STRUCTURE_REFUSED)
 
 
 # The model x estimator x K product. The fast tier runs a fixed sample in which
@@ -294,8 +304,17 @@ class GradientsTest(tf.test.TestCase, parameterized.TestCase):
         grads = tape.gradient(loss, state.trainable_variables)
         self.assertTrue(all(float(tf.reduce_max(tf.abs(g))) > 0 for g in grads))
 
-  def test_every_estimator_is_classified(self):
-    self.assertCountEqual(REPARAMETERIZED_ONLY + ANY_LATENTS, estimators.names())
+  def test_the_specs_latent_kinds_are_what_the_functions_refuse(self):
+    """Every pair the specs exclude is refused by the function too, and the
+    refusal list holds exactly the excluded non-discrete pairs."""
+    excluded = [(m, e) for m in ALL_MODELS for e in estimators.names()
+                if not estimators.get_spec(e).supports(_kind(m))]
+    self.assertCountEqual([p for p in excluded if p[0] in MODELS], KIND_REFUSED)
+    for model_key in ("sigmoid_belief_net", "hyperspherical_vae"):
+      model = ALL_MODELS[model_key]()
+      for estimator in [e for m, e in excluded if m == model_key]:
+        with self.assertRaises(ValueError, msg=estimator):
+          _gradients(model, estimator, tf.zeros([2, 6, 6, 1]), 2)
 
   def test_models_without_a_guide_are_refused_clearly(self):
     class NoGuide(DuckTypedModel):

@@ -138,9 +138,9 @@ class HmcTest(tf.test.TestCase):
       estimators.hmc(model, x, seed=tf.constant([0, 0]), step_size=-1.0,
                      adapt_step_size=False)
     for option, value, allowed in (
-        ("target_accept_rate", 0.0, "strictly between 0 and 1"),
-        ("target_accept_rate", 1.0, "strictly between 0 and 1"),
-        ("target_accept_rate", 1.5, "strictly between 0 and 1"),
+        ("target_accept_rate", 0.0, r"in \(0, 1\)"),
+        ("target_accept_rate", 1.0, r"in \(0, 1\)"),
+        ("target_accept_rate", 1.5, r"in \(0, 1\)"),
         ("adaptation_rate", 0.0, "positive finite"),
         ("adaptation_rate", -0.1, "positive finite"),
         ("adaptation_decay", 1.5, r"in \[0, 1\]"),
@@ -150,7 +150,7 @@ class HmcTest(tf.test.TestCase):
                        state=estimators.bind("hmc").init(model))
       with self.assertRaisesRegex(ValueError, f"hmc: {option}={value!r} must be"):
         estimators.bind("hmc", **{option: value}).init(model)
-    with self.assertRaisesRegex(ValueError, "num_hmc_steps: hmc needs an integer >= 0, got -1"):
+    with self.assertRaisesRegex(ValueError, "^hmc: num_hmc_steps=-1 must be an integer >= 0$"):
       estimators.hmc(model, x, seed=tf.constant([0, 0]), num_hmc_steps=-1,
                      adapt_step_size=False)
 

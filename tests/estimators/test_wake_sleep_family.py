@@ -141,7 +141,7 @@ class RwsTest(tf.test.TestCase, parameterized.TestCase):
 
   def test_bad_options(self):
     model, x = testing.linear_gaussian_problem()
-    with self.assertRaisesRegex(ValueError, "guide_update='dream'; expected one of wake"):
+    with self.assertRaisesRegex(ValueError, "^rws: guide_update='dream' must be one of 'wake'"):
       estimators.rws(model, x, seed=tf.constant([0, 0]), guide_update="dream")
     with self.assertRaisesRegex(ValueError, "mixture_weight=2"):
       estimators.rws(model, x, seed=tf.constant([0, 0]), mixture_weight=2.0)
@@ -304,7 +304,7 @@ class VimcoTest(tf.test.TestCase):
 
   def test_needs_two_samples(self):
     model, x = testing.linear_gaussian_problem()
-    with self.assertRaisesRegex(ValueError, "^num_samples: vimco needs an integer >= 2, got 1"):
+    with self.assertRaisesRegex(ValueError, "^vimco: num_samples=1 must be an integer >= 2$"):
       estimators.vimco(model, x, seed=tf.constant([0, 0]), num_samples=1)
 
 

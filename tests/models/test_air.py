@@ -300,7 +300,7 @@ class MixedLatentGradientsTest(tf.test.TestCase, parameterized.TestCase):
 class ContinuousLatentsOptionTest(tf.test.TestCase):
 
   def test_continuous_latents_option_is_checked(self):
-    with self.assertRaisesRegex(ValueError, "continuous_latents='all'; expected one of auto"):
+    with self.assertRaisesRegex(ValueError, "^vimco: continuous_latents='all' must be one of 'auto'"):
       estimators.vimco(_small(), tf.zeros([2, 10, 10, 1]), seed=SEED,
                        continuous_latents="all")
 

@@ -15,7 +15,7 @@ import hashlib
 import os
 import re
 import zlib
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 import tensorflow as tf
@@ -24,10 +24,12 @@ import tensorflow_datasets as tfds
 from tfp_zoo.datasets import idx, multi_mnist, tfds_images, user_images
 from tfp_zoo.datasets.download import download_and_prepare
 from tfp_zoo.datasets.idx_builder import IdxImages
+from tfp_zoo import registry
 from tfp_zoo.errors import DatasetError, DatasetNotFoundError, ResourceError, UserError
 
 __all__ = ["DATASETS", "SPLITS", "DatasetNotFoundError", "load_images", "load_counts",
-           "shipped_dir", "data_digest", "check_dataset"]
+           "shipped_dir", "data_digest", "check_dataset", "DataSource", "source",
+           "register_source", "needs_data_dir", "estimated_size"]
 
 DATASETS = ("mnist_small", "mnist", "fashion_mnist", multi_mnist.NAME)
 SPLITS = ("train", "test")
@@ -40,21 +42,216 @@ def shipped_dir() -> str:
   return os.path.join(os.path.dirname(__file__), "data", "mnist_small")
 
 
-def check_dataset(name: str) -> None:
-  """ValueError unless `name` is a known dataset or `npz:PATH` / `folder:PATH`."""
-  if (name in DATASETS or user_images.is_user_dataset(name)
-      or tfds_images.tfds_name(name) is not None):
-    return
+class DataSource:
+  """One kind of data: it loads, digests, counts, and says whether it needs
+  --data_dir. Every `--dataset` value resolves to one (`source`).
+
+  The protocol a user's source (`--dataset=package.module:object`) follows:
+  `load(split, data_dir=None)` returning uint8 images [N, H, W, C] (or a
+  function of that signature); optionally `digest(data_dir)` (a content
+  digest: a resumed run refuses other data), `size(data_dir)` ((image shape,
+  bytes of both splits), read before loading, for the memory check),
+  `counts(split, data_dir)` (objects per image, for evaluation) and
+  `needs_data_dir` (True if it reads --data_dir).
+  """
+  needs_data_dir: bool = False
+  # The digest is a file's own (npz:, folder:): a changed digest means the
+  # file was edited, not that --data_dir points elsewhere.
+  digest_is_the_files: bool = False
+
+  def __init__(self, name: str):
+    self.name = name
+
+  def load(self, split: str, *, data_dir: str | None = None, download: bool = False,
+           tfds_dir: str | None = None) -> np.ndarray:
+    raise NotImplementedError
+
+  def digest(self, data_dir: str | None = None) -> str | None:
+    return None
+
+  def size(self, data_dir: str | None = None) -> tuple[tuple[int, ...], int] | None:
+    return None
+
+  def counts(self, split: str, data_dir: str | None = None) -> np.ndarray | None:
+    return None
+
+
+class _Shipped(DataSource):
+  """The MNIST subset inside the package (10k/1k digits): always offline."""
+
+  def load(self, split, *, data_dir=None, download=False, tfds_dir=None):
+    return idx.read_split(shipped_dir(), split)[0][..., None]
+
+  def digest(self, data_dir=None):
+    return _shipped_digest()
+
+
+class _IdxOrTfds(DataSource):
+  """MNIST or Fashion-MNIST: four idx files in --data_dir, a prepared TFDS
+  copy there, or (only with --download) TFDS's download."""
+  needs_data_dir = True
+
+  def load(self, split, *, data_dir=None, download=False, tfds_dir=None):
+    return _load_idx_or_tfds(self.name, split, data_dir, download, tfds_dir)
+
+  def digest(self, data_dir=None):
+    if not data_dir:
+      return None
+    if not os.path.isdir(data_dir):
+      raise DatasetNotFoundError(_one_line(f"--data_dir={data_dir} is not a directory"))
+    return _digest(_read_idx_files(data_dir)) if _idx_dir(data_dir) else None
+
+  def size(self, data_dir=None):
+    return _idx_size(data_dir) if data_dir and _idx_dir(data_dir) else None
+
+
+class _Tfds(DataSource):
+  """A TFDS image dataset prepared in --data_dir (`tfds_images`)."""
+  needs_data_dir = True
+
+  def load(self, split, *, data_dir=None, download=False, tfds_dir=None):
+    if data_dir and not os.path.isdir(data_dir):
+      raise DatasetNotFoundError(_one_line(f"--data_dir={data_dir} is not a directory"))
+    return tfds_images.load(self.name, split, data_dir=data_dir, download=download)
+
+
+class _MultiMnist(DataSource):
+  """0-2 digits on a 50x50 canvas (for AIR), built from mnist_small or the idx
+  files in --data_dir; records the digit count of each image."""
+
+  def load(self, split, *, data_dir=None, download=False, tfds_dir=None):
+    return _multi_mnist(split, data_dir).images
+
+  def digest(self, data_dir=None):
+    digits = source(multi_mnist.source_name(data_dir)).digest(data_dir)
+    return multi_mnist.digest(digits) if digits else None
+
+  def counts(self, split, data_dir=None):
+    return _multi_mnist(split, data_dir).counts
+
+
+class _UserImages(DataSource):
+  """npz:PATH (arrays train and test) or folder:PATH (train/ and test/ PNGs)."""
+  digest_is_the_files = True
+
+  def load(self, split, *, data_dir=None, download=False, tfds_dir=None):
+    if self.name.startswith("npz:"):
+      return user_images.load_npz(self.name, split)
+    return user_images.load_folder(self.name, split)
+
+  def digest(self, data_dir=None):
+    return user_images.user_digest(self.name)
+
+  def size(self, data_dir=None):
+    return user_images.npz_size(self.name) if self.name.startswith("npz:") else None
+
+
+class _UserSource(DataSource):
+  """A user's object from `--dataset=package.module:object`, adapted to the
+  full protocol: absent methods answer None, and what `load` returns is
+  checked (one line naming the object otherwise)."""
+
+  def __init__(self, name: str, obj: object):
+    super().__init__(name)
+    self._obj = obj
+    self.needs_data_dir = bool(getattr(obj, "needs_data_dir", False))
+
+  def _optional(self, method: str, *args: object) -> object:
+    fn = getattr(self._obj, method, None)
+    return None if fn is None else fn(*args)
+
+  def load(self, split, *, data_dir=None, download=False, tfds_dir=None):
+    load = getattr(self._obj, "load", self._obj)
+    images = np.asarray(load(split, data_dir=data_dir))
+    if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] not in (1, 3) \
+        or not len(images):
+      raise DatasetError(f"--dataset={self.name}: load({split!r}) returned "
+                         f"{images.dtype}{list(images.shape)}; expected uint8 images "
+                         "[N, H, W, C] with N >= 1 and C = 1 or 3")
+    return images
+
+  def digest(self, data_dir=None):
+    return self._optional("digest", data_dir)
+
+  def size(self, data_dir=None):
+    return self._optional("size", data_dir)
+
+  def counts(self, split, data_dir=None):
+    return self._optional("counts", split, data_dir)
+
+
+# The named datasets, and the kinds that a prefix selects (the path follows it).
+_NAMED: dict[str, DataSource] = {
+    "mnist_small": _Shipped("mnist_small"), "mnist": _IdxOrTfds("mnist"),
+    "fashion_mnist": _IdxOrTfds("fashion_mnist"),
+    multi_mnist.NAME: _MultiMnist(multi_mnist.NAME),
+    **{n: _Tfds(n) for n in tfds_images.IMAGE_DATASETS}}
+_PREFIXED: dict[str, Callable[[str], DataSource]] = {
+    "npz:": _UserImages, "folder:": _UserImages,
+    tfds_images.PREFIX: _Tfds}
+
+
+def register_source(name: str, data_source: Any) -> DataSource:
+  """Makes `data_source` (a `DataSource`, or an object following its
+  protocol) available as `--dataset=name` in this process (a taken name is
+  refused)."""
+  if name in _NAMED or name.startswith(tuple(_PREFIXED)):
+    raise ValueError(f"dataset {name!r} is already registered; register yours under "
+                     "another name")
+  if not isinstance(data_source, DataSource):  # the documented protocol
+    data_source = _UserSource(name, data_source)
+  _NAMED[name] = data_source
+  return data_source
+
+
+@functools.lru_cache(maxsize=64)
+def source(name: str) -> DataSource:
+  """The `DataSource` a `--dataset` value names.
+
+  Raises:
+    ValueError: an unknown name, or a `module:object` path that does not
+      import or names no data source (one line saying what is missing).
+  """
+  if isinstance(name, str) and name in _NAMED:
+    return _NAMED[name]
+  for prefix, make in _PREFIXED.items():
+    if isinstance(name, str) and name.startswith(prefix):
+      return make(name)
+  if registry.is_object_path(name):
+    obj = registry.import_object(name, "dataset")
+    if not callable(getattr(obj, "load", obj)) or isinstance(obj, type):
+      raise ValueError(f"dataset {name!r}: expected a data source, an object with "
+                       "load(split, data_dir=None) -> uint8 [N, H, W, C] (or such a "
+                       f"function), got {type(obj).__name__}")
+    if getattr(obj, "__name__", None) in _NAMED:
+      raise ValueError(f"dataset {name!r}: its name {obj.__name__!r} is a built-in "
+                       "dataset's; rename it")
+    return _UserSource(name, obj)
   raise ValueError(f"unknown dataset {name!r}; known: {', '.join(DATASETS)}, "
                    f"{', '.join(tfds_images.IMAGE_DATASETS)}, tfds:NAME (any TFDS image "
                    "dataset), npz:PATH (arrays train and test, uint8 [N, H, W, C]), "
-                   "folder:PATH (train/ and test/ of PNGs)")
+                   "folder:PATH (train/ and test/ of PNGs), or package.module:object "
+                   "(your own data source)")
 
 
-def _check_names(name: str, split: str | None = None) -> None:
-  check_dataset(name)
+def check_dataset(name: str) -> None:
+  """ValueError unless `name` names a data source (see `source`)."""
+  source(name)
+
+
+def needs_data_dir(name: str) -> bool:
+  """Whether the dataset `name` reads --data_dir (False for one that does not resolve)."""
+  try:
+    return source(name).needs_data_dir
+  except ValueError:
+    return False
+
+
+def _check_names(name: str, split: str | None = None) -> DataSource:
+  data_source = source(name)
   if split is not None and split not in SPLITS:
     raise ValueError(f"unknown split {split!r}; known: {', '.join(SPLITS)}")
+  return data_source
 
 
 def _first_line(text: object, limit: int = 300) -> str:
@@ -134,19 +331,12 @@ def load_images(name: str, split: str, *, data_dir: str | None = None,
       idx files are checked before TFDS sees them; the message names the file.
     ResourceError: the prepared copy cannot be written under `tfds_dir`.
   """
-  _check_names(name, split)
-  if name == "mnist_small":
-    return idx.read_split(shipped_dir(), split)[0][..., None]
-  if name == multi_mnist.NAME:
-    return _multi_mnist(split, data_dir).images
-  if name.startswith("npz:"):
-    return user_images.load_npz(name, split)
-  if name.startswith("folder:"):
-    return user_images.load_folder(name, split)
-  if tfds_images.tfds_name(name) is not None:
-    if data_dir and not os.path.isdir(data_dir):
-      raise DatasetNotFoundError(_one_line(f"--data_dir={data_dir} is not a directory"))
-    return tfds_images.load(name, split, data_dir=data_dir, download=download)
+  return _check_names(name, split).load(split, data_dir=data_dir, download=download,
+                                         tfds_dir=tfds_dir)
+
+
+def _load_idx_or_tfds(name: str, split: str, data_dir: str | None, download: bool,
+                      tfds_dir: str | None) -> np.ndarray:
   if data_dir and not os.path.isdir(data_dir):
     raise DatasetNotFoundError(_one_line(f"--data_dir={data_dir} is not a directory"))
   if data_dir and not os.access(data_dir, os.R_OK | os.X_OK):
@@ -179,20 +369,20 @@ def estimated_size(name: str, data_dir: str | None = None
   """(image shape, bytes of both splits in memory) of a dataset, read from its
   files' headers before loading it, where that is cheap: npz files and MNIST's
   idx files; None otherwise (the shipped subset is small)."""
-  if isinstance(name, str) and name.startswith("npz:"):
-    return user_images.npz_size(name)
-  if name in ("mnist", "fashion_mnist") and data_dir and _idx_dir(data_dir):
-    total = 0
-    try:
-      for images_file, _ in idx.IDX_FILES.values():
-        with gzip.open(os.path.join(data_dir, images_file)) as f:
-          header = f.read(16)
-        count, rows, cols = (int.from_bytes(header[i:i + 4], "big") for i in (4, 8, 12))
-        total += count * rows * cols
-    except (OSError, EOFError, ValueError):
-      return None
-    return (rows, cols, 1), total
-  return None
+  return source(name).size(data_dir)
+
+
+def _idx_size(data_dir: str) -> tuple[tuple[int, ...], int] | None:
+  total = 0
+  try:
+    for images_file, _ in idx.IDX_FILES.values():
+      with gzip.open(os.path.join(data_dir, images_file)) as f:
+        header = f.read(16)
+      count, rows, cols = (int.from_bytes(header[i:i + 4], "big") for i in (4, 8, 12))
+      total += count * rows * cols
+  except (OSError, EOFError, ValueError):
+    return None
+  return (rows, cols, 1), total
 
 
 def data_digest(name: str, data_dir: str | None = None) -> str | None:
@@ -216,30 +406,13 @@ def data_digest(name: str, data_dir: str | None = None) -> str | None:
       of the four idx files.
     DatasetError: an idx file cannot be read.
   """
-  _check_names(name)
-  if name == "mnist_small":
-    return _shipped_digest()
-  if name == multi_mnist.NAME:
-    source = data_digest(multi_mnist.source_name(data_dir), data_dir)
-    return multi_mnist.digest(source) if source else None
-  if user_images.is_user_dataset(name):
-    return user_images.user_digest(name)
-  if not data_dir:
-    return None
-  if not os.path.isdir(data_dir):
-    raise DatasetNotFoundError(_one_line(f"--data_dir={data_dir} is not a directory"))
-  if not _idx_dir(data_dir):
-    return None
-  return _digest(_read_idx_files(data_dir))
+  return _check_names(name).digest(data_dir)
 
 
 def load_counts(name: str, split: str, *, data_dir: str | None = None) -> np.ndarray | None:
   """The number of objects in each image of `split` (int32 [N]), for datasets
   that record it (multi_mnist, for evaluation only); None for the others."""
-  _check_names(name, split)
-  if name == multi_mnist.NAME:
-    return _multi_mnist(split, data_dir).counts
-  return None
+  return _check_names(name, split).counts(split, data_dir)
 
 
 def _multi_mnist(split: str, data_dir: str | None) -> multi_mnist.MultiMnist:

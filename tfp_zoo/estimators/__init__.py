@@ -4,17 +4,21 @@ Each function lives in a module named for its family (`iwae` in
 `importance_weighted`, `rws` in `reweighted_wake_sleep`, ...), never after a
 function, so `from tfp_zoo.estimators import iwae` is always the function.
 
-`bind(name, **options)` checks the options once and pairs the estimator with
-the state it keeps (see `binding.py`); the functions themselves stay plain.
+Each function is registered where it is defined, with its spec
+(`@register(name, latents=..., rules=...)`, `spec.py`): the one place that
+says which latents it trains, which options it takes and allows, what state
+it keeps and what the training loop supplies. `bind(name, **options)` checks
+the options once and pairs the estimator with its state (`binding.py`).
 """
 
 from tfp_zoo.estimators.amortised_learning import AlwsFeatureMap, AlwsState, alws, alws_state
 from tfp_zoo.estimators.base import (CONTINUOUS_LATENTS, Objectives, importance_log_weights,
                                      score_function_log_weights)
 from tfp_zoo.estimators.binding import BoundEstimator, bind
-from tfp_zoo.estimators.catalog import (Estimator, accepts, check_options,
-                                        default_num_samples, get, make_state, names,
-                                        state_factory)
+from tfp_zoo.estimators.spec import (LATENT_KINDS, Estimator, EstimatorSpec, Option, accepts,
+                                     check_options, default_num_samples, get, get_spec,
+                                     make_state, names, register, spec_from_function, specs,
+                                     state_factory, state_of)
 from tfp_zoo.estimators.evidence_lower_bound import elbo
 from tfp_zoo.estimators.hmc_refined import HmcStepSize, hmc, hmc_state
 from tfp_zoo.estimators.total_correlation import beta_tc_vae
@@ -31,4 +35,6 @@ __all__ = ["Objectives", "elbo", "iwae", "miwae", "ciwae", "piwae", "dreg", "stl
            "importance_log_weights", "get", "names", "check_options", "make_state", "accepts",
            "default_num_samples",
            "Estimator", "bind", "BoundEstimator", "state_factory", "alws_state", "nvil_state", "hmc", "hmc_state", "HmcStepSize",
-           "beta_tc_vae", "CONTINUOUS_LATENTS", "score_function_log_weights"]
+           "beta_tc_vae", "CONTINUOUS_LATENTS", "score_function_log_weights",
+           "register", "state_of", "get_spec", "specs", "EstimatorSpec", "Option",
+           "LATENT_KINDS", "spec_from_function"]

@@ -97,7 +97,8 @@ from tensorflow_probability.python.distributions import joint_distribution as jd
 
 from tfp_zoo import exponential_family as expfam
 from tfp_zoo import kernels, nn
-from tfp_zoo.estimators import base
+from tfp_zoo.estimators import base, option_rules as rules
+from tfp_zoo.estimators.spec import LATENT_KINDS, register, state_of
 from tfp_zoo.models import base as models_base
 
 __all__ = ["alws", "alws_state", "AlwsState", "AlwsFeatureMap", "SOLVERS", "FEATURE_MAPS",
@@ -110,32 +111,6 @@ FEATURE_MAPS = ("kernel", "learned", "pca")
 _AUTO_FAMILIES = ("Normal", "Poisson")
 _BANDWIDTH_GRID = (0.25, 0.5, 1.0, 2.0, 4.0)  # multiples of the median heuristic
 BANDWIDTHS = ("median", "cross_median", "heldout")
-
-
-def _check(num_sleep_samples, num_features, kernel, bandwidth, ridge, solver,
-           validation_fraction, guide_update, exponential_family_option, ridge_every,
-           monitor_every):
-  base.check_choice(solver, SOLVERS, "solver", "alws")
-  base.check_choice(kernel, kernels.KERNELS, "kernel", "alws")
-  base.check_choice(guide_update, ("sleep", "none"), "guide_update", "alws")
-  base.check_num_samples(num_sleep_samples, "alws", name="num_sleep_samples", minimum=4)
-  base.check_num_samples(num_features, "alws", name="num_features")
-  base.check_num_samples(ridge_every, "alws", name="ridge_every")
-  base.check_num_samples(monitor_every, "alws", name="monitor_every")
-  if isinstance(bandwidth, str):
-    base.check_choice(bandwidth, BANDWIDTHS, "bandwidth", "alws")
-  elif not (isinstance(bandwidth, (int, float)) and bandwidth > 0):
-    raise ValueError(f"alws: bandwidth={bandwidth!r}; expected 'median', 'cross_median', "
-                     "'heldout' or a "
-                     "positive number")
-  if ridge != "auto" and not (isinstance(ridge, (int, float)) and not isinstance(ridge, bool)
-                              and ridge > 0):
-    raise ValueError(f"alws: ridge={ridge!r}; expected 'auto' or a positive number")
-  if not 0.0 <= validation_fraction < 1.0:
-    raise ValueError(f"alws: validation_fraction={validation_fraction} must be in [0, 1)")
-  if exponential_family_option not in (True, False, "auto"):
-    raise ValueError(f"alws: exponential_family={exponential_family_option!r}; expected "
-                     "True, False or 'auto'")
 
 
 def _flat(x: tf.Tensor, event_ndims: int) -> tf.Tensor:
@@ -335,22 +310,18 @@ class AlwsState(tf.Module):
 AlwsFeatureMap = AlwsState  # the name of the learned-map state before it kept more
 
 
+@state_of("alws")
 def alws_state(model: models_base.LatentVariableModel, *, feature_map: str = "kernel",
                feature_size: int = 50, exponential_family: Any = "auto",
                **unused_options) -> AlwsState:
   """The `AlwsState` that `alws` amortises its λ choice and monitor with, and
   that holds the learned map of feature_map='learned' or the whitened PCA of
   feature_map='pca' (`feature_size` components; fit it with `fit_data`)."""
-  base.check_choice(feature_map, FEATURE_MAPS, "feature_map", "alws")
   if feature_map == "kernel":
     return AlwsState()
   if feature_map == "pca":
-    if not isinstance(feature_size, int) or feature_size < 1:
-      raise ValueError(f"alws: feature_size={feature_size!r} must be a positive integer")
     input_size = int(np.prod(model.input_shape))
     return AlwsState(pca=(input_size, min(feature_size, input_size)))
-  if not isinstance(feature_size, int) or feature_size < 1:
-    raise ValueError(f"alws: feature_size={feature_size!r} must be a positive integer")
   # The number of regression targets: 1, or 1 + the natural parameters' size.
   dists = model.joint().sample_distributions(2, seed=tf.constant([0, 0]))[0]
   observation = dists[-1]
@@ -362,7 +333,33 @@ def alws_state(model: models_base.LatentVariableModel, *, feature_map: str = "ke
   return AlwsState(input_size=input_size, num_targets=num_targets, feature_size=feature_size)
 
 
-@base.entry_point("alws")
+@register(
+    "alws", latents=LATENT_KINDS, state=alws_state,
+    rules={"num_sleep_samples": rules.integer(4), "num_features": rules.integer(1),
+           "kernel": rules.one_of(*kernels.KERNELS),
+           "bandwidth": rules.either(rules.one_of(*BANDWIDTHS), rules.positive()),
+           "ridge": rules.either(rules.one_of("auto"), rules.positive()),
+           "ridge_every": rules.integer(1), "solver": rules.one_of(*SOLVERS),
+           "projection": rules.one_of(*kernels.PROJECTIONS),
+           "exponential_family": rules.one_of(True, False, "auto"),
+           "validation_fraction": rules.number(0, 1, high_open=True),
+           "monitor_every": rules.integer(1), "guide_update": rules.one_of("sleep", "none"),
+           "guide_sleep_samples": rules.integer(1), "feature_map": rules.one_of(*FEATURE_MAPS),
+           "feature_size": rules.integer(1)},
+    used_when={"feature_size": ("feature_map", ("learned", "pca")),
+               "ridge_every": ("ridge", ("auto",)),
+               "projection": ("solver", ("random_features",)),
+               "guide_sleep_samples": ("guide_update", ("sleep",)),
+               # The exact kernel solver uses every sleep sample, no features.
+               "num_features": ("solver", ("random_features", "nystrom"))},
+    # Defaults changed on 2026-11-27: runs saved before config.json pinned
+    # every default resume with the old ones.
+    legacy_defaults={"ridge": 1e-3, "projection": "dense", "guide_sleep_samples": 10**9},
+    summary=("amortised learning by wake-sleep (Li et al. 2020): ridge regression of log "
+             "p_θ(z, x) (or, for Normal/Poisson pixels by default and Bernoulli with "
+             "`exponential_family=true`, of the natural parameters and log-normaliser) on "
+             "kernel features of x over sleep samples; differentiating the prediction at the "
+             "data gives ∇θ log p_θ(x). No guide needed"))
 def alws(model: models_base.LatentVariableModel, x: tf.Tensor, *, seed: tf.Tensor,
          num_sleep_samples: int = 1000, num_features: int = 1000, kernel: str = "gaussian",
          bandwidth: Any = "median", ridge: Any = "auto", ridge_every: int = 100,
@@ -424,11 +421,6 @@ def alws(model: models_base.LatentVariableModel, x: tf.Tensor, *, seed: tf.Tenso
     validation_fraction holds out nothing), 'bandwidth', 'ridge' and
     'sleep_log_joint'.
   """
-  _check(num_sleep_samples, num_features, kernel, bandwidth, ridge, solver,
-         validation_fraction, guide_update, exponential_family, ridge_every, monitor_every)
-  base.check_choice(projection, kernels.PROJECTIONS, "projection", "alws")
-  base.check_num_samples(guide_sleep_samples, "alws", name="guide_sleep_samples")
-  base.check_choice(feature_map, FEATURE_MAPS, "feature_map", "alws")
   if state is not None and not isinstance(state, AlwsState):
     raise ValueError("alws: state must be the AlwsState of tfp_zoo.estimators.make_state("
                      f"'alws', model, ...), got {type(state).__name__}")

@@ -17,7 +17,7 @@ tfd = tfp.distributions
 
 __all__ = ["check_model", "check_seed", "entry_point", "check_real_latents", "latent_space_bijectors", "Objectives", "LogWeights", "importance_log_weights", "as_named",
            "require_guide", "require_reparameterized", "reparameterized_guide",
-           "check_num_samples", "check_observations", "check_inputs",
+           "check_num_samples", "check_observations", "check_inputs", "check_particles",
            "effective_sample_size",
            "latent_names", "dream", "guide_log_prob", "self_normalized_weights",
            "check_choice", "path_derivative_loss", "objectives_and_gradients",
@@ -203,7 +203,8 @@ def entry_point(estimator: str) -> Callable[[Callable[..., Objectives]],
 
 def check_inputs(model: Any, x: Any, num_samples: Any, estimator: str, *,
                  minimum: int = 1, groups: int = 1) -> tuple[tf.Tensor, int]:
-  """An estimator's entry checks: (checked x, num_samples as an int).
+  """Entry checks of a function taking K (evaluation): (checked x, num_samples
+  as an int).
 
   x is checked by the model (`check_observations`), then num_samples against
   x's static batch size (`check_num_samples`).
@@ -212,6 +213,17 @@ def check_inputs(model: Any, x: Any, num_samples: Any, estimator: str, *,
   batch_size = x.shape[0] if x.shape.rank else None
   return x, check_num_samples(num_samples, estimator, minimum=minimum,
                               batch_size=batch_size, groups=groups)
+
+
+def check_particles(model: Any, x: Any, num_samples: int, estimator: str, *,
+                    groups: int = 1) -> tuple[tf.Tensor, int]:
+  """An estimator's entry checks: (checked x, K as an int).
+
+  x is checked by the model (`check_observations`), then the particle count
+  K × batch (× groups) against TensorFlow's int32 shapes. K's own value was
+  checked by the estimator's spec (`spec.register`), so it is not here.
+  """
+  return check_inputs(model, x, num_samples, estimator, minimum=0, groups=groups)
 
 
 def require_reparameterized(guide: tfd.JointDistribution, estimator: str) -> None:
@@ -317,7 +329,6 @@ def score_function_log_weights(model: models_base.LatentVariableModel, x: tf.Ten
   Returns:
     (`LogWeights`, log q of the scored latents [K, batch]).
   """
-  check_choice(continuous_latents, CONTINUOUS_LATENTS, "continuous_latents", estimator)
   guide = model.guide(x)
   types = as_named(guide.reparameterization_type)
   scored = [n for n, t in types.items() if t != tfd.FULLY_REPARAMETERIZED]

@@ -24,12 +24,11 @@ which the train step passes as a tensor) a better reconstruction. The metric
 
 from __future__ import annotations
 
-import math
-
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from tfp_zoo.estimators import base
+from tfp_zoo.estimators import base, option_rules as rules
+from tfp_zoo.estimators.spec import register
 from tfp_zoo.models import base as models_base
 
 tfd = tfp.distributions
@@ -37,7 +36,13 @@ tfd = tfp.distributions
 __all__ = ["elbo"]
 
 
-@base.entry_point("elbo")
+@register("elbo", latents=("real", "spherical"),
+          rules={"num_samples": rules.integer(1), "analytic_kl": rules.boolean(),
+                 "beta": rules.number(0)},
+          summary=("reparameterised ELBO, K samples averaged (Kingma & Welling 2014); β-VAE: "
+                   "log p(x|z) − β·KL (Higgins et al. 2017), with an optional linear KL "
+                   "warm-up over `--kl_warmup_steps` steps (a function of the step, so "
+                   "resuming is exact)"))
 def elbo(model: models_base.LatentVariableModel, x: tf.Tensor, *, seed: tf.Tensor,
          num_samples: int = 1, analytic_kl: bool = False,
          beta: float = 1.0) -> base.Objectives:
@@ -56,7 +61,7 @@ def elbo(model: models_base.LatentVariableModel, x: tf.Tensor, *, seed: tf.Tenso
     `Objectives` with `metrics['elbo']`, the mean bound over the batch; with
     β ≠ 1 also `beta_elbo` (the objective), `kl` and `beta`.
   """
-  x, num_samples = base.check_inputs(model, x, num_samples, "elbo")
+  x, num_samples = base.check_particles(model, x, num_samples, "elbo")
   beta = _check_beta(beta)
   guide = base.reparameterized_guide(model, x, "elbo")
   if beta is not None:
@@ -72,14 +77,10 @@ def elbo(model: models_base.LatentVariableModel, x: tf.Tensor, *, seed: tf.Tenso
 
 
 def _check_beta(beta) -> tf.Tensor | None:
-  """None for the plain ELBO (β = 1 as a number), else β as a float32 tensor."""
-  if isinstance(beta, bool) or not isinstance(beta, (int, float, tf.Tensor, tf.Variable)):
-    raise ValueError(f"elbo: beta must be a number >= 0, got {beta!r}")
-  if isinstance(beta, (int, float)):
-    if not (math.isfinite(beta) and beta >= 0):
-      raise ValueError(f"elbo: beta must be a finite number >= 0, got {beta!r}")
-    if beta == 1:
-      return None
+  """None for the plain ELBO (β = 1 as a number), else β as a float32 tensor
+  (its value was checked by the spec; a scheduled tensor is the caller's)."""
+  if isinstance(beta, (int, float)) and beta == 1:
+    return None
   return tf.cast(beta, tf.float32)
 
 

@@ -40,7 +40,8 @@ from typing import Any
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from tfp_zoo.estimators import base
+from tfp_zoo.estimators import base, option_rules as rules
+from tfp_zoo.estimators.spec import register, state_of
 from tfp_zoo.models import base as models_base
 
 __all__ = ["hmc", "hmc_state", "HmcStepSize"]
@@ -86,42 +87,37 @@ class HmcStepSize(tf.Module):
     self.log_step_size.assign_add(gain * (tf.stop_gradient(accept_rate) - target))
 
 
+@state_of("hmc")
 def hmc_state(model: Any, *, step_size: float = 0.1, adapt_step_size: bool = True,
               target_accept_rate: float = 0.65, adaptation_rate: float = 0.05,
               adaptation_decay: float = 0.5,
               **unused_options: Any) -> HmcStepSize | None:
   """The `HmcStepSize` that `hmc(..., adapt_step_size=True)` keeps (None otherwise)."""
   del model
-  _check_step_size(step_size)
-  _check_adaptation(target_accept_rate, adaptation_rate, adaptation_decay)
   return HmcStepSize(step_size, decaying=adaptation_decay > 0) if adapt_step_size else None
 
 
-def _check_step_size(step_size: Any) -> None:
-  if isinstance(step_size, bool) or not isinstance(step_size, (int, float)) or not (
-      math.isfinite(step_size) and step_size > 0):
-    raise ValueError(f"hmc: step_size={step_size!r} must be a positive finite number")
+_ADAPTATION = ("adapt_step_size", (True,))
 
 
-def _is_number(value: Any) -> bool:
-  return (isinstance(value, (int, float)) and not isinstance(value, bool)
-          and math.isfinite(value))
-
-
-def _check_adaptation(target_accept_rate: Any, adaptation_rate: Any,
-                      adaptation_decay: Any) -> None:
-  if not (_is_number(target_accept_rate) and 0 < target_accept_rate < 1):
-    raise ValueError(f"hmc: target_accept_rate={target_accept_rate!r} must be a number "
-                     "strictly between 0 and 1")
-  if not (_is_number(adaptation_rate) and adaptation_rate > 0):
-    raise ValueError(f"hmc: adaptation_rate={adaptation_rate!r} must be a positive "
-                     "finite number")
-  if not (_is_number(adaptation_decay) and 0 <= adaptation_decay <= 1):
-    raise ValueError(f"hmc: adaptation_decay={adaptation_decay!r} must be a number in "
-                     "[0, 1] (0: constant gain)")
-
-
-@base.entry_point("hmc")
+# HMC moves in R^d (or an interval of it): not on the sphere, not discrete.
+@register("hmc", latents=("real",), state=hmc_state,
+          rules={"num_samples": rules.integer(1), "num_hmc_steps": rules.integer(0),
+                 "num_leapfrog_steps": rules.integer(1), "step_size": rules.positive(),
+                 "adapt_step_size": rules.boolean(),
+                 "target_accept_rate": rules.number(0, 1, low_open=True, high_open=True),
+                 "adaptation_rate": rules.positive(), "adaptation_decay": rules.number(0, 1)},
+          used_when={"target_accept_rate": _ADAPTATION, "adaptation_rate": _ADAPTATION,
+                     "adaptation_decay": _ADAPTATION},
+          # The step-size gain was constant before it decayed.
+          legacy_added_options={"adaptation_decay": 0.0},
+          summary=("MCMC-refined inference (Hoffman 2017): guide samples refined by a few HMC "
+                   "steps targeting p(z | x) (through the prior's event-space bijectors); θ "
+                   "follows ∇θ log p(x, z_T), φ the ELBO; the step size adapts toward "
+                   "`target_accept_rate` (the mean acceptance over every transition) by "
+                   "Robbins–Monro with a gain `adaptation_rate`·(1 + "
+                   "n/100)^−`adaptation_decay` after n steps, so it settles, and is "
+                   "checkpointed as estimator state"))
 def hmc(model: models_base.LatentVariableModel, x: tf.Tensor, *, seed: tf.Tensor,
         num_samples: int = 1, num_hmc_steps: int = 5, num_leapfrog_steps: int = 3,
         step_size: float = 0.1, adapt_step_size: bool = True,
@@ -159,13 +155,8 @@ def hmc(model: models_base.LatentVariableModel, x: tf.Tensor, *, seed: tf.Tensor
   Andrieu, C. & Thoms, J. (2008). A tutorial on adaptive MCMC. Statistics and
   Computing 18.
   """
-  x, num_samples = base.check_inputs(model, x, num_samples, "hmc")
-  num_hmc_steps = base.check_num_samples(num_hmc_steps, "hmc", name="num_hmc_steps",
-                                         minimum=0)
-  num_leapfrog_steps = base.check_num_samples(num_leapfrog_steps, "hmc",
-                                              name="num_leapfrog_steps")
-  _check_step_size(step_size)
-  _check_adaptation(target_accept_rate, adaptation_rate, adaptation_decay)
+  x, num_samples = base.check_particles(model, x, num_samples, "hmc")
+  num_hmc_steps, num_leapfrog_steps = int(num_hmc_steps), int(num_leapfrog_steps)
   guide = base.reparameterized_guide(model, x, "hmc")
   bijectors = base.latent_space_bijectors(model, "hmc")
   if adapt_step_size and not isinstance(state, HmcStepSize):

@@ -12,13 +12,15 @@ from __future__ import annotations
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from tfp_zoo.estimators import base
+from tfp_zoo.estimators import base, option_rules as rules
+from tfp_zoo.estimators.spec import register
 from tfp_zoo.models import base as models_base
 
 __all__ = ["iwae"]
 
 
-@base.entry_point("iwae")
+@register("iwae", latents=("real", "spherical"), rules={"num_samples": rules.integer(1)},
+          summary=("importance-weighted bound log (1/K) Σ w_k (Burda et al. 2016)"))
 def iwae(model: models_base.LatentVariableModel, x: tf.Tensor, *, seed: tf.Tensor,
          num_samples: int = 5) -> base.Objectives:
   """Negative IWAE bound as both losses.
@@ -33,7 +35,7 @@ def iwae(model: models_base.LatentVariableModel, x: tf.Tensor, *, seed: tf.Tenso
     `Objectives` with `metrics['iwae']` (mean bound) and `metrics['ess']` (mean
     effective sample size of the K weights, between 1 and K).
   """
-  x, num_samples = base.check_inputs(model, x, num_samples, "iwae")
+  x, num_samples = base.check_particles(model, x, num_samples, "iwae")
   guide = base.reparameterized_guide(model, x, "iwae")
   log_weights = base.importance_log_weights(
       model, x, seed=seed, num_samples=num_samples, guide=guide).log_weights

@@ -16,7 +16,8 @@ from __future__ import annotations
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from tfp_zoo.estimators import base
+from tfp_zoo.estimators import base, option_rules as rules
+from tfp_zoo.estimators.spec import register
 from tfp_zoo.models import base as models_base
 
 __all__ = ["miwae", "ciwae", "piwae"]
@@ -24,8 +25,7 @@ __all__ = ["miwae", "ciwae", "piwae"]
 
 def _grouped_weights(model, x, seed, num_samples, num_groups, name):
   """Log-weights of M·K reparameterised samples: [M·K, batch] and [M, K, batch]."""
-  num_groups = base.check_num_samples(num_groups, name, name="num_groups")
-  x, num_samples = base.check_inputs(model, x, num_samples, name, groups=num_groups)
+  x, num_samples = base.check_particles(model, x, num_samples, name, groups=num_groups)
   guide = base.reparameterized_guide(model, x, name)
   log_weights = base.importance_log_weights(
       model, x, seed=seed, num_samples=num_groups * num_samples, guide=guide).log_weights
@@ -34,7 +34,10 @@ def _grouped_weights(model, x, seed, num_samples, num_groups, name):
   return log_weights, grouped
 
 
-@base.entry_point("miwae")
+@register("miwae", latents=("real", "spherical"),
+          rules={"num_samples": rules.integer(1), "num_groups": rules.integer(1)},
+          summary=("MIWAE (Rainforth et al. 2018): the mean over M groups of K-sample IWAE "
+                   "bounds; K=1 is the ELBO with M samples"))
 def miwae(model: models_base.LatentVariableModel, x: tf.Tensor, *, seed: tf.Tensor,
           num_samples: int = 5, num_groups: int = 1) -> base.Objectives:
   """Negative MIWAE_{M,K} as both losses (metrics: 'miwae')."""
@@ -44,12 +47,13 @@ def miwae(model: models_base.LatentVariableModel, x: tf.Tensor, *, seed: tf.Tens
   return base.Objectives(loss, loss, {"miwae": -loss})
 
 
-@base.entry_point("ciwae")
+@register("ciwae", latents=("real", "spherical"),
+          rules={"num_samples": rules.integer(1), "beta": rules.number(0, 1)},
+          summary=("CIWAE (Rainforth et al. 2018): β·ELBO + (1 − β)·IWAE_K from the same K "
+                   "samples"))
 def ciwae(model: models_base.LatentVariableModel, x: tf.Tensor, *, seed: tf.Tensor,
           num_samples: int = 5, beta: float = 0.5) -> base.Objectives:
   """Negative β·ELBO + (1 − β)·IWAE_K as both losses (metrics: 'ciwae', 'iwae', 'elbo')."""
-  if not 0.0 <= beta <= 1.0:
-    raise ValueError(f"ciwae: beta={beta} must be in [0, 1]")
   log_weights, _ = _grouped_weights(model, x, seed, num_samples, 1, "ciwae")
   elbo_value = tf.reduce_mean(tf.reduce_mean(log_weights, axis=0))
   iwae_value = tf.reduce_mean(tfp.math.reduce_logmeanexp(log_weights, axis=0))
@@ -58,7 +62,10 @@ def ciwae(model: models_base.LatentVariableModel, x: tf.Tensor, *, seed: tf.Tens
                                       "elbo": tf.stop_gradient(elbo_value)})
 
 
-@base.entry_point("piwae")
+@register("piwae", latents=("real", "spherical"),
+          rules={"num_samples": rules.integer(1), "num_groups": rules.integer(1)},
+          summary=("PIWAE (Rainforth et al. 2018): θ ascends IWAE over M·K samples, φ the "
+                   "MIWAE bound of M groups of K"))
 def piwae(model: models_base.LatentVariableModel, x: tf.Tensor, *, seed: tf.Tensor,
           num_samples: int = 5, num_groups: int = 1) -> base.Objectives:
   """θ: negative IWAE_{M·K}; φ: negative MIWAE_{M,K}, from the same samples.

@@ -22,13 +22,21 @@ from __future__ import annotations
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from tfp_zoo.estimators import base
+from tfp_zoo.estimators import base, option_rules as rules
+from tfp_zoo.estimators.spec import LATENT_KINDS, register
 from tfp_zoo.models import base as models_base
 
 __all__ = ["vimco"]
 
 
-@base.entry_point("vimco")
+# K >= 2: each particle's baseline averages the other K - 1.
+@register("vimco", latents=LATENT_KINDS,
+          rules={"num_samples": rules.integer(2),
+                 "continuous_latents": rules.one_of(*base.CONTINUOUS_LATENTS)},
+          summary=("multi-sample score function with leave-one-out baselines (Mnih & Rezende "
+                   "2016), K ≥ 2. A guide with both discrete and continuous latents (`air`) "
+                   "has its continuous ones reparameterised and only the discrete ones scored,"
+                   " as Eslami et al. and Le et al. train AIR"))
 def vimco(model: models_base.LatentVariableModel, x: tf.Tensor, *, seed: tf.Tensor,
           num_samples: int = 5, continuous_latents: str = "auto") -> base.Objectives:
   """VIMCO surrogate as both losses; needs K ≥ 2 (metrics: 'iwae', 'ess').
@@ -36,8 +44,7 @@ def vimco(model: models_base.LatentVariableModel, x: tf.Tensor, *, seed: tf.Tens
   `continuous_latents`: 'auto' (reparameterise them when the guide also has
   discrete latents), 'reparameterize' or 'score_function' (score every latent).
   """
-  # K >= 2: each particle's baseline averages the other K - 1.
-  x, num_samples = base.check_inputs(model, x, num_samples, "vimco", minimum=2)
+  x, num_samples = base.check_particles(model, x, num_samples, "vimco")
   base.require_guide(model, "vimco")
   weights, scored_log_guide = base.score_function_log_weights(
       model, x, seed=seed, num_samples=num_samples, continuous_latents=continuous_latents,

@@ -33,7 +33,8 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from tfp_zoo import nn
-from tfp_zoo.estimators import base
+from tfp_zoo.estimators import base, option_rules as rules
+from tfp_zoo.estimators.spec import LATENT_KINDS, register, state_of
 from tfp_zoo.models import base as models_base
 
 __all__ = ["nvil", "NvilBaseline", "nvil_state", "BASELINES", "BOUNDS"]
@@ -90,10 +91,10 @@ class NvilBaseline(tf.Module):
     return c
 
 
+@state_of("nvil")
 def nvil_state(model: models_base.LatentVariableModel, *, baseline: str = "learned",
                **unused_options) -> NvilBaseline | None:
   """The `NvilBaseline` that `nvil(..., baseline=baseline)` needs (None for 'none')."""
-  base.check_choice(baseline, BASELINES, "baseline", "nvil")
   if baseline == "none":
     return None
   # The observation's event shape, from the joint: any model honouring the contract.
@@ -101,7 +102,13 @@ def nvil_state(model: models_base.LatentVariableModel, *, baseline: str = "learn
   return NvilBaseline(input_shape, learned=baseline == "learned")
 
 
-@base.entry_point("nvil")
+@register("nvil", latents=LATENT_KINDS, state=nvil_state,
+          rules={"num_samples": rules.integer(1), "bound": rules.one_of(*BOUNDS),
+                 "baseline": rules.one_of(*BASELINES),
+                 "continuous_latents": rules.one_of(*base.CONTINUOUS_LATENTS)},
+          summary=("score-function ELBO or IWAE gradient with an input-dependent learned "
+                   "baseline plus a moving average (Mnih & Gregor 2014); the baseline is "
+                   "checkpointed with the run"))
 def nvil(model: models_base.LatentVariableModel, x: tf.Tensor, *, seed: tf.Tensor,
          num_samples: int = 1, bound: str = "elbo", baseline: str = "learned",
          state: NvilBaseline | None = None,
@@ -125,10 +132,8 @@ def nvil(model: models_base.LatentVariableModel, x: tf.Tensor, *, seed: tf.Tenso
     metrics: the bound ('elbo' or 'iwae'), 'ess' and, with a baseline,
     'baseline_mse'.
   """
-  x, num_samples = base.check_inputs(model, x, num_samples, "nvil")
+  x, num_samples = base.check_particles(model, x, num_samples, "nvil")
   base.require_guide(model, "nvil")
-  base.check_choice(bound, BOUNDS, "bound", "nvil")
-  base.check_choice(baseline, BASELINES, "baseline", "nvil")
   if baseline != "none":
     if state is None:
       raise ValueError(

@@ -1,10 +1,9 @@
-"""The values each estimator option allows, checked when an estimator is bound.
+"""The vocabulary of option rules: what values an estimator option allows.
 
-`bind` (and through it the launcher's `--estimator_options` and `Trainer`)
-refuses a value here in one line naming the estimator, the option and what is
-allowed, before any model is built. The estimator functions check the same
-values again when called directly, so these rules add no new meaning; they
-only move the error to the moment the options are given.
+An estimator names a rule per option where it is registered
+(`tfp_zoo.estimators.register(..., rules={"num_samples": integer(1)})`); the
+spec checks every given value against it, once, and the docs tables print the
+rule's `text`. `RULES` and `check_option_values` read the registered specs.
 """
 
 from __future__ import annotations
@@ -13,17 +12,29 @@ import math
 import numbers
 from typing import Any, Callable
 
-from tfp_zoo import kernels
-from tfp_zoo.estimators.amortised_learning import BANDWIDTHS, FEATURE_MAPS, SOLVERS
-from tfp_zoo.estimators.base import CONTINUOUS_LATENTS
-from tfp_zoo.estimators.neural_variational_inference import BASELINES, BOUNDS
-from tfp_zoo.estimators.reweighted_wake_sleep import GUIDE_UPDATES
-from tfp_zoo.estimators.total_correlation import SAMPLINGS
+__all__ = ["Rule", "RULES", "check_option_values", "integer", "number", "positive", "one_of",
+           "either", "boolean"]
 
-__all__ = ["RULES", "check_option_values"]
 
-# A rule: value -> None if allowed, else a phrase saying what is.
-Rule = Callable[[Any], "str | None"]
+class Rule:
+  """A predicate on a value and the phrase that says what it allows.
+
+  Calling a rule returns None if the value is allowed, else the phrase (so
+  a message reads `f"{option}={value!r} must be {rule(value)}"`).
+  """
+
+  def __init__(self, allowed: Callable[[Any], bool], text: str,
+               choices: tuple[Any, ...] = (), open_ended: bool = False):
+    self._allowed = allowed
+    self.text = text
+    self.choices = choices  # the named values it allows (one_of), for tables
+    self.open_ended = open_ended  # choices or a number (either(one_of(...), positive()))
+
+  def __call__(self, value: Any) -> str | None:
+    return None if self._allowed(value) else self.text
+
+  def __repr__(self) -> str:
+    return f"Rule({self.text!r})"
 
 
 def _is_int(value: Any) -> bool:
@@ -36,88 +47,50 @@ def _is_number(value: Any) -> bool:
 
 
 def integer(minimum: int) -> Rule:
-  return lambda v: None if _is_int(v) and v >= minimum else f"an integer >= {minimum}"
+  """Integers >= `minimum` (booleans are not integers here)."""
+  return Rule(lambda v: _is_int(v) and v >= minimum, f"an integer >= {minimum}")
 
 
 def number(low: float = -math.inf, high: float = math.inf, *, low_open: bool = False,
            high_open: bool = False) -> Rule:
+  """Finite numbers in an interval, closed unless `low_open`/`high_open`."""
   left, right = "(" if low_open else "[", ")" if high_open else "]"
-  text = f"a finite number in {left}{low:g}, {high:g}{right}"
-  def rule(v: Any) -> str | None:
-    ok = _is_number(v) and (v > low if low_open else v >= low) and (
-        v < high if high_open else v <= high)
-    return None if ok else text
-  return rule
+  return Rule(lambda v: _is_number(v) and (v > low if low_open else v >= low) and (
+      v < high if high_open else v <= high), f"a finite number in {left}{low:g}, {high:g}{right}")
 
 
 def positive() -> Rule:
-  return lambda v: None if _is_number(v) and v > 0 else "a positive finite number"
+  return Rule(lambda v: _is_number(v) and v > 0, "a positive finite number")
 
 
 def one_of(*choices: Any) -> Rule:
-  text = "one of " + ", ".join(repr(c) for c in choices)
-  return lambda v: None if any(v is c or (v == c and type(v) is type(c))
-                               for c in choices) else text
+  return Rule(lambda v: any(v is c or (v == c and type(v) is type(c)) for c in choices),
+              "one of " + ", ".join(repr(c) for c in choices), tuple(choices))
 
 
 def either(*rules: Rule) -> Rule:
-  def rule(v: Any) -> str | None:
-    reasons = [r(v) for r in rules]
-    return None if None in reasons else " or ".join(reasons)
-  return rule
+  return Rule(lambda v: any(r(v) is None for r in rules), " or ".join(r.text for r in rules),
+              tuple(c for r in rules for c in r.choices),
+              open_ended=any(not r.choices for r in rules))
 
 
 def boolean() -> Rule:
-  return lambda v: None if isinstance(v, bool) else "true or false"
+  return Rule(lambda v: isinstance(v, bool), "true or false")
 
 
-_K = integer(1)
-RULES: dict[str, dict[str, Rule]] = {
-    "elbo": {"num_samples": _K, "analytic_kl": boolean(), "beta": number(0)},
-    "iwae": {"num_samples": _K},
-    "miwae": {"num_samples": _K, "num_groups": integer(1)},
-    "piwae": {"num_samples": _K, "num_groups": integer(1)},
-    "ciwae": {"num_samples": _K, "beta": number(0, 1)},
-    "dreg": {"num_samples": _K},
-    "stl": {"num_samples": _K, "bound": one_of("iwae", "elbo")},
-    "rws": {"num_samples": _K, "guide_update": one_of(*GUIDE_UPDATES),
-            "mixture_weight": number(0, 1), "num_sleep_samples": integer(0),
-            "dreg": boolean()},
-    "vimco": {"num_samples": integer(2), "continuous_latents": one_of(*CONTINUOUS_LATENTS)},
-    "wake_sleep": {"num_samples": _K, "num_sleep_samples": integer(0)},
-    "nvil": {"num_samples": _K, "bound": one_of(*BOUNDS), "baseline": one_of(*BASELINES),
-             "continuous_latents": one_of(*CONTINUOUS_LATENTS)},
-    "alws": {"num_sleep_samples": integer(4), "num_features": integer(1),
-             "kernel": one_of(*kernels.KERNELS),
-             "bandwidth": either(one_of(*BANDWIDTHS), positive()),
-             "ridge": either(one_of("auto"), positive()), "ridge_every": integer(1),
-             "solver": one_of(*SOLVERS), "projection": one_of(*kernels.PROJECTIONS),
-             "exponential_family": one_of(True, False, "auto"),
-             "validation_fraction": number(0, 1, high_open=True),
-             "monitor_every": integer(1), "guide_update": one_of("sleep", "none"),
-             "guide_sleep_samples": integer(1), "feature_map": one_of(*FEATURE_MAPS),
-             "feature_size": integer(1)},
-    "hmc": {"num_samples": _K, "num_hmc_steps": integer(0), "num_leapfrog_steps": integer(1),
-            "step_size": positive(), "adapt_step_size": boolean(),
-            "target_accept_rate": number(0, 1, low_open=True, high_open=True),
-            "adaptation_rate": positive(), "adaptation_decay": number(0, 1)},
-    "beta_tc_vae": {"num_samples": _K, "dataset_size": integer(1), "beta": number(0),
-                    "alpha": number(0), "gamma": number(0),
-                    "sampling": one_of(*SAMPLINGS)},
-}
+# name -> spec lookup, set by `spec.py` when it loads (this module is below it).
+_get_spec: Callable[[str], Any] | None = None
+_names: Callable[[], tuple[str, ...]] = tuple
 
 
 def check_option_values(name: str, options: dict[str, Any]) -> None:
-  """Raises ValueError naming the first option whose value `name` does not allow.
+  """Raises ValueError naming the first option whose value estimator `name`
+  does not allow (the registered spec's check)."""
+  _get_spec(name).check_values(options)
 
-  Tensors (a scheduled β passed at call time) are not checked here.
-  """
-  for option, value in options.items():
-    rule = RULES.get(name, {}).get(option)
-    if rule is None or hasattr(value, "dtype") and not hasattr(value, "item"):
-      continue
-    if hasattr(value, "item") and getattr(value, "shape", None) == ():
-      value = value.item()  # NumPy scalars
-    allowed = rule(value)
-    if allowed is not None:
-      raise ValueError(f"{name}: {option}={value!r} must be {allowed}")
+
+def __getattr__(name: str) -> Any:
+  if name == "RULES":  # read from the specs, so it can never disagree with them
+    return {n: {o: opt.rule for o, opt in _get_spec(n).options.items() if opt.rule is not None}
+            for n in _names()}
+  raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

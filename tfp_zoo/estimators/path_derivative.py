@@ -28,7 +28,8 @@ from __future__ import annotations
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from tfp_zoo.estimators import base
+from tfp_zoo.estimators import base, option_rules as rules
+from tfp_zoo.estimators.spec import register
 from tfp_zoo.models import base as models_base
 
 __all__ = ["dreg", "stl"]
@@ -36,13 +37,15 @@ __all__ = ["dreg", "stl"]
 
 def _weights(model, x, seed, num_samples, name):
   """(checked x, K, reparameterised log-weights)."""
-  x, num_samples = base.check_inputs(model, x, num_samples, name)
+  x, num_samples = base.check_particles(model, x, num_samples, name)
   guide = base.reparameterized_guide(model, x, name)
   return x, num_samples, base.importance_log_weights(
       model, x, seed=seed, num_samples=num_samples, guide=guide)
 
 
-@base.entry_point("dreg")
+@register("dreg", latents=("real", "spherical"), rules={"num_samples": rules.integer(1)},
+          summary=("IWAE for θ, doubly reparameterised φ-gradient Σ w̃² ∂log w/∂z ∂z/∂φ "
+                   "(Tucker et al. 2019)"))
 def dreg(model: models_base.LatentVariableModel, x: tf.Tensor, *, seed: tf.Tensor,
          num_samples: int = 5) -> base.Objectives:
   """IWAE for θ, doubly reparameterised IWAE gradient for φ.
@@ -60,7 +63,9 @@ def dreg(model: models_base.LatentVariableModel, x: tf.Tensor, *, seed: tf.Tenso
                           "ess": tf.reduce_mean(ess)})
 
 
-@base.entry_point("stl")
+@register("stl", latents=("real", "spherical"),
+          rules={"num_samples": rules.integer(1), "bound": rules.one_of("iwae", "elbo")},
+          summary=("sticking-the-landing φ-gradient (Roeder et al. 2017)"))
 def stl(model: models_base.LatentVariableModel, x: tf.Tensor, *, seed: tf.Tensor,
         num_samples: int = 1, bound: str = "iwae") -> base.Objectives:
   """The ELBO or IWAE bound for θ; sticking-the-landing gradient for φ.
@@ -73,7 +78,6 @@ def stl(model: models_base.LatentVariableModel, x: tf.Tensor, *, seed: tf.Tensor
   Returns:
     `Objectives` with the metric named by `bound`.
   """
-  base.check_choice(bound, ("iwae", "elbo"), "bound", "stl")
   x, num_samples, weights = _weights(model, x, seed, num_samples, "stl")
   if bound == "iwae":
     value = tfp.math.reduce_logmeanexp(weights.log_weights, axis=0)

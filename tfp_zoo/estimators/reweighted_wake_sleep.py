@@ -20,7 +20,8 @@ from __future__ import annotations
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from tfp_zoo.estimators import base
+from tfp_zoo.estimators import base, option_rules as rules
+from tfp_zoo.estimators.spec import LATENT_KINDS, register
 from tfp_zoo.estimators.wake_sleep_algorithm import sleep_guide_loss
 from tfp_zoo.models import base as models_base
 
@@ -29,7 +30,16 @@ __all__ = ["rws", "GUIDE_UPDATES"]
 GUIDE_UPDATES = ("wake", "sleep", "mixture")
 
 
-@base.entry_point("rws")
+@register("rws", latents=LATENT_KINDS,
+          rules={"num_samples": rules.integer(1), "guide_update": rules.one_of(*GUIDE_UPDATES),
+                 "mixture_weight": rules.number(0, 1), "num_sleep_samples": rules.integer(0),
+                 "dreg": rules.boolean()},
+          used_when={"mixture_weight": ("guide_update", ("mixture",)),
+                     "num_sleep_samples": ("guide_update", ("sleep", "mixture")),
+                     # dreg changes only the wake-φ update (θ's gradient is the same).
+                     "dreg": ("guide_update", ("wake", "mixture"))},
+          summary=("reweighted wake-sleep (Bornschein & Bengio 2015): self-normalised wake-θ; "
+                   "wake, sleep or mixed φ"))
 def rws(model: models_base.LatentVariableModel, x: tf.Tensor, *, seed: tf.Tensor,
         num_samples: int = 5, guide_update: str = "wake", mixture_weight: float = 0.5,
         num_sleep_samples: int = 0, dreg: bool = False) -> base.Objectives:
@@ -48,11 +58,8 @@ def rws(model: models_base.LatentVariableModel, x: tf.Tensor, *, seed: tf.Tensor
   Returns:
     `Objectives` with metrics 'iwae' (the K-sample bound) and 'ess'.
   """
-  x, num_samples = base.check_inputs(model, x, num_samples, "rws")
+  x, num_samples = base.check_particles(model, x, num_samples, "rws")
   base.require_guide(model, "rws")
-  base.check_choice(guide_update, GUIDE_UPDATES, "guide_update", "rws")
-  if not 0.0 <= mixture_weight <= 1.0:
-    raise ValueError(f"rws: mixture_weight={mixture_weight} must be in [0, 1]")
   wake_seed, sleep_seed = tfp.random.split_seed(seed)
   guide = model.guide(x)
   if dreg:

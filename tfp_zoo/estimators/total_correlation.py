@@ -57,7 +57,8 @@ import math
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from tfp_zoo.estimators import base
+from tfp_zoo.estimators import base, option_rules as rules
+from tfp_zoo.estimators.spec import register
 from tfp_zoo.models import base as models_base
 
 tfd = tfp.distributions
@@ -116,7 +117,22 @@ def check_factorised_guide(dist: tfd.Distribution,
   return inner
 
 
-@base.entry_point("beta_tc_vae")
+# Per-dimension marginals: real latents in one part with a factorised guide.
+@register("beta_tc_vae", latents=("real",), supplied_by_loop=("dataset_size",),
+          rules={"num_samples": rules.integer(1), "dataset_size": rules.integer(1),
+                 "beta": rules.number(0), "alpha": rules.number(0), "gamma": rules.number(0),
+                 "sampling": rules.one_of(*SAMPLINGS)},
+          # q(z) was estimated by minibatch-weighted sampling before 'mss'.
+          legacy_added_options={"sampling": "mws"},
+          summary=("β-TC-VAE (Chen et al. 2018): the ELBO's KL split into index-code mutual "
+                   "information + total correlation + dimension-wise KL, weighted α, β, γ; log"
+                   " q(z) and log q(z_d) from the minibatch by stratified sampling "
+                   "(`sampling=mss`, unbiased for the density) or minibatch-weighted sampling "
+                   "(`sampling=mws`, which overstates TC by about (D−1) log N, depending on "
+                   "the guide; runs saved before `mss` keep `mws`), with the dataset size N "
+                   "filled in by the training loop (`dataset_size=` from Python); measured "
+                   "biases under \"β-TC-VAE's estimators of q(z)\". Needs one latent part with a"
+                   " diagonal guide (refuses `guide=full_covariance|iaf`)"))
 def beta_tc_vae(model: models_base.LatentVariableModel, x: tf.Tensor, *, seed: tf.Tensor,
                 dataset_size: int, num_samples: int = 1, beta: float = 6.0,
                 alpha: float = 1.0, gamma: float = 1.0,
@@ -145,15 +161,7 @@ def beta_tc_vae(model: models_base.LatentVariableModel, x: tf.Tensor, *, seed: t
   Chen, R. T. Q., Li, X., Grosse, R. & Duvenaud, D. (2018). Isolating sources of
   disentanglement in variational autoencoders. NeurIPS. Appendix C.
   """
-  x, num_samples = base.check_inputs(model, x, num_samples, "beta_tc_vae")
-  for name, value in (("beta", beta), ("alpha", alpha), ("gamma", gamma)):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
-        math.isfinite(value) and value >= 0):
-      raise ValueError(f"beta_tc_vae: {name}={value!r}; expected a finite number >= 0")
-  if isinstance(dataset_size, bool) or not isinstance(dataset_size, int) or dataset_size < 1:
-    raise ValueError(f"beta_tc_vae: dataset_size={dataset_size!r}; expected the number of "
-                     "training examples (a positive integer)")
-  base.check_choice(sampling, SAMPLINGS, "sampling", "beta_tc_vae")
+  x, num_samples = base.check_particles(model, x, num_samples, "beta_tc_vae")
   batch_size = x.shape[0]
   if sampling == "mss" and batch_size is not None and not 2 <= batch_size <= dataset_size:
     raise ValueError(f"beta_tc_vae: sampling='mss' needs 2 <= batch size <= dataset_size, "

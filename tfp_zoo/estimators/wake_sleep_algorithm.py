@@ -12,7 +12,8 @@ from __future__ import annotations
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from tfp_zoo.estimators import base
+from tfp_zoo.estimators import base, option_rules as rules
+from tfp_zoo.estimators.spec import LATENT_KINDS, register
 from tfp_zoo.models import base as models_base
 
 __all__ = ["wake_sleep", "sleep_guide_loss"]
@@ -25,14 +26,15 @@ def sleep_guide_loss(model: models_base.LatentVariableModel, x: tf.Tensor,
 
   Draws `num_sleep_samples` dreams, or as many as the batch x has if it is 0.
   """
-  num_dreams = base.check_num_samples(num_sleep_samples, estimator,
-                                      name="num_sleep_samples", minimum=0)
-  num_dreams = num_dreams or int(x.shape[0] or 0) or tf.shape(x)[0]
+  del estimator  # num_sleep_samples was checked by the estimator's spec
+  num_dreams = int(num_sleep_samples) or int(x.shape[0] or 0) or tf.shape(x)[0]
   latents, dreams = base.dream(model, num_dreams, seed=seed)
   return -tf.reduce_mean(base.guide_log_prob(model, dreams, latents))
 
 
-@base.entry_point("wake_sleep")
+@register("wake_sleep", latents=LATENT_KINDS,
+          rules={"num_samples": rules.integer(1), "num_sleep_samples": rules.integer(0)},
+          summary=("wake-θ with guide samples, sleep-φ on dreams (Hinton et al. 1995)"))
 def wake_sleep(model: models_base.LatentVariableModel, x: tf.Tensor, *, seed: tf.Tensor,
                num_samples: int = 1, num_sleep_samples: int = 0) -> base.Objectives:
   """Wake-θ and sleep-φ losses.
@@ -48,7 +50,7 @@ def wake_sleep(model: models_base.LatentVariableModel, x: tf.Tensor, *, seed: tf
     `Objectives` with metrics 'iwae' (the K-sample bound, for monitoring) and
     'sleep_loss'.
   """
-  x, num_samples = base.check_inputs(model, x, num_samples, "wake_sleep")
+  x, num_samples = base.check_particles(model, x, num_samples, "wake_sleep")
   base.require_guide(model, "wake_sleep")
   wake_seed, sleep_seed = tfp.random.split_seed(seed)
   weights = base.importance_log_weights(model, x, seed=wake_seed, num_samples=num_samples,

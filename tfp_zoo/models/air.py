@@ -46,6 +46,7 @@ import tensorflow_probability as tfp
 
 from tfp_zoo import distributions, nn, spatial_transformer
 from tfp_zoo.models import base
+from tfp_zoo.models.spec import register
 
 tfd = tfp.distributions
 
@@ -94,6 +95,19 @@ def _concat(tensors: Sequence[tf.Tensor]) -> tf.Tensor:
                     for t in tensors], -1)
 
 
+@register("air", latents="mixed",
+          summary=("attend-infer-repeat (Eslami et al. 2016) for `multi_mnist`: up to "
+                   "`max_steps` objects, each with a presence variable (once one is absent, "
+                   "all later ones are; learned prior probabilities), a where latent (box "
+                   "scale and shift) and a what code decoded by an MLP into a window that a "
+                   "differentiable spatial transformer (`tfp_zoo.spatial_transformer`, written"
+                   " in TF) places on the canvas; objects combine by noisy-OR; Gaussian pixels"
+                   " with a fixed scale. Its recurrent guide (an LSTM over an embedding of x "
+                   "and the previous step's latents) proposes presence and where, then what "
+                   "from the window where cuts out of x. Discrete control flow (presence), so "
+                   "the score-function and wake-sleep estimators train it. `model.infer(x, "
+                   "seed=)` reads counts and boxes. With `max_steps=1`, `fixed_position=true` "
+                   "and `decoder=linear`, `exact_log_likelihood(x)` enumerates presence"))
 class AIR(base.LatentVariableModel):
   """Attend-infer-repeat on single-channel images (e.g. multi_mnist's 50×50)."""
 

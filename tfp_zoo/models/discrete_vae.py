@@ -22,6 +22,7 @@ import tensorflow_probability as tfp
 
 from tfp_zoo import distributions, nn
 from tfp_zoo.models import architectures, base, pixels
+from tfp_zoo.models.spec import register
 
 tfd = tfp.distributions
 
@@ -31,6 +32,10 @@ LATENTS = ("bernoulli", "categorical")
 _DEFAULT_NUM_LATENTS = {"bernoulli": 200, "categorical": 20}
 
 
+@register("discrete_vae", latents="discrete",
+          summary=("VAE with discrete latents: 200 binary units (the \"nonlinear SBN\" of "
+                   "VIMCO/REBAR) or 20 one-hot categorical variables of 10 classes, learned "
+                   "prior logits, MLP encoder and decoder; Bernoulli or Gaussian pixels"))
 class DiscreteVAE(base.LatentVariableModel):
   """A one-layer VAE whose latent 'z' is binary or one-hot categorical.
 

@@ -19,12 +19,17 @@ import tensorflow_probability as tfp
 
 from tfp_zoo import nn
 from tfp_zoo.models import base
+from tfp_zoo.models.spec import register
 
 tfd = tfp.distributions
 
 __all__ = ["GaussianMixture"]
 
 
+@register("gaussian_mixture", latents="discrete",
+          summary=("c ~ Categorical(π), x | c ~ N(μ_c, σ²I) with an amortised categorical "
+                   "guide; exact log p(x) and p(c | x) by enumeration: the discrete-latent "
+                   "yardstick (Le et al. 2019, 20 components)"))
 class GaussianMixture(base.LatentVariableModel):
   """Mixture of `num_components` isotropic Gaussians; latent 'c' is categorical."""
 

@@ -19,12 +19,17 @@ import tensorflow_probability as tfp
 
 from tfp_zoo import nn
 from tfp_zoo.models import architectures, base, pixels
+from tfp_zoo.models.spec import register
 
 tfd = tfp.distributions
 
 __all__ = ["HypersphericalVAE"]
 
 
+@register("hyperspherical_vae", latents="spherical",
+          summary=("latent on the unit sphere S^{d−1} (`latent_dim=2`: a circle): uniform "
+                   "prior, power spherical guide (De Cao & Aziz 2020), MLP decoder; the "
+                   "non-Euclidean latent"))
 class HypersphericalVAE(base.LatentVariableModel):
   """Latent 'z': a unit vector in R^latent_dim (latent_dim=2 puts it on a circle)."""
 

@@ -26,6 +26,7 @@ import tensorflow_probability as tfp
 
 from tfp_zoo import nn
 from tfp_zoo.models import base, flows
+from tfp_zoo.models.spec import register
 
 tfb = tfp.bijectors
 tfd = tfp.distributions
@@ -35,6 +36,11 @@ __all__ = ["LinearGaussian", "GUIDES"]
 GUIDES = ("full_covariance", "diagonal", "iaf")
 
 
+@register("linear_gaussian", latents="real",
+          summary=("z ~ N(0, I), x | z ~ N(Wz + b, diag(s²)), with exact "
+                   "`exact_log_likelihood(x)` and `exact_posterior(x)`: the yardstick for "
+                   "tests; its correlated posterior is what a diagonal guide cannot fit and an"
+                   " IAF guide can (exactly: `set_guide_to_exact_posterior()`)"))
 class LinearGaussian(base.LatentVariableModel):
   """z ~ N(0, I), x | z ~ N(Wz + b, diag(s²)), with a linear-Gaussian guide."""
 

@@ -27,6 +27,7 @@ import tensorflow_probability as tfp
 
 from tfp_zoo import nn
 from tfp_zoo.models import base, pixels
+from tfp_zoo.models.spec import register
 
 tfd = tfp.distributions
 
@@ -52,6 +53,10 @@ class _ClippedSigmoid(tfp.bijectors.Sigmoid):
         tf.clip_by_value(y, _UNIT_CLIP, 1.0 - _UNIT_CLIP))
 
 
+@register("matrix_factorisation", latents="real",
+          summary=("x = Wz + b + N(0, diag σ²) with sparse Laplace or non-negative Exponential"
+                   " codes z; Normal or LogNormal guide; for continuous data "
+                   "(`--binarization=none`)"))
 class MatrixFactorisation(base.LatentVariableModel):
   """x = Wz + b + noise, with latent 'z' of size `latent_size`."""
 

@@ -32,6 +32,7 @@ import tensorflow_probability as tfp
 
 from tfp_zoo import nn
 from tfp_zoo.models import base
+from tfp_zoo.models.spec import register
 
 tfb = tfp.bijectors
 tfd = tfp.distributions
@@ -42,6 +43,13 @@ NOISES = ("student_t", "laplace", "gaussian")
 GUIDES = ("full_covariance", "diagonal")
 
 
+@register("polynomial_regression", latents="real",
+          summary=("a fixed model for amortised inference (Python API and benchmarks; vector "
+                   "data): cubic coefficients w ~ N(0, I), y at 20 points on [−1, 1] with "
+                   "Student-t, Laplace or Gaussian noise (the conjugate variant has "
+                   "`exact_posterior(y)` and `exact_log_likelihood(y)`); no θ, and an "
+                   "amortised full-covariance or diagonal Gaussian guide q(w | y) from an MLP,"
+                   " trained with `train_generative=False`"))
 class PolynomialRegression(base.LatentVariableModel):
   """w ~ N(0, σ_w² I), y | w ~ noise(V w, s) with V the Vandermonde matrix of t."""
 

@@ -19,6 +19,7 @@ import tensorflow_probability as tfp
 
 from tfp_zoo import distributions, nn
 from tfp_zoo.models import base
+from tfp_zoo.models.spec import register
 
 tfd = tfp.distributions
 
@@ -30,6 +31,10 @@ def _bernoulli(logits: tf.Tensor, name: str) -> tfd.Distribution:
                          reinterpreted_batch_ndims=1, name=name)
 
 
+@register("sigmoid_belief_net", latents="discrete",
+          summary=("Helmholtz machine: binary latent layers (sizes top-down, e.g. the RWS "
+                   "paper's 10-100-200-300-400), learned factorised top prior, reverse-chain "
+                   "guide"))
 class SigmoidBeliefNet(base.LatentVariableModel):
   """L binary latent layers; `layer_sizes` lists them from the top down.
 

@@ -23,6 +23,7 @@ import tensorflow_probability as tfp
 
 from tfp_zoo import nn
 from tfp_zoo.models import architectures, base, flows, pixels, priors
+from tfp_zoo.models.spec import register
 
 tfb = tfp.bijectors
 tfd = tfp.distributions
@@ -82,6 +83,10 @@ def _check_prior(prior: str, components: int | None, stochastic_layers: int) -> 
                      "pseudo-inputs); use prior=mixture with stochastic_layers=2")
 
 
+@register("vae", latents="real",
+          summary=("Gaussian latents, Bernoulli pixels (binary data) or Gaussian pixels with a"
+                   " learned scale (`--binarization=none`); one stochastic layer "
+                   "(784-200-200-50) or two (100 then 50 latents, IWAE paper)"))
 class VAE(base.LatentVariableModel):
   """A VAE with one or two Gaussian stochastic layers.
 

@@ -15,7 +15,6 @@ how it may change when a run resumes (`resume`):
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import math
 import numbers
 import os
@@ -24,11 +23,10 @@ from typing import Any
 
 import numpy as np
 
-from tfp_zoo import datasets, estimators, models
+from tfp_zoo import datasets, estimators, models, registry
 from tfp_zoo import precision as precision_lib
 from tfp_zoo.models import architectures, pixels
 from tfp_zoo.errors import ConfigError
-from tfp_zoo.estimators import binding
 from tfp_zoo.training import distribute
 
 __all__ = ["TrainConfig", "ConfigError", "LEGACY_NUM_SAMPLES", "RESUME_RULES",
@@ -43,9 +41,9 @@ LEGACY_NUM_SAMPLES = 5
 
 def _field(default: Any, help: str, *, resume: str = "same", lower: float | None = None,
            upper: float | None = None, choices: Any = None, factory: Any = None,
-           required: bool = False) -> Any:
+           required: bool = False, plugin: bool = False) -> Any:
   metadata = dict(help=help, resume=resume, lower=lower, upper=upper, choices=choices,
-                  required=required)
+                  required=required, plugin=plugin)
   if factory is not None:
     return dataclasses.field(default_factory=factory, metadata=metadata)
   return dataclasses.field(default=default, metadata=metadata)
@@ -56,11 +54,14 @@ class TrainConfig:
   """Everything a training run needs. Each field is a flag of launchers/train.py."""
   workdir: str = _field(None, "Run directory: config, checkpoints, summaries. An "
                         "existing run there is resumed.", resume="free", required=True)
-  model: str = _field("vae", "Model to train.", choices=models.names)
+  model: str = _field("vae", "Model to train: a registered name, or your own class as "
+                      "package.module:Class.", choices=models.names, plugin=True)
   model_hparams: dict[str, Any] = _field(
       None, "Model hyperparameters as key=value,... e.g. 'stochastic_layers=2' or "
       "'latent_sizes=100-50'.", factory=dict)
-  estimator: str = _field("iwae", "Learning algorithm.", choices=estimators.names)
+  estimator: str = _field("iwae", "Learning algorithm: a registered name, or your own "
+                          "function as package.module:function.", choices=estimators.names,
+                          plugin=True)
   num_samples: int | None = _field(
       None, "K, samples per example for the estimator (default: the estimator's own, "
       "as from Python: 1 for elbo, stl, hmc, nvil, wake_sleep and beta_tc_vae, 5 for the "
@@ -156,11 +157,25 @@ class TrainConfig:
     except ValueError as e:
       raise ConfigError(f"--dataset={self.dataset!r}: {e}") from None
     try:
-      models.check_hparams(self.model, self.model_hparams)
-      binding.check_option_types(f"model {self.model!r}", models.get_class(self.model),
-                                 self.model_hparams)
+      model_spec = models.get_spec(self.model)
+    except ValueError as e:
+      raise ConfigError(f"--model={self.model}: {e}") from None
+    try:
+      estimator_spec = estimators.get_spec(self.estimator)
+    except ValueError as e:
+      raise ConfigError(f"--estimator={self.estimator}: {e}") from None
+    try:
+      model_spec.check_names(self.model_hparams)
+      model_spec.check_types(self.model_hparams)
     except ValueError as e:
       raise ConfigError(f"--model_hparams: {e}") from None
+    if model_spec.latents is not None and not estimator_spec.supports(model_spec.latents):
+      able = [s.name for s in estimators.specs() if s.source == "tfp_zoo"
+              and s.supports(model_spec.latents)]
+      raise ConfigError(
+          f"--estimator={self.estimator} trains models with "
+          f"{' or '.join(estimator_spec.latents)} latents, and --model={self.model} has "
+          f"{model_spec.latents} ones; use one of {', '.join(able)}")
     if self.eight_bit and self.binarization != "none":
       raise ConfigError(f"--binarization={self.binarization}: likelihood="
                         f"{self.model_hparams['likelihood']} models 8-bit levels 0..255; "
@@ -199,24 +214,27 @@ class TrainConfig:
     fills in the option of that name for estimators that take one (beta_tc_vae).
     """
     options = dict(self.estimator_options)
-    if "dataset_size" in options:
-      raise ValueError("dataset_size is filled in by the training loop from the data; "
-                       "remove it from --estimator_options")
-    if estimators.accepts(self.estimator, "num_samples"):
+    spec = estimators.get_spec(self.estimator)
+    for name in spec.supplied_by_loop:
+      if name in options:
+        raise ValueError(f"{name} is filled in by the training loop from the data; "
+                         "remove it from --estimator_options")
+    if spec.takes_num_samples:
       options["num_samples"] = self.effective_num_samples
-    if dataset_size is not None and estimators.accepts(self.estimator, "dataset_size"):
+    if dataset_size is not None and "dataset_size" in spec.supplied_by_loop:
       options["dataset_size"] = dataset_size
     return estimators.bind(self.estimator, **options)
 
   @property
   def effective_num_samples(self) -> int | None:
     """K as the estimator sees it (None for estimators without K)."""
-    if self.estimator in estimators.names() and not estimators.accepts(
-        self.estimator, "num_samples"):
+    try:
+      spec = estimators.get_spec(self.estimator)
+    except ValueError:
+      return self.num_samples  # validate() names the estimator
+    if not spec.takes_num_samples:
       return None
-    if self.num_samples is not None:
-      return self.num_samples
-    return estimators.default_num_samples(self.estimator)
+    return spec.default_num_samples if self.num_samples is None else self.num_samples
 
   def all_estimator_options(self) -> dict[str, Any]:
     """The estimator's keyword options: K (if it takes one) and the rest."""
@@ -230,14 +248,11 @@ class TrainConfig:
   def pinned_estimator_options(self) -> dict[str, Any]:
     """Every option of the estimator that has an effect here, defaults
     included (K is --num_samples and dataset_size comes from the data)."""
-    fn = estimators.get(self.estimator)
-    defaults = {name: parameter.default
-                for name, parameter in inspect.signature(fn).parameters.items()
-                if name in binding.option_names(fn)
-                and name not in ("num_samples", "dataset_size")
-                and parameter.default is not inspect.Parameter.empty}
+    spec = estimators.get_spec(self.estimator)
+    defaults = {k: v for k, v in spec.defaults().items()
+                if k != "num_samples" and k not in spec.supplied_by_loop}
     options = {**defaults, **self.estimator_options}
-    dead = binding.ignored_options(self.estimator, fn, options)
+    dead = spec.ignored(options)
     return {k: v for k, v in options.items() if k not in dead}
 
   def with_run_defaults(self, saved: "TrainConfig") -> "TrainConfig":
@@ -249,7 +264,7 @@ class TrainConfig:
     options = {**saved.estimator_options, **self.estimator_options}
     # A saved option that a flag's change makes meaningless is not the flags'
     # doing: drop it, so that the resume check names the change itself.
-    dead = binding.ignored_options(self.estimator, estimators.get(self.estimator), options)
+    dead = estimators.get_spec(self.estimator).ignored(options)
     options = {k: v for k, v in options.items() if k in self.estimator_options or k not in dead}
     return dataclasses.replace(
         self, num_samples=saved.num_samples if self.num_samples is None else self.num_samples,
@@ -267,19 +282,15 @@ class TrainConfig:
     return hparams
 
 
-# Estimator defaults that changed, at their old values: a run saved before
-# config.json pinned every default resumes with these (ALWS's changed on 2026-11-27).
+# Read from the estimators' specs (`legacy_defaults`, `legacy_added_options`):
+# estimator defaults that changed, at their old values, for runs saved before
+# config.json pinned every default; and options added after it began pinning,
+# at the value that reproduces the runs saved before them.
 LEGACY_ESTIMATOR_DEFAULTS: dict[str, dict[str, Any]] = {
-    "alws": {"ridge": 1e-3, "projection": "dense", "guide_sleep_samples": 10**9},
-}
-# Options added after config.json began pinning every default, at the value that
-# reproduces the runs saved before them: a saved config without the key (pinned
-# or not) resumes with it. HMC's step-size gain was constant before it decayed.
+    s.name: dict(s.legacy_defaults) for s in estimators.specs() if s.legacy_defaults}
 ADDED_OPTION_LEGACY_VALUES: dict[str, dict[str, Any]] = {
-    "hmc": {"adaptation_decay": 0.0},
-    # β-TC-VAE estimated q(z) by minibatch-weighted sampling before 'mss'.
-    "beta_tc_vae": {"sampling": "mws"},
-}
+    s.name: dict(s.legacy_added_options) for s in estimators.specs()
+    if s.legacy_added_options}
 # Model hyperparameters added after config.json began pinning every default:
 # name -> (the saved hyperparameters under which it has an effect, the value
 # that rebuilds the runs saved before it). The IAF guide took no context.
@@ -309,8 +320,9 @@ def _check_field(config: TrainConfig, field: dataclasses.Field) -> None:
   if value is None:
     need(field.default is None and not meta["required"], "required")
     return
-  if meta["choices"] is not None:
-    need(value in meta["choices"](), f"one of {', '.join(meta['choices']())}")
+  if meta["choices"] is not None and not (meta["plugin"] and registry.is_object_path(value)):
+    need(value in meta["choices"](), f"one of {', '.join(meta['choices']())}"
+         + (", or package.module:object (your own)" if meta["plugin"] else ""))
   if kind == "int":
     need(isinstance(value, numbers.Integral) and not isinstance(value, bool),
          "must be an integer")

@@ -118,7 +118,7 @@ def _load_data(config: config_lib.TrainConfig, strategy) -> _Data:
                       f"number of replicas ({replicas})")
   if config.strategy != "default" and config.snr_every:
     raise ConfigError("--snr_every: gradient diagnostics run with --strategy=default only")
-  digest = getattr(datasets, "data_digest", lambda *a: None)(config.dataset, config.data_dir)
+  digest = datasets.data_digest(config.dataset, config.data_dir)
   return _Data(train_images, workdir_lib.test_images(config), digest)
 
 

@@ -24,11 +24,10 @@ from typing import Any, Iterator
 import numpy as np
 import tensorflow as tf
 
-from tfp_zoo import annealed_importance, datasets, estimators, evaluation, models
+from tfp_zoo import annealed_importance, datasets, estimators, evaluation, models, registry
 from tfp_zoo import precision as precision_lib
 from tfp_zoo.errors import (ConfigError, NonFiniteResultError, ResourceError,
                             WorkdirLockedError)
-from tfp_zoo.estimators import binding
 from tfp_zoo.progress import Progress
 from tfp_zoo.training import config as config_lib
 
@@ -206,6 +205,33 @@ def save_config(config: config_lib.TrainConfig, workdir: str, data_digest: str |
   write_json(os.path.join(workdir, CONFIG_FILE), fields, CONFIG_FILE)
 
 
+def _check_plugins_import(fields: dict[str, Any], path: str) -> None:
+  """A run of your own model, estimator or data (a `module:object` path in
+  config.json) needs that module again: say so in one line if it does not
+  import now."""
+  for key, resolve in (("model", lambda v: models.get_spec(v)),
+                       ("estimator", lambda v: estimators.get_spec(v)),
+                       ("dataset", lambda v: datasets.source(v))):
+    value = fields.get(key)
+    if registry.is_object_path(value):
+      try:
+        resolve(value)
+      except ValueError as e:
+        raise ConfigError(f"{path}: this run's --{key}={value} does not resolve now "
+                          f"({e}); put its module back on PYTHONPATH to read the run"
+                          ) from None
+
+
+def _resolves(get_spec: Any, name: str) -> bool:
+  """Whether a saved model or estimator name (or `module:object` path) resolves;
+  `validate` says in one line why one does not."""
+  try:
+    get_spec(name)
+  except ValueError:
+    return False
+  return True
+
+
 def load_config(workdir: str) -> config_lib.TrainConfig:
   """Reads the config a run saved in `workdir`."""
   return load_saved_run(workdir)[0]
@@ -231,17 +257,18 @@ def load_saved_run(workdir: str) -> tuple[config_lib.TrainConfig, str | None]:
   if not isinstance(fields, dict):
     raise ConfigError(f"{path}: expected a JSON object of run settings")
   known = {f.name for f in dataclasses.fields(config_lib.TrainConfig)}
+  _check_plugins_import(fields, path)
   try:
     config = config_lib.TrainConfig(**{k: v for k, v in fields.items() if k in known})
     for key in ("model_hparams", "estimator_options"):  # JSON turns tuples into lists
       setattr(config, key, {k: tuple(v) if isinstance(v, list) else v
                             for k, v in getattr(config, key).items()})
-    if config.estimator in estimators.names() and not (
+    if _resolves(estimators.get_spec, config.estimator) and not (
         estimators.accepts(config.estimator, "num_samples")):
       config.num_samples = None  # older runs saved K even for estimators without one
-    elif config.estimator in estimators.names() and config.num_samples is None:
+    elif _resolves(estimators.get_spec, config.estimator) and config.num_samples is None:
       config.num_samples = config_lib.LEGACY_NUM_SAMPLES  # K was 5 for every estimator
-    if not fields.get(PINNED_KEY) and config.estimator in estimators.names():
+    if not fields.get(PINNED_KEY) and _resolves(estimators.get_spec, config.estimator):
       # Saved before every default was written out: the defaults of its time.
       config.estimator_options = {
           **config_lib.LEGACY_ESTIMATOR_DEFAULTS.get(config.estimator, {}),
@@ -251,20 +278,20 @@ def load_saved_run(workdir: str) -> tuple[config_lib.TrainConfig, str | None]:
         **config.estimator_options}
     config.model_hparams = {k: None if k in config_lib.LEGACY_ZERO_MEANS_DEFAULT and v == 0
                             else v for k, v in config.model_hparams.items()}
-    if config.model in models.names():  # hyperparameters newer than the run
+    if _resolves(models.get_spec, config.model):  # hyperparameters newer than the run
       accepted = models.hparam_names(config.model)
       for name, (when, value) in config_lib.ADDED_HPARAM_LEGACY_VALUES.items():
         if (name in accepted and name not in config.model_hparams
             and all(config.model_hparams.get(k) == v for k, v in when.items())):
           config.model_hparams = {**config.model_hparams, name: value}
-    if not fields.get(PINNED_KEY) and config.model in models.names():
+    if not fields.get(PINNED_KEY) and _resolves(models.get_spec, config.model):
       accepted = models.hparam_names(config.model)
       config.model_hparams = {
           **{k: v for k, v in config_lib.LEGACY_MODEL_HPARAMS.items() if k in accepted},
           **config.model_hparams}
-    if config.estimator in estimators.names():  # older runs could save options with no
-      dead = binding.ignored_options(  # effect; dropping them changes nothing
-          config.estimator, estimators.get(config.estimator), config.estimator_options)
+    if _resolves(estimators.get_spec, config.estimator):  # older runs could save options with no
+      # effect; dropping them changes nothing
+      dead = estimators.get_spec(config.estimator).ignored(config.estimator_options)
       config.estimator_options = {k: v for k, v in config.estimator_options.items()
                                   if k not in dead}
     config.validate(resources=False)  # reading a run needs no room for its training step
@@ -279,9 +306,9 @@ def _shown(config: config_lib.TrainConfig, name: str) -> Any:
     return config.effective_num_samples
   # Compared with every default filled in: a value given explicitly equals
   # the same value left to its default.
-  if name == "model_hparams" and config.model in models.names():
+  if name == "model_hparams" and _resolves(models.get_spec, config.model):
     return config.pinned_model_hparams()
-  if name == "estimator_options" and config.estimator in estimators.names():
+  if name == "estimator_options" and _resolves(estimators.get_spec, config.estimator):
     return config.pinned_estimator_options()
   return getattr(config, name)
 
@@ -312,7 +339,7 @@ def check_resume(saved: config_lib.TrainConfig, saved_digest: str | None,
       applied.append(f"--{name} changed from {old!r} to {new!r}: applied from step "
                      f"{restored_step}")
   if saved_digest and digest and saved_digest != digest:
-    if datasets.user_images.is_user_dataset(config.dataset):  # the file itself changed
+    if datasets.source(config.dataset).digest_is_the_files:  # the file itself changed
       source = (f"--dataset={config.dataset}: its content changed since the run began "
                 "(a file was edited or replaced)")
     elif config.data_dir:
