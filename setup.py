@@ -26,6 +26,7 @@ setuptools.setup(
         "numpy>=1.26,<3",
     ],
     # matplotlib draws the benchmark plots; the tests run one benchmark end to end.
-    extras_require={"plots": ["matplotlib>=3.8,<4"],
+    # torch: benchmarks/throughput.py's PyTorch comparison (optional).
+    extras_require={"plots": ["matplotlib>=3.8,<4"], "torch": ["torch>=2.2"],
                     "test": ["pytest>=8", "pytest-xdist>=3.5,<4", "matplotlib>=3.8,<4"]},
 )

@@ -103,20 +103,21 @@ def draw_scenes(workdir: str, path: str, title: str, *, seed: int = 0, num: int 
   each with the boxes of its present objects."""
   import numpy as np  # pylint: disable=g-import-not-at-top
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  from tfp_zoo import datasets, sampling  # pylint: disable=g-import-not-at-top
+  from tfp_zoo import datasets  # pylint: disable=g-import-not-at-top
+  from tfp_zoo.evaluation import samples as samples_lib
   from tfp_zoo.training import workdir as workdir_lib  # pylint: disable=g-import-not-at-top
   model, config, _ = workdir_lib.restore_model(workdir)
   x = datasets.eval_images(
       datasets.load_images("multi_mnist", "test", data_dir=config.data_dir)[:num],
       binarization="none")
-  samples = sampling.sample_with_means(model, num, tf.constant([seed, 2]))
+  samples = samples_lib.sample_with_means(model, num, tf.constant([seed, 2]))
   sample_boxes = np.stack([model.boxes(samples[f"where_{t}"]).numpy()
                            for t in range(model.max_steps)], 1)
   sample_present = np.stack([samples[f"present_{t}"].numpy()
                              for t in range(model.max_steps)], 1)
   scene = model.infer(x, seed=tf.constant([seed, 3]))
   latents = dict(model.guide(x).sample(seed=tf.constant([seed, 3]))._asdict())
-  recon = sampling.decode(model, latents, tf.constant([seed, 4]))["x_mean"].numpy()
+  recon = samples_lib.decode(model, latents, tf.constant([seed, 4]))["x_mean"].numpy()
   plt = common.pyplot()
   fig, axes = plt.subplots(3, num, figsize=(1.4 * num, 4.6))
   size = model.canvas_shape[0]

@@ -59,7 +59,8 @@ def main(argv):
   del argv
   import numpy as np  # pylint: disable=g-import-not-at-top
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  from tfp_zoo import datasets, inference, training  # pylint: disable=g-import-not-at-top
+  from tfp_zoo import datasets, training  # pylint: disable=g-import-not-at-top
+  from tfp_zoo.evaluation import inference
   from tfp_zoo.registry import parse_key_values  # pylint: disable=g-import-not-at-top
 
   data_dir = common.mnist_data_dir()

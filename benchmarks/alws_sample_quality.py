@@ -102,7 +102,8 @@ def main(argv):
   del argv
   import numpy as np  # pylint: disable=g-import-not-at-top
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  from tfp_zoo import estimators, frechet, training  # pylint: disable=g-import-not-at-top
+  from tfp_zoo import estimators, training  # pylint: disable=g-import-not-at-top
+  from tfp_zoo.evaluation import frechet
   from tfp_zoo.registry import parse_key_values  # pylint: disable=g-import-not-at-top
 
   data_dir = common.mnist_data_dir()

@@ -71,7 +71,8 @@ def _settings() -> dict:
 
 
 def _run_row(row: Row, workdir: str) -> dict:
-  from tfp_zoo import figures, training  # pylint: disable=g-import-not-at-top
+  from tfp_zoo import training  # pylint: disable=g-import-not-at-top
+  from tfp_zoo.app import figures
   config = training.TrainConfig(
       workdir=workdir, model="vae",
       model_hparams={"architecture": row.architecture, "likelihood": row.likelihood},

@@ -133,7 +133,8 @@ def _curve(workdir):
 
 def _ais(model, images, num_chains, num_steps, batch_size, proposal):
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  from tfp_zoo import annealed_importance, evaluation  # pylint: disable=g-import-not-at-top
+  from tfp_zoo import evaluation  # pylint: disable=g-import-not-at-top
+  from tfp_zoo.evaluation import annealed_importance
 
   def estimate(x, seed):
     return annealed_importance.ais_log_likelihood(

@@ -48,7 +48,8 @@ def _ms(fn):
 def _breakdown(precision_name):
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   import tensorflow_probability as tfp  # pylint: disable=g-import-not-at-top
-  from tfp_zoo import distributions, estimators, models, precision, training  # pylint: disable=g-import-not-at-top
+  from tfp_zoo import distributions, estimators, models, training  # pylint: disable=g-import-not-at-top
+  from tfp_zoo.nn import precision
   model = models.get("vae", input_shape=(28, 28, 1))
   k, b = FLAGS.k, FLAGS.batch_size
   x = tf.cast(tf.random.stateless_uniform([b, 28, 28, 1], [0, 1]) < 0.3, tf.float32)

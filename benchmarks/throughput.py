@@ -141,7 +141,7 @@ def _torch_networks(torch, conv):
       return torch.nn.Sequential(*layers[:-1])
     return mlp([784, 200, 200, 100]), mlp([50, 200, 200, 784]), (784,)
   nn = torch.nn
-  # tfp_zoo.conv with channels 32-64 on 32x32x3: the same layers and FLOPs
+  # tfp_zoo.nn.conv with channels 32-64 on 32x32x3: the same layers and FLOPs
   # (PyTorch pads stride-2 convolutions symmetrically, TF's SAME asymmetrically).
   encoder = nn.Sequential(nn.Conv2d(3, 32, 3, 2, 1), nn.Tanh(), nn.Conv2d(32, 64, 4, 2, 1),
                           nn.Tanh(), nn.Flatten(), nn.Linear(8 * 8 * 64, 100))

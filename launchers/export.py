@@ -11,16 +11,13 @@ from absl import app
 from absl import flags
 from absl import logging
 
-from tfp_zoo import export
-from tfp_zoo import launch_flags
+from tfp_zoo.app import export
+from tfp_zoo.app import launch_flags
+from tfp_zoo.training.launcher_configs import ExportConfig
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("workdir", None, "A training workdir (holds config.json and "
-                    "checkpoints/).", required=True)
-flags.DEFINE_string("output", None, "SavedModel directory to write.", required=True)
-flags.DEFINE_bool("overwrite", False, "Replace --output if it exists.")
-flags.register_validator("workdir", launch_flags.is_existing_dir,
-                         message="must be an existing training workdir")
+launch_flags.define_flags(ExportConfig)  # one flag per field, with its one default
+flags.adopt_module_key_flags(launch_flags)  # so --helpshort lists them
 
 
 def main(argv):
@@ -30,7 +27,8 @@ def main(argv):
 
 
 def _export():
-  path = export.export_workdir(FLAGS.workdir, FLAGS.output, overwrite=FLAGS.overwrite)
+  config = launch_flags.config_from_flags(ExportConfig)
+  path = export.export_workdir(config.workdir, config.output, overwrite=config.overwrite)
   print(f"wrote {path}")
 
 

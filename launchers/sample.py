@@ -11,35 +11,17 @@ for a few test digits, the true posterior p(z | x) ∝ p(z, x) evaluated on a
 grid beside the guide q(z | x), as in the first figure of the ALWS blog post.
 """
 
-import math
-
 from absl import app
 from absl import flags
 from absl import logging
 
-from tfp_zoo import figures
-from tfp_zoo import launch_flags
+from tfp_zoo.app import figures
+from tfp_zoo.app import launch_flags
+from tfp_zoo.training.launcher_configs import SampleConfig
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("workdir", None, "A training workdir (its latest checkpoint).")
-flags.DEFINE_string("saved_model", None, "A SavedModel written by launchers/export.py.")
-flags.DEFINE_string("output", None, "PNG file to write.", required=True)
-flags.DEFINE_integer("num_samples", 64, "Samples in the grid.", lower_bound=1,
-                     upper_bound=10_000)
-flags.DEFINE_integer("seed", 0, "Seed of the samples.", lower_bound=0, upper_bound=2**31 - 1)
-flags.DEFINE_integer("grid_points", 15, "Latent grid points per axis (2-D latents).",
-                     lower_bound=2, upper_bound=100)
-flags.DEFINE_float("extent", 3.0, "The latent grid spans [-extent, extent]^2.",
-                   lower_bound=0.01)
-flags.register_validator("extent", lambda v: math.isfinite(v),
-                         message="must be a finite number >= 0.01")
-flags.DEFINE_integer("posterior_examples", 4, "Test digits in the posterior figure.",
-                     lower_bound=0, upper_bound=20)
-flags.register_multi_flags_validator(
-    ["workdir", "saved_model"], lambda v: (v["workdir"] is None) != (v["saved_model"] is None),
-    message="give exactly one of --workdir and --saved_model")
-flags.register_validator("output", lambda p: p is None or p.lower().endswith(".png"),
-                         message="must be a .png file name")
+launch_flags.define_flags(SampleConfig)  # one flag per field, with its one default
+flags.adopt_module_key_flags(launch_flags)  # so --helpshort lists them
 
 
 def main(argv):
@@ -49,10 +31,8 @@ def main(argv):
 
 
 def _sample():
-  written = figures.write_pictures(
-      FLAGS.output, workdir=FLAGS.workdir, saved_model=FLAGS.saved_model,
-      num_samples=FLAGS.num_samples, seed=FLAGS.seed, grid_points=FLAGS.grid_points,
-      extent=FLAGS.extent, posterior_examples=FLAGS.posterior_examples)
+  config = launch_flags.config_from_flags(SampleConfig)
+  written = figures.write_pictures(**vars(config))
   for path in written:
     print(f"wrote {path}", flush=True)
 

@@ -13,7 +13,7 @@ from absl import app
 from absl import flags
 from absl import logging
 
-from tfp_zoo import launch_flags
+from tfp_zoo.app import launch_flags
 from tfp_zoo import training
 
 FLAGS = flags.FLAGS

@@ -10,7 +10,8 @@ import pytest
 import tensorflow as tf
 from absl.testing import parameterized
 
-from tfp_zoo import annealed_importance, evaluation, models, testing
+from tfp_zoo import evaluation, models, testing
+from tfp_zoo.evaluation import annealed_importance
 
 Z = 3.5  # per example, 8 examples: a wrong variant is far beyond it
 

@@ -9,7 +9,8 @@ import numpy as np
 import tensorflow as tf
 from absl.testing import parameterized
 
-from tfp_zoo import annealed_importance, estimators, evaluation, models, testing, training
+from tfp_zoo import estimators, evaluation, models, testing, training
+from tfp_zoo.evaluation import annealed_importance
 from tfp_zoo.estimators import binding, option_rules
 
 SEED = tf.constant([0, 1])

@@ -4,7 +4,7 @@ transposed convolution as the adjoint of the convolution."""
 import tensorflow as tf
 from absl.testing import parameterized
 
-from tfp_zoo import conv
+from tfp_zoo.nn import conv
 
 
 class ConvTest(tf.test.TestCase, parameterized.TestCase):

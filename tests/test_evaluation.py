@@ -139,7 +139,7 @@ class LogLikelihoodTest(tf.test.TestCase, parameterized.TestCase):
     relative = np.abs(bf16 - fp32) / np.abs(fp32)
     self.assertLess(relative.max(), 2.0 ** -8 / 16)
     self.assertGreater(relative.max(), 0.0)  # the bf16 graph did run
-    with self.assertRaisesRegex(ValueError, "^log_likelihood: precision='float8'; expected "
+    with self.assertRaisesRegex(ValueError, "^precision='float8': expected "
                                 "one of float32, bfloat16, mixed_float16$"):
       run("float8")
 

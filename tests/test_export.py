@@ -13,7 +13,8 @@ import pytest
 import tensorflow as tf
 from absl.testing import parameterized
 
-from tfp_zoo import evaluation, export, models, testing, training
+from tfp_zoo import evaluation, models, testing, training
+from tfp_zoo.app import export
 from tfp_zoo.models import base
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

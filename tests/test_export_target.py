@@ -6,7 +6,8 @@ import stat
 
 import tensorflow as tf
 
-from tfp_zoo import export, models
+from tfp_zoo import models
+from tfp_zoo.app import export
 from tfp_zoo.errors import ExportError
 
 

@@ -3,7 +3,7 @@
 import numpy as np
 import tensorflow as tf
 
-from tfp_zoo import frechet
+from tfp_zoo.evaluation import frechet
 
 
 def _random_covariance(rng, d):

@@ -3,7 +3,8 @@ the support for non-negative codes, and refused for discrete latents."""
 
 import tensorflow as tf
 
-from tfp_zoo import inference, models, testing
+from tfp_zoo import models, testing
+from tfp_zoo.evaluation import inference
 
 
 class MapLatentsTest(tf.test.TestCase):

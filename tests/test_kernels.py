@@ -7,7 +7,7 @@ import tensorflow as tf
 from absl.testing import parameterized
 
 from tfp_zoo import kernels
-from tfp_zoo import precision
+from tfp_zoo.nn import precision
 
 
 def _points(n, d=3, seed=0):

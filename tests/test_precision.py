@@ -9,7 +9,8 @@ import tensorflow as tf
 from absl.testing import parameterized
 from tensorflow.core.framework import types_pb2
 
-from tfp_zoo import datasets, estimators, models, precision, testing, training
+from tfp_zoo import datasets, estimators, models, testing, training
+from tfp_zoo.nn import precision
 from tfp_zoo.estimators.base import objectives_and_gradients
 
 UNIT_ROUNDOFF = 2.0 ** -8  # bfloat16: 8 significand bits

@@ -5,7 +5,7 @@ from unittest import mock
 
 import tensorflow as tf
 
-from tfp_zoo import progress as progress_lib
+from tfp_zoo.training import progress as progress_lib
 
 
 class ProgressTest(tf.test.TestCase):

@@ -4,7 +4,7 @@ gradients, broadcasting and XLA."""
 import numpy as np
 import tensorflow as tf
 
-from tfp_zoo import spatial_transformer as st
+from tfp_zoo.nn import spatial_transformer as st
 
 
 def _image(size=12, seed=0):

@@ -34,7 +34,7 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 from tensorflow_probability.python.internal import implementation_selection
 
-from tfp_zoo import precision
+from tfp_zoo.nn import precision
 
 tfk = tfp.math.psd_kernels
 

@@ -102,7 +102,7 @@ class SpecTest(tf.test.TestCase, parameterized.TestCase):
     result = training.train(config.validate())
     self.assertEqual(result["step"], 4)
     self.assertTrue(tf.math.is_finite(result["test"]["mean"]))
-    saved = training.workdir.load_config(config.workdir)
+    saved = training.load_config(config.workdir)
     self.assertEqual((saved.estimator, saved.num_samples, saved.estimator_options),
                      ("test_tempered_iwae", 3, {"temperature": 0.7}))
 

@@ -104,12 +104,14 @@ class HostileUserTest(tf.test.TestCase):
         # absl's own checks (enums, bounds, required) and the dry run.
         (("train.py", f"--workdir={fresh}", "--batch_size=0"), {}, ["--batch_size=0"]),
         (("train.py", f"--workdir={fresh}", "--estimator=reinforce"), {},
-         ["--estimator=reinforce: value should be one of <alws|beta_tc_vae|ciwae|dreg|elbo"]),
+         ["--estimator='reinforce': one of alws, beta_tc_vae, ciwae, dreg, elbo",
+          "or package.module:object (your own)"]),
         (("train.py", f"--workdir={fresh}", "--snr_num_draws=1"), {},
          ["--snr_num_draws=1: 1 is not integer >= 2"]),
         (("train.py", f"--workdir={fresh}", "--estimator=iwae", "--model=discrete_vae"), {},
-         ["--estimator=iwae with --model=discrete_vae: estimator 'iwae' differentiates "
-          "through guide samples, but the latents ['z'] are not reparameterisable"]),
+         ["--estimator=iwae trains models with real or spherical latents, and "
+          "--model=discrete_vae has discrete ones; use one of alws, nvil, rws, vimco, "
+          "wake_sleep"]),
         (("train.py", f"--workdir={fresh}", "--dataset=mnist"), {}, ["needs --data_dir"]),
         (("train.py", f"--workdir={fresh}", "--dataset=mnist", f"--data_dir={self.root}"), {},
          ["DatasetNotFoundError: dataset 'mnist' is not available offline"]),

@@ -140,7 +140,8 @@ class LaunchersTest(tf.test.TestCase, parameterized.TestCase):
     refused = _run("train.py", f"--workdir={self.get_temp_dir()}/air_elbo", "--estimator=elbo",
                    "--train_steps=10", *_AIR)
     self.assertNotEqual(refused.returncode, 0)
-    self.assertIn("['present_0', 'present_1'] are not reparameterisable",
+    self.assertIn("--estimator=elbo trains models with real or spherical latents, and "
+                  "--model=air has mixed ones; use one of alws, nvil, rws, vimco, wake_sleep",
                   _last_line(refused))
 
 

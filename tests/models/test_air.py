@@ -14,7 +14,8 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 from absl.testing import parameterized
 
-from tfp_zoo import estimators, export, models, testing, training
+from tfp_zoo import estimators, models, testing, training
+from tfp_zoo.app import export
 from tfp_zoo.models import air as air_lib
 
 Z = 4.0  # z-score bound of the statistical checks
@@ -66,7 +67,7 @@ class _UnmaskedWhat(air_lib.AIR):
       what = yield tfp.distributions.Independent(
           tfp.distributions.Normal(tf.zeros(self.what_size), 1.0), 1, name="what_0")
       window = self.object_window(what)
-      from tfp_zoo import spatial_transformer  # pylint: disable=g-import-not-at-top
+      from tfp_zoo.nn import spatial_transformer  # pylint: disable=g-import-not-at-top
       placed = spatial_transformer.place_window(window, self.boxes(None), self.canvas_shape)
       yield self._observation(1.0 - present[..., None, None] * placed)
     del joint
@@ -77,7 +78,7 @@ class _AbsentObjectDrawn(air_lib.AIR):
   """A wrong AIR whose p(x) is wrong: an absent object is still drawn."""
 
   def joint(self):
-    from tfp_zoo import spatial_transformer  # pylint: disable=g-import-not-at-top
+    from tfp_zoo.nn import spatial_transformer  # pylint: disable=g-import-not-at-top
     def model():
       present = yield models.Root(tfp.distributions.Bernoulli(
           logits=self.present_logits[0], dtype=tf.float32, name="present_0"))

@@ -9,7 +9,8 @@ from absl import flags
 from absl.testing import parameterized
 import tensorflow as tf
 
-from tfp_zoo import estimators, launch_flags, training
+from tfp_zoo import estimators, training
+from tfp_zoo.app import launch_flags
 from tfp_zoo.registry import parse_key_values
 from tfp_zoo.training import config as config_lib
 

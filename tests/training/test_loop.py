@@ -11,7 +11,7 @@ import pytest
 import tensorflow as tf
 
 from tfp_zoo import estimators, testing, training
-from tfp_zoo.training import workdir as workdir_lib
+from tfp_zoo.training import resume as resume_lib
 
 TINY = {"hidden_sizes": (16,), "latent_sizes": (4,)}
 
@@ -301,7 +301,7 @@ class LoopTest(tf.test.TestCase):
   def test_a_run_that_failed_before_its_first_checkpoint_can_be_retried(self):
     workdir = os.path.join(self.get_temp_dir(), "retry")
     os.makedirs(workdir)
-    workdir_lib.save_config(_config(workdir, model_hparams={"hidden_sizes": (8,)}), workdir,
+    resume_lib.save_config(_config(workdir, model_hparams={"hidden_sizes": (8,)}), workdir,
                             None)
     with open(os.path.join(workdir, "results.json"), "w") as f:
       f.write("{}")  # stale

@@ -19,7 +19,7 @@ class ParameterPriorTest(tf.test.TestCase):
     model = models.get("matrix_factorisation", input_shape=(4,), latent_size=2,
                        prior="uniform", likelihood="bernoulli", dictionary="nonnegative")
     x = model.joint().sample(8, seed=[1, 2]).x
-    with self.assertRaisesRegex(ValueError, "prior on its parameters: pass train_size"):
+    with self.assertRaisesRegex(ValueError, "prior on its parameters: give StepConfig\\(dataset_size=...\\)"):
       training.make_train_step(model, estimators.get("elbo"),
                                tf_keras.optimizers.legacy.SGD(1.0),
                                tf_keras.optimizers.legacy.SGD(1.0))

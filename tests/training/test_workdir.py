@@ -16,11 +16,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfp_zoo import datasets, export, testing, training
+from tfp_zoo import datasets, testing, training
+from tfp_zoo.app import export
 from tfp_zoo import models as models_lib
 from tfp_zoo.errors import ResourceError, WorkdirLockedError
 from tfp_zoo.training import actions
 from tfp_zoo.training import workdir as workdir_lib
+from tfp_zoo.training import resume as resume_lib
 
 TINY = testing.TINY_VAE
 _config = testing.tiny_train_config
@@ -172,7 +174,7 @@ class OlderWorkdirsTest(tf.test.TestCase):
     workdir = self.create_tempdir().full_path
     run = _config(workdir, model_hparams=dict(TINY, guide="iaf", prior="mixture"),
                   estimator="hmc").validate()
-    workdir_lib.save_config(run, workdir, None)
+    resume_lib.save_config(run, workdir, None)
     path = os.path.join(workdir, "config.json")
     with open(path) as f:
       fields = json.load(f)
@@ -197,7 +199,7 @@ class OlderWorkdirsTest(tf.test.TestCase):
   def test_k_is_saved_itself_and_a_null_k_of_older_runs_stays_5(self):
     workdir = self.create_tempdir().full_path
     new_run = _config(workdir, estimator="elbo", num_samples=None).validate()
-    workdir_lib.save_config(new_run, workdir, None)
+    resume_lib.save_config(new_run, workdir, None)
     path = os.path.join(workdir, "config.json")
     with open(path) as f:
       fields = json.load(f)

@@ -44,7 +44,8 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from tfp_zoo import distributions, nn, spatial_transformer
+from tfp_zoo import distributions, nn
+from tfp_zoo.nn import spatial_transformer
 from tfp_zoo.models import base
 from tfp_zoo.models.spec import register
 
@@ -100,7 +101,7 @@ def _concat(tensors: Sequence[tf.Tensor]) -> tf.Tensor:
                    "`max_steps` objects, each with a presence variable (once one is absent, "
                    "all later ones are; learned prior probabilities), a where latent (box "
                    "scale and shift) and a what code decoded by an MLP into a window that a "
-                   "differentiable spatial transformer (`tfp_zoo.spatial_transformer`, written"
+                   "differentiable spatial transformer (`tfp_zoo.nn.spatial_transformer`, written"
                    " in TF) places on the canvas; objects combine by noisy-OR; Gaussian pixels"
                    " with a fixed scale. Its recurrent guide (an LSTM over an embedding of x "
                    "and the previous step's latents) proposes presence and where, then what "

@@ -17,7 +17,8 @@ from typing import Any, Sequence
 
 import tensorflow as tf
 
-from tfp_zoo import conv, nn
+from tfp_zoo import nn
+from tfp_zoo.nn import conv
 
 __all__ = ["ARCHITECTURES", "DEFAULT_CONV_CHANNELS", "resolve", "encoder", "decoder",
            "encode", "decode"]

@@ -22,9 +22,10 @@ from typing import Any, Iterator, Mapping
 import numpy as np
 import tensorflow as tf
 
-from tfp_zoo import evaluation, pictures, sampling
+from tfp_zoo import evaluation
+from tfp_zoo.evaluation import samples
 from tfp_zoo.errors import TrainingDivergedError
-from tfp_zoo.progress import Progress
+from tfp_zoo.training.progress import Progress
 from tfp_zoo.training import config as config_lib
 from tfp_zoo.training import workdir as workdir_lib
 from tfp_zoo.training.train_step import Trainer
@@ -142,12 +143,12 @@ class SaveCheckpoint:
         self._write_samples(step)
 
   def _write_samples(self, step: int) -> None:
-    out = sampling.sample_with_means(self.trainer.model, 64,
+    out = samples.sample_with_means(self.trainer.model, 64,
                                      tf.constant([self.seed, 7], tf.int32))
     with self.writer.as_default(step=step):
       for name in ("x_mean", "x"):
-        grid = pictures.for_display(out[name].numpy(),
-                                    pictures.pixel_max(self.trainer.model))
+        grid = samples.for_display(out[name].numpy(),
+                                    samples.pixel_max(self.trainer.model))
         tf.summary.image(f"samples/{name}", grid[None] if grid.ndim == 3
                          else grid[None, :, :, None])
 

@@ -15,19 +15,19 @@ how it may change when a run resumes (`resume`):
 from __future__ import annotations
 
 import dataclasses
-import math
-import numbers
 import os
 import resource
 from typing import Any
 
 import numpy as np
 
-from tfp_zoo import datasets, estimators, models, registry
-from tfp_zoo import precision as precision_lib
+from tfp_zoo import datasets, estimators, models
+from tfp_zoo.nn import precision as precision_lib
 from tfp_zoo.models import architectures, pixels
 from tfp_zoo.errors import ConfigError
 from tfp_zoo.training import distribute
+from tfp_zoo.training.fields import check_fields, field
+from tfp_zoo.training.step_config import StepConfig
 
 __all__ = ["TrainConfig", "ConfigError", "LEGACY_NUM_SAMPLES", "RESUME_RULES",
            "LEGACY_ESTIMATOR_DEFAULTS", "ADDED_OPTION_LEGACY_VALUES", "LEGACY_MODEL_HPARAMS",
@@ -39,119 +39,110 @@ __all__ = ["TrainConfig", "ConfigError", "LEGACY_NUM_SAMPLES", "RESUME_RULES",
 LEGACY_NUM_SAMPLES = 5
 
 
-def _field(default: Any, help: str, *, resume: str = "same", lower: float | None = None,
-           upper: float | None = None, choices: Any = None, factory: Any = None,
-           required: bool = False, plugin: bool = False) -> Any:
-  metadata = dict(help=help, resume=resume, lower=lower, upper=upper, choices=choices,
-                  required=required, plugin=plugin)
-  if factory is not None:
-    return dataclasses.field(default_factory=factory, metadata=metadata)
-  return dataclasses.field(default=default, metadata=metadata)
-
-
 @dataclasses.dataclass
 class TrainConfig:
   """Everything a training run needs. Each field is a flag of launchers/train.py."""
-  workdir: str = _field(None, "Run directory: config, checkpoints, summaries. An "
-                        "existing run there is resumed.", resume="free", required=True)
-  model: str = _field("vae", "Model to train: a registered name, or your own class as "
-                      "package.module:Class.", choices=models.names, plugin=True)
-  model_hparams: dict[str, Any] = _field(
+  workdir: str = field(None, "Run directory: config, checkpoints, summaries. An "
+                       "existing run there is resumed.", resume="free", required=True)
+  model: str = field("vae", "Model to train: a registered name, or your own class as "
+                     "package.module:Class.", choices=models.names, plugin=True)
+  model_hparams: dict[str, Any] = field(
       None, "Model hyperparameters as key=value,... e.g. 'stochastic_layers=2' or "
       "'latent_sizes=100-50'.", factory=dict)
-  estimator: str = _field("iwae", "Learning algorithm: a registered name, or your own "
-                          "function as package.module:function.", choices=estimators.names,
-                          plugin=True)
-  num_samples: int | None = _field(
+  estimator: str = field("iwae", "Learning algorithm: a registered name, or your own "
+                         "function as package.module:function.", choices=estimators.names,
+                         plugin=True)
+  num_samples: int | None = field(
       None, "K, samples per example for the estimator (default: the estimator's own, "
       "as from Python: 1 for elbo, stl, hmc, nvil, wake_sleep and beta_tc_vae, 5 for the "
       "others; an error for estimators without K, e.g. alws).", lower=1)
-  estimator_options: dict[str, Any] = _field(
+  estimator_options: dict[str, Any] = field(
       None, "Further estimator options as key=value,... e.g. 'analytic_kl=true' for elbo.",
       factory=dict)
-  kl_warmup_steps: int = _field(
+  kl_warmup_steps: int = field(
       0, "KL warm-up: β grows linearly to its value (--estimator_options=beta, default "
       "1) over this many steps; 0 = off. A function of the step, so resuming is exact. "
       "For estimators with a KL weight (elbo).", lower=0)
-  dataset: str = _field("mnist_small", "mnist_small ships with the package (10k/1k "
-                        "digits); mnist, fashion_mnist, omniglot, cifar10, svhn_cropped, "
-                        "celeb_a and tfds:NAME read --data_dir (idx files or prepared TFDS "
-                        "data); multi_mnist (0-2 digits on a 50x50 canvas, for air) is built "
-                        "from mnist_small, or from the idx files in --data_dir; npz:PATH "
-                        "(arrays train and test, uint8 [N, H, W, C]) and folder:PATH "
-                        "(train/ and test/ of PNGs) are your own images.")
-  data_dir: str | None = _field(None, "Directory with the four idx .gz files, or a TFDS "
-                                "data_dir where the dataset is prepared (a resumed run "
-                                "compares the data's content, not this path).",
-                                resume="free")
-  download: bool = _field(False, "Allow TFDS to download the dataset (network).",
-                          resume="free")
-  binarization: str = _field("dynamic", "dynamic: resampled every visit; fixed: once; "
-                             "none: grey levels (Gaussian pixels).",
-                             choices=lambda: datasets.BINARIZATIONS)
-  train_examples: int = _field(0, "Train on the first this many training examples "
-                               "(0 = all), e.g. the 5000 digits of Li et al.'s matrix "
-                               "factorisation.", lower=0)
-  train_generative: bool = _field(True, "Train the model's parameters θ; false freezes "
-                                  "them (at their initial or --init_from values) and trains "
-                                  "only the guide by the estimator's guide update, e.g. "
-                                  "wake_sleep's sleep update for amortised inference. "
-                                  "Cannot change within a run.")
-  init_from: str = _field("", "A new run starts from this workdir's latest weights: the "
-                          "model's θ and φ where they match (the optimizers and the step "
-                          "start afresh), e.g. a trained VAE to fit a new guide for with "
-                          "--train_generative=false. Needs the same --model and its "
-                          "hyperparameters (the guide's may differ); a resumed run keeps "
-                          "its own weights.", resume="free")
-  batch_size: int = _field(100, "Examples per step (the global batch).", lower=1)
-  learning_rate: float = _field(1e-3, "Adam learning rate (a resumed run applies a new "
-                                "value).", resume="applied", lower=0.0)
-  train_steps: int = _field(2000, "Total steps (a resumed run continues up to this).",
-                            resume="upwards", lower=1)
-  max_train_seconds: float = _field(0.0, "Wall-clock budget of this invocation: "
-                                    "checkpoint and stop when it is spent (0 = no limit).",
-                                    resume="free", lower=0.0)
-  seed: int = _field(0, "Seed of initialisation, data order and samples.", lower=0,
-                     upper=2**31 - 1)
-  precision: str = _field("float32", "Train-step arithmetic: float32; bfloat16 (matmuls "
-                          "and convolutions in bf16, the TPU's and AVX512-BF16 CPUs' fast "
-                          "path); mixed_float16 (fp16 with loss scaling, for GPUs). "
-                          "Variables, log-densities and weights stay float32.",
-                          choices=lambda: precision_lib.PRECISIONS)
-  jit_compile: bool = _field(False, "Compile the train step with XLA (draws other "
-                             "numbers, so it cannot change on resume).")
-  strategy: str = _field("default", "tf.distribute strategy: default (one device), "
-                         "one_device, mirrored (all local GPUs), multi_worker_mirrored "
-                         "(TF_CONFIG), tpu (--tpu).", resume="free",
-                         choices=lambda: distribute.STRATEGIES)
-  tpu: str = _field("", "TPU name or grpc:// address for --strategy=tpu.", resume="free")
-  tpu_safe: bool = _field(False, "Build no float64 op (TPUs have none): float32 "
-                          "alternatives for ALWS's kernel solves. On under --strategy=tpu; "
-                          "set it to check a TPU configuration on a CPU.", resume="free")
-  log_every: int = _field(100, "Steps between progress lines and summaries.",
-                          resume="free", lower=1)
-  checkpoint_every: int = _field(1000, "Steps between checkpoints.", resume="free", lower=1)
-  eval_every: int = _field(0, "Steps between quick test evaluations (K<=100); 0 = only "
-                           "at the end.", resume="free", lower=0)
-  eval_num_samples: int = _field(5000, "K of the final test evaluation.", resume="free",
-                                 lower=1)
-  eval_examples: int = _field(0, "Test examples to evaluate (0 = all).", resume="free",
-                              lower=0)
-  eval_batch_size: int = _field(100, "Examples per evaluation batch.", resume="free",
+  dataset: str = field("mnist_small", "mnist_small ships with the package (10k/1k "
+                       "digits); mnist, fashion_mnist, omniglot, cifar10, svhn_cropped, "
+                       "celeb_a and tfds:NAME read --data_dir (idx files or prepared TFDS "
+                       "data); multi_mnist (0-2 digits on a 50x50 canvas, for air) is built "
+                       "from mnist_small, or from the idx files in --data_dir; npz:PATH "
+                       "(arrays train and test, uint8 [N, H, W, C]) and folder:PATH "
+                       "(train/ and test/ of PNGs) are your own images.")
+  data_dir: str | None = field(None, "Directory with the four idx .gz files, or a TFDS "
+                               "data_dir where the dataset is prepared (a resumed run "
+                               "compares the data's content, not this path).",
+                               resume="free")
+  download: bool = field(False, "Allow TFDS to download the dataset (network).",
+                         resume="free")
+  binarization: str = field("dynamic", "dynamic: resampled every visit; fixed: once; "
+                            "none: grey levels (Gaussian pixels).",
+                            choices=lambda: datasets.BINARIZATIONS)
+  train_examples: int = field(0, "Train on the first this many training examples "
+                              "(0 = all), e.g. the 5000 digits of Li et al.'s matrix "
+                              "factorisation.", lower=0)
+  train_generative: bool = field(True, "Train the model's parameters θ; false freezes "
+                                 "them (at their initial or --init_from values) and trains "
+                                 "only the guide by the estimator's guide update, e.g. "
+                                 "wake_sleep's sleep update for amortised inference. "
+                                 "Cannot change within a run.")
+  init_from: str = field("", "A new run starts from this workdir's latest weights: the "
+                         "model's θ and φ where they match (the optimizers and the step "
+                         "start afresh), e.g. a trained VAE to fit a new guide for with "
+                         "--train_generative=false. Needs the same --model and its "
+                         "hyperparameters (the guide's may differ); a resumed run keeps "
+                         "its own weights.", resume="free")
+  batch_size: int = field(100, "Examples per step (the global batch).", lower=1)
+  learning_rate: float = field(1e-3, "Adam learning rate (a resumed run applies a new "
+                              "value).", resume="applied", lower=0.0, lower_open=True,
+                              allowed="must be positive")
+  train_steps: int = field(2000, "Total steps (a resumed run continues up to this).",
+                           resume="upwards", lower=1)
+  max_train_seconds: float = field(0.0, "Wall-clock budget of this invocation: "
+                                   "checkpoint and stop when it is spent (0 = no limit).",
+                                   resume="free", lower=0.0)
+  seed: int = field(0, "Seed of initialisation, data order and samples.", lower=0,
+                    upper=2**31 - 1)
+  precision: str = field("float32", "Train-step arithmetic: float32; bfloat16 (matmuls "
+                         "and convolutions in bf16, the TPU's and AVX512-BF16 CPUs' fast "
+                         "path); mixed_float16 (fp16 with loss scaling, for GPUs). "
+                         "Variables, log-densities and weights stay float32.",
+                         choices=lambda: precision_lib.PRECISIONS)
+  jit_compile: bool = field(False, "Compile the train step with XLA (draws other "
+                            "numbers, so it cannot change on resume).")
+  strategy: str = field("default", "tf.distribute strategy: default (one device), "
+                        "one_device, mirrored (all local GPUs), multi_worker_mirrored "
+                        "(TF_CONFIG), tpu (--tpu).", resume="free",
+                        choices=lambda: distribute.STRATEGIES)
+  tpu: str = field("", "TPU name or grpc:// address for --strategy=tpu.", resume="free")
+  tpu_safe: bool = field(False, "Build no float64 op (TPUs have none): float32 "
+                         "alternatives for ALWS's kernel solves. On under --strategy=tpu; "
+                         "set it to check a TPU configuration on a CPU.", resume="free")
+  log_every: int = field(100, "Steps between progress lines and summaries.",
+                         resume="free", lower=1)
+  checkpoint_every: int = field(1000, "Steps between checkpoints.", resume="free", lower=1)
+  eval_every: int = field(0, "Steps between quick test evaluations (K<=100); 0 = only "
+                          "at the end.", resume="free", lower=0)
+  eval_num_samples: int = field(5000, "K of the final test evaluation.", resume="free",
                                 lower=1)
-  snr_every: int = _field(0, "Steps between gradient diagnostics in TensorBoard: the SNR "
-                          "|mean|/sd of the θ- and φ-gradients over --snr_num_draws seeds "
-                          "on the current batch, and the ESS; 0 = off.", resume="free",
-                          lower=0)
-  snr_num_draws: int = _field(20, "Gradient draws per SNR estimate.", resume="free",
-                              lower=2)
+  eval_examples: int = field(0, "Test examples to evaluate (0 = all).", resume="free",
+                             lower=0)
+  eval_batch_size: int = field(100, "Examples per evaluation batch.", resume="free",
+                               lower=1)
+  snr_every: int = field(0, "Steps between gradient diagnostics in TensorBoard: the SNR "
+                         "|mean|/sd of the θ- and φ-gradients over --snr_num_draws seeds "
+                         "on the current batch, and the ESS; 0 = off.", resume="free",
+                         lower=0)
+  snr_num_draws: int = field(20, "Gradient draws per SNR estimate.", resume="free",
+                             lower=2, allowed="must be an integer >= 2 (a standard "
+                             "deviation needs two draws)")
 
   def validate(self, *, resources: bool = True) -> "TrainConfig":
     """Checks names, types and values of every field, the model's hparams and the
     estimator's options, and (with `resources`) that a step fits in memory;
     raises ConfigError naming the first bad one."""
-    for field in dataclasses.fields(self):
-      _check_field(self, field)
+    check_fields(self)
     try:
       datasets.check_dataset(self.dataset)
     except ValueError as e:
@@ -196,6 +187,14 @@ class TrainConfig:
     if resources:
       check_memory(self)  # at MNIST's size; the loop checks again with the data's
     return self
+
+  def step_config(self, dataset_size: int | None = None) -> StepConfig:
+    """The train step's settings (`StepConfig`), from these flags and the
+    number of training examples."""
+    return StepConfig(seed=self.seed, precision=self.precision,
+                      jit_compile=self.jit_compile, kl_warmup_steps=self.kl_warmup_steps,
+                      train_generative=self.train_generative, dataset_size=dataset_size,
+                      float64_free=self.float64_free)
 
   @property
   def float64_free(self) -> bool:
@@ -306,52 +305,6 @@ LEGACY_MODEL_HPARAMS: dict[str, Any] = {"pixel_scale_init": 1.0}
 
 RESUME_RULES: dict[str, str] = {f.name: f.metadata["resume"]
                                 for f in dataclasses.fields(TrainConfig)}
-
-
-def _check_field(config: TrainConfig, field: dataclasses.Field) -> None:
-  value, meta, name = getattr(config, field.name), field.metadata, field.name
-  def need(ok: bool, allowed: str) -> None:
-    if not ok:
-      raise ConfigError(f"--{name}={value!r}: {allowed}")
-
-  kind = field.type.split(" |")[0] if isinstance(field.type, str) else field.type
-  if meta["required"]:
-    need(bool(value), "required (a directory)")
-  if value is None:
-    need(field.default is None and not meta["required"], "required")
-    return
-  if meta["choices"] is not None and not (meta["plugin"] and registry.is_object_path(value)):
-    need(value in meta["choices"](), f"one of {', '.join(meta['choices']())}"
-         + (", or package.module:object (your own)" if meta["plugin"] else ""))
-  if kind == "int":
-    need(isinstance(value, numbers.Integral) and not isinstance(value, bool),
-         "must be an integer")
-  elif kind == "float":
-    need(isinstance(value, (int, float)) and not isinstance(value, bool), "must be a number")
-    need(math.isfinite(value), "must be finite")
-  elif kind == "bool":
-    need(isinstance(value, bool), "must be true or false")
-  elif kind == "str":
-    need(isinstance(value, str), "must be a string")
-  elif kind.startswith("dict"):
-    need(isinstance(value, dict), "must be key=value pairs")
-  lower, upper = meta["lower"], meta["upper"]
-  if lower is not None or upper is not None:
-    need((lower is None or (value > lower if name == "learning_rate" else value >= lower))
-         and (upper is None or value <= upper), _range_text(name, kind, lower, upper))
-
-
-def _range_text(name: str, kind: str, lower: float | None, upper: float | None) -> str:
-  if name == "learning_rate":
-    return "must be positive"
-  if name == "snr_num_draws":
-    return "must be an integer >= 2 (a standard deviation needs two draws)"
-  if upper is not None:
-    return f"must be an integer in [{int(lower)}, {int(upper) + 1})"
-  if kind == "float":
-    return "must be a non-negative number (0 = no limit)"
-  return ("must be a positive integer" if lower == 1
-          else "must be a non-negative integer (0 = off / all)")
 
 
 def estimate_memory_bytes(config: TrainConfig,

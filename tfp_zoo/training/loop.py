@@ -17,11 +17,13 @@ import tensorflow as tf
 
 from tfp_zoo import datasets
 from tfp_zoo.errors import ConfigError, ResourceError
-from tfp_zoo.progress import Progress
+from tfp_zoo.training.progress import Progress
 from tfp_zoo.training import actions as actions_lib
 from tfp_zoo.training import config as config_lib
 from tfp_zoo.training import distribute
 from tfp_zoo.training import workdir as workdir_lib
+from tfp_zoo.training import readers as readers_lib
+from tfp_zoo.training import resume as resume_lib
 from tfp_zoo.training.train_step import Trainer
 
 __all__ = ["train"]
@@ -119,19 +121,16 @@ def _load_data(config: config_lib.TrainConfig, strategy) -> _Data:
   if config.strategy != "default" and config.snr_every:
     raise ConfigError("--snr_every: gradient diagnostics run with --strategy=default only")
   digest = datasets.data_digest(config.dataset, config.data_dir)
-  return _Data(train_images, workdir_lib.test_images(config), digest)
+  return _Data(train_images, readers_lib.test_images(config), digest)
 
 
 def _trainer(config: config_lib.TrainConfig, data_shape, strategy) -> Trainer:
-  model = workdir_lib.build_model(config, data_shape[1:])
+  model = readers_lib.build_model(config, data_shape[1:])
   try:
     return Trainer(model, config.bind_estimator(dataset_size=data_shape[0]),
                    learning_rate=config.learning_rate,
-                   seed=config.seed, jit_compile=config.jit_compile,
-                   strategy=strategy if config.strategy != "default" else None,
-                   kl_warmup_steps=config.kl_warmup_steps, precision=config.precision,
-                   tpu_safe=config.float64_free, train_size=data_shape[0],
-                   train_generative=config.train_generative)
+                   config=config.step_config(dataset_size=data_shape[0]),
+                   strategy=strategy if config.strategy != "default" else None)
   except (ValueError, TypeError) as e:  # the estimator's state refused its options
     raise ConfigError(f"--estimator_options: {e}") from None
 
@@ -143,7 +142,7 @@ def _with_run_defaults(config: config_lib.TrainConfig) -> config_lib.TrainConfig
   directory = os.path.join(config.workdir, workdir_lib.CHECKPOINT_DIR)
   if not workdir_lib.checkpoint_candidates(directory):
     return config
-  saved, _ = workdir_lib.load_saved_run(config.workdir)
+  saved, _ = resume_lib.load_saved_run(config.workdir)
   return config.with_run_defaults(saved).validate()
 
 
@@ -205,11 +204,11 @@ def _open_run(config: config_lib.TrainConfig, trainer: Trainer, digest: str | No
     # its first checkpoint may be retried with other flags); compared before the
     # restore, so a refused resume changes nothing.
     newest = workdir_lib.checkpoint_candidates(checkpoints)[:1]
-    changes = (workdir_lib.check_resume(*workdir_lib.load_saved_run(workdir), config, digest,
+    changes = (resume_lib.check_resume(*resume_lib.load_saved_run(workdir), config, digest,
                                         int(newest[0].rsplit("-", 1)[1])) if newest else [])
     restored = workdir_lib.restore(trainer.checkpoint(), checkpoints)
     if not restored and config.init_from:
-      print(workdir_lib.init_model_from(trainer.model, config), flush=True)
+      print(readers_lib.init_model_from(trainer.model, config), flush=True)
     start = int(trainer.step.numpy())
     if config.train_steps < start:
       raise ConfigError(f"--train_steps={config.train_steps}: below the restored step {start}")
@@ -220,7 +219,7 @@ def _open_run(config: config_lib.TrainConfig, trainer: Trainer, digest: str | No
       print(f"Resuming from step {start} ({restored})", flush=True)
     previous = workdir_lib.read_results(workdir)
     if chief:
-      workdir_lib.save_config(config, workdir, digest, trainer.model.input_shape)
+      resume_lib.save_config(config, workdir, digest, trainer.model.input_shape)
     yield start, previous
   finally:
     if lock is not None:

@@ -4,6 +4,7 @@ both optimizers and the step counter."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Any, Callable, Mapping
 
@@ -11,15 +12,20 @@ import numpy as np
 import tensorflow as tf
 import tf_keras
 
-from tfp_zoo import precision as precision_lib
+from tfp_zoo.nn import precision as precision_lib
 from tfp_zoo.errors import TrainingDivergedError
 from tfp_zoo.estimators import base as estimators_base
 from tfp_zoo.estimators.base import Objectives, objectives_and_gradients
 from tfp_zoo.estimators.binding import BoundEstimator, bind, option_names
 from tfp_zoo.models.base import LatentVariableModel
 from tfp_zoo.training.distribute import replica_seed
+from tfp_zoo.training.step_config import LEGACY_KEYWORDS, StepConfig
 
-__all__ = ["make_optimizer", "make_train_step", "step_seed", "Trainer", "FINITE"]
+__all__ = ["make_optimizer", "make_train_step", "step_seed", "Trainer", "FINITE", "StepConfig"]
+
+# StepConfig's own field names, accepted as keywords beside the older ones.
+_FIELDS = {f.name for f in dataclasses.fields(StepConfig)}
+_LEGACY_NAME = {v: k for k, v in LEGACY_KEYWORDS.items() if k != v}  # field -> old keyword
 
 TrainStep = Callable[[tf.Tensor, tf.Tensor], Mapping[str, tf.Tensor]]
 Optimizer = tf_keras.optimizers.legacy.Optimizer
@@ -61,14 +67,17 @@ def make_train_step(model: LatentVariableModel,
                     estimator: BoundEstimator | Callable[..., Objectives],
                     generative_optimizer: Optimizer,
                     guide_optimizer: Optimizer | None = None, *,
-                    seed: int = 0, jit_compile: bool = False,
+                    config: StepConfig | None = None,
                     state: tf.Module | None = None,
                     strategy: tf.distribute.Strategy | None = None,
-                    kl_warmup_steps: int = 0, precision: str = "float32",
-                    tpu_safe: bool = False, train_size: int | None = None,
-                    train_generative: bool = True,
-                    **estimator_options: Any) -> TrainStep:
+                    **options: Any) -> TrainStep:
   """Returns `step(x, step_number) -> metrics`, compiled with `tf.function`.
+
+  `config` holds the step's settings (`StepConfig`: seed, precision, jit,
+  KL warm-up, train_generative, dataset size, float64_free); its fields as
+  keywords (and the older names `tpu_safe`, `train_size`) build one.
+  Other keywords are the options of an unbound estimator function (so
+  `dataset_size=` is beta_tc_vae's; the step's is `config.dataset_size`).
 
   The step applies grad(generative_loss, θ) with `generative_optimizer` and
   grad(guide_loss, φ) with `guide_optimizer`; when the estimator returns the
@@ -81,7 +90,7 @@ def make_train_step(model: LatentVariableModel,
   The metrics hold both losses, the estimator's metrics and `FINITE`: whether
   both losses and every updated variable are finite after this step.
 
-  `kl_warmup_steps` > 0 (estimators with a KL weight `beta`, e.g. elbo) passes
+  `config.kl_warmup_steps` > 0 (estimators with a KL weight `beta`, e.g. elbo) passes
   β_s = β · min(1, (s + 1) / kl_warmup_steps) at step s: a pure function of
   the step, so a resumed run continues the schedule exactly.
 
@@ -90,18 +99,18 @@ def make_train_step(model: LatentVariableModel,
   estimator on its slice with its own seed, gradients are scaled by 1/R and
   summed by the optimizers, and the metrics are averaged over replicas.
 
-  `precision` ('float32', 'bfloat16', 'mixed_float16'; `tfp_zoo.precision`)
-  is the arithmetic of the networks in the step; with 'mixed_float16' both
-  optimizers must be `make_optimizer(..., loss_scale=True)`. `tpu_safe`
-  builds no float64 op (`precision.tpu_safe`; TPUs have none).
+  `config.precision` ('float32', 'bfloat16', 'mixed_float16';
+  `tfp_zoo.nn.precision`) is the arithmetic of the networks in the step; with
+  'mixed_float16' both optimizers must be `make_optimizer(..., loss_scale=True)`.
+  `config.float64_free` builds no float64 op (`precision.tpu_safe`; TPUs have
+  none).
 
   A model with a prior on θ (`parameter_log_prior()` not None) needs
-  `train_size`, the number of training examples: θ's loss gains
-  −log p(θ)/train_size (metric 'parameter_log_prior'), so an epoch of steps
-  sees the prior once. (Not `dataset_size`: that is an estimator option of
-  beta_tc_vae, which `estimator_options` passes on.)
+  `config.dataset_size`, the number of training examples: θ's loss gains
+  −log p(θ)/dataset_size (metric 'parameter_log_prior'), so an epoch of steps
+  sees the prior once.
 
-  `train_generative=False` freezes θ at its current value and trains only
+  `config.train_generative=False` freezes θ at its current value and trains only
   the guide (and the estimator's trainable state) by the estimator's guide
   loss: amortised inference for a fixed model (`polynomial_regression`, whose
   θ is empty), or a new guide for a trained one. With wake_sleep that is the
@@ -110,10 +119,16 @@ def make_train_step(model: LatentVariableModel,
   (reverse KL, or its K-sample tightening); with rws, wake-φ. A step in which
   nothing would train is refused.
   """
-  precision_lib.check_precision(precision)
+  # dataset_size as a keyword stays beta_tc_vae's option (the step's is config's).
+  settings = {k: options.pop(k) for k in list(options) if k in LEGACY_KEYWORDS
+              or k in _FIELDS - {"dataset_size"}}
+  config = StepConfig.from_keywords(config, "make_train_step", **{
+      _LEGACY_NAME.get(k, k): v for k, v in settings.items()})
+  seed, precision, jit_compile = config.seed, config.precision, config.jit_compile
+  train_generative, train_size = config.train_generative, config.dataset_size
   if not isinstance(estimator, BoundEstimator):
-    estimator = bind(estimator, **estimator_options)
-  elif estimator_options:
+    estimator = bind(estimator, **options)
+  elif options:
     raise ValueError("options belong to the bound estimator: bind(name, **options)")
   theta = tuple(model.generative_variables) if train_generative else ()
   phi = tuple(model.guide_variables)
@@ -127,11 +142,12 @@ def make_train_step(model: LatentVariableModel,
                      f"{type(model).__name__} has none: nothing would train")
   if phi and guide_optimizer is None:
     raise ValueError("the model has guide variables: pass a guide_optimizer")
-  warmup = _warmup(estimator, kl_warmup_steps)
+  warmup = _warmup(estimator, config.kl_warmup_steps)
   has_prior = train_generative and model.parameter_log_prior() is not None
   if has_prior and not train_size:
-    raise ValueError(f"{type(model).__name__} has a prior on its parameters: pass "
-                     "train_size (the number of training examples) to weigh it")
+    raise ValueError(f"{type(model).__name__} has a prior on its parameters: give "
+                     "StepConfig(dataset_size=...) (the number of training examples) to "
+                     "weigh it")
   checked = list(theta + phi) + (list(state.variables) if state is not None else [])
 
   replicas = strategy.num_replicas_in_sync if strategy is not None else 1
@@ -154,7 +170,7 @@ def make_train_step(model: LatentVariableModel,
 
   def replica_step(x: tf.Tensor, step_number: tf.Tensor) -> dict[str, tf.Tensor]:
     # Both are read while tracing: the graph's matmul dtype, and no float64 on TPUs.
-    with precision_lib.using(precision), precision_lib.tpu_safe(tpu_safe):
+    with precision_lib.using(precision), precision_lib.tpu_safe(config.float64_free):
       def objectives_fn() -> Objectives:
         objectives = estimator(model, x, seed=replica_seed(step_seed(seed, step_number)),
                                state=state, **warmup(step_number))
@@ -231,10 +247,16 @@ class Trainer:
   """
 
   def __init__(self, model: LatentVariableModel, estimator: BoundEstimator, *,
-               learning_rate: float, seed: int = 0, jit_compile: bool = False,
-               strategy: tf.distribute.Strategy | None = None, kl_warmup_steps: int = 0,
-               precision: str = "float32", tpu_safe: bool = False,
-               train_size: int | None = None, train_generative: bool = True):
+               learning_rate: float, config: StepConfig | None = None,
+               strategy: tf.distribute.Strategy | None = None, **keywords: Any):
+    """Args:
+      model: the model to train.
+      estimator: a name, an estimator function, or `estimators.bind(...)`.
+      learning_rate: Adam's, for both groups.
+      config: the step's settings (`StepConfig`); its fields as keywords (and
+        the older names `tpu_safe`, `train_size`) build one.
+      strategy: a `tf.distribute.Strategy` whose scope built the model.
+    """
     estimators_base.check_model(model, "Trainer")
     if isinstance(estimator, str) or (callable(estimator)
                                       and not isinstance(estimator, BoundEstimator)):
@@ -243,25 +265,22 @@ class Trainer:
       raise TypeError("Trainer: estimator must be a name, an estimator function or "
                       f"tfp_zoo.estimators.bind(name, ...), got {type(estimator).__name__}")
     check_learning_rate(learning_rate, "Trainer")
-    for name, value, minimum in (("seed", seed, 0), ("kl_warmup_steps", kl_warmup_steps, 0)):
-      if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"Trainer: {name}={value!r} must be an integer >= {minimum}")
+    config = StepConfig.from_keywords(config, "Trainer", **{
+        _LEGACY_NAME.get(k, k): v for k, v in keywords.items()})
+    self.config = config
     self.model, self.estimator = model, estimator
-    self.train_generative = train_generative
+    self.train_generative = config.train_generative
     self.state = estimator.init(model)
     self.guide_variables = tuple(model.guide_variables) + (
         tuple(self.state.trainable_variables) if self.state is not None else ())
-    precision_lib.check_precision(precision)
-    loss_scale = precision == "mixed_float16"
+    loss_scale = config.precision == "mixed_float16"
     self.generative_optimizer = make_optimizer(learning_rate, model.generative_variables,
                                                loss_scale=loss_scale)
     self.guide_optimizer = make_optimizer(learning_rate, self.guide_variables,
                                           loss_scale=loss_scale)
-    self._precision, self._tpu_safe = precision, tpu_safe
     self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
-    self._seed, self._jit_compile, self._strategy = seed, jit_compile, strategy
-    self._kl_warmup_steps, self._train_size = kl_warmup_steps, train_size
-    _warmup(estimator, kl_warmup_steps)  # refuse now, not at the first step
+    self._strategy = strategy
+    _warmup(estimator, config.kl_warmup_steps)  # refuse now, not at the first step
     self._step_fn: TrainStep | None = None
 
   def checkpoint(self) -> tf.train.Checkpoint:
@@ -295,10 +314,7 @@ class Trainer:
     if self._step_fn is None:
       self._step_fn = make_train_step(
           self.model, self.estimator, self.generative_optimizer, self.guide_optimizer,
-          seed=self._seed, jit_compile=self._jit_compile, state=self.state,
-          strategy=self._strategy, kl_warmup_steps=self._kl_warmup_steps,
-          precision=self._precision, tpu_safe=self._tpu_safe,
-          train_size=self._train_size, train_generative=self.train_generative)
+          config=self.config, state=self.state, strategy=self._strategy)
     current = int(self.step.numpy())
     outputs = self._step_fn(x, tf.constant(current, tf.int64))
     metrics = {k: float(v) for k, v in outputs.items()}

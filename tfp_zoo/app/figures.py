@@ -1,9 +1,8 @@
 """PNG figures of a trained model, from a workdir or an exported SavedModel
-(behind `launchers/sample.py`): the arrays come from `tfp_zoo.pictures`."""
+(behind `launchers/sample.py`): the arrays come from `tfp_zoo.evaluation.samples`."""
 
 from __future__ import annotations
 
-import math
 import os
 import sys
 from typing import Any
@@ -11,11 +10,13 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from tfp_zoo import datasets, sampling
+from tfp_zoo import datasets
+from tfp_zoo.evaluation import samples as samples_lib
 from tfp_zoo.errors import ConfigError
-from tfp_zoo.pictures import (for_display, has_planar_latent, latent_grid, pixel_max,
+from tfp_zoo.evaluation.samples import (for_display, has_planar_latent, latent_grid, pixel_max,
                               posterior_on_grid)
-from tfp_zoo.training import workdir as workdir_lib
+from tfp_zoo.training import readers as readers_lib
+from tfp_zoo.training.launcher_configs import SampleConfig
 
 __all__ = ["write_pictures"]
 
@@ -39,9 +40,13 @@ def _save(fig: Any, path: str) -> str:
   return path
 
 
+_SAMPLE = SampleConfig  # the one default of each option
+
+
 def write_pictures(output: str, *, workdir: str | None = None, saved_model: str | None = None,
-                   num_samples: int = 64, seed: int = 0, grid_points: int = 15,
-                   extent: float = 3.0, posterior_examples: int = 4) -> list[str]:
+                   num_samples: int = _SAMPLE.num_samples, seed: int = _SAMPLE.seed,
+                   grid_points: int = _SAMPLE.grid_points, extent: float = _SAMPLE.extent,
+                   posterior_examples: int = _SAMPLE.posterior_examples) -> list[str]:
   """Draws a trained model (from a workdir or an exported SavedModel) to PNGs.
 
   Writes `output`: samples x ~ p(x) beside their decoder means E[x | z]. For a
@@ -57,23 +62,20 @@ def write_pictures(output: str, *, workdir: str | None = None, saved_model: str 
     ConfigError: not exactly one source, a missing source, or a model whose
       observations are not images.
   """
-  if (workdir is None) == (saved_model is None):
-    raise ConfigError("give exactly one of --workdir and --saved_model")
-  if not (isinstance(extent, (int, float)) and math.isfinite(extent) and extent > 0):
-    raise ConfigError(f"--extent={extent!r}: must be a positive finite number")
+  SampleConfig(output=output, workdir=workdir, saved_model=saved_model,
+               num_samples=num_samples, seed=seed, grid_points=grid_points, extent=extent,
+               posterior_examples=posterior_examples).validate()
   seed_tensor = tf.constant([seed, 0], tf.int32)
   model = config = None
   if workdir is not None:
-    if not os.path.isdir(workdir):
-      raise ConfigError(f"--workdir={workdir} is not a directory")
-    model, config, _ = workdir_lib.restore_model(workdir)
-    samples = sampling.sample_with_means(model, num_samples, seed_tensor)
+    model, config, _ = readers_lib.restore_model(workdir)
+    samples = samples_lib.sample_with_means(model, num_samples, seed_tensor)
     planar = has_planar_latent(model)
     maximum = pixel_max(model)
     name = model.latent_names[0]
 
     def decode(z):
-      return sampling.decode(model, {name: tf.constant(z)}, seed_tensor)["x_mean"]
+      return samples_lib.decode(model, {name: tf.constant(z)}, seed_tensor)["x_mean"]
   else:
     if not os.path.isfile(os.path.join(saved_model, "saved_model.pb")):
       raise ConfigError(f"--saved_model={saved_model} is not a SavedModel "

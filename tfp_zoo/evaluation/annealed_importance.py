@@ -37,7 +37,7 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from tfp_zoo.estimators import base as estimators_base
-from tfp_zoo.log_likelihood_summary import LogLikelihood, summarize_log_weights
+from tfp_zoo.evaluation.log_likelihood_summary import LogLikelihood, summarize_log_weights
 from tfp_zoo.models import base as models_base
 
 __all__ = ["ais_log_likelihood", "check_real_latents", "PROPOSALS"]

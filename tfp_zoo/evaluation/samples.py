@@ -1,9 +1,10 @@
-"""Pictures of a model: tiled sample grids, decoder means over a 2-D latent
-grid, and the true posterior p(z | x) beside the guide q(z | x) on a grid.
+"""Samples of a model as arrays: draws with their decoder means, tiled sample
+grids, decoder means over a 2-D latent grid, and the true posterior
+p(z | x) beside the guide q(z | x) on a grid.
 
-The arrays need only numpy and TensorFlow (they feed TensorBoard image
-summaries); `tfp_zoo.figures.write_pictures` (behind `launchers/sample.py`)
-renders them to PNG with matplotlib.
+The arrays need only numpy and TensorFlow: they feed TensorBoard image
+summaries and the SavedModel's `sample`/`decode`; `tfp_zoo.app.figures`
+(behind `launchers/sample.py`) renders them to PNG with matplotlib.
 """
 
 from __future__ import annotations
@@ -12,10 +13,11 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from tfp_zoo.estimators.base import as_named
 from tfp_zoo.models import base
 
 __all__ = ["tile", "has_planar_latent", "latent_grid", "posterior_on_grid", "pixel_max",
-           "for_display"]
+           "for_display", "sample_with_means", "decode"]
 
 
 def tile(images: np.ndarray, columns: int | None = None) -> np.ndarray:
@@ -114,3 +116,34 @@ def posterior_on_grid(model: base.LatentVariableModel, x: tf.Tensor, *, extent: 
   if model.has_guide:
     guide = normalise(model.guide(x).log_prob(**{name: z}))
   return normalise(log_joint), guide
+
+
+def _observation_mean(dist: Any) -> tf.Tensor:
+  try:
+    return tf.cast(dist.mean(), tf.float32)
+  except NotImplementedError:
+    return tf.cast(dist.sample(seed=[0, 0]), tf.float32)  # no closed-form mean
+
+
+def sample_with_means(model: base.LatentVariableModel, num_samples: int | tf.Tensor,
+                      seed: tf.Tensor) -> dict[str, tf.Tensor]:
+  """`model.joint().sample(num_samples, seed)` as a dict, with 'x' as float32
+  and 'x_mean' = E[x | z] of the same draws."""
+  joint = model.joint()
+  values = joint.sample(num_samples, seed=seed)
+  # The same draws, with their distributions: x's distribution gives its mean.
+  dists, _ = joint.sample_distributions(value=values, seed=seed)
+  out = as_named(values)
+  out[base.OBSERVATION] = tf.cast(out[base.OBSERVATION], tf.float32)
+  out["x_mean"] = _observation_mean(as_named(dists)[base.OBSERVATION])
+  return out
+
+
+def decode(model: base.LatentVariableModel, latents: dict[str, tf.Tensor],
+           seed: tf.Tensor) -> dict[str, tf.Tensor]:
+  """'x_mean' = E[x | z] and one draw 'x' given every latent of the joint."""
+  joint = model.joint()
+  value = [latents[n] for n in as_named(joint.dtype) if n != base.OBSERVATION] + [None]
+  dists, values = joint.sample_distributions(value=value, seed=seed)
+  return {"x_mean": _observation_mean(as_named(dists)[base.OBSERVATION]),
+          base.OBSERVATION: tf.cast(as_named(values)[base.OBSERVATION], tf.float32)}

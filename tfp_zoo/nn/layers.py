@@ -14,7 +14,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import tensorflow as tf
 
-from tfp_zoo import precision
+from tfp_zoo.nn import precision
 
 __all__ = ["Dense", "MLP", "LSTMCell", "flatten_event", "parse_sizes", "check_positive_or_unset",
            "ACTIVATIONS"]

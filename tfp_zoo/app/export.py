@@ -39,12 +39,14 @@ from typing import Any, Callable, Iterator
 import numpy as np
 import tensorflow as tf
 
-from tfp_zoo import evaluation, pictures
+from tfp_zoo import evaluation
+from tfp_zoo.evaluation import samples as samples_lib
 from tfp_zoo.errors import ExportError
-from tfp_zoo.sampling import decode, sample_with_means
+from tfp_zoo.evaluation.samples import decode, sample_with_means
 from tfp_zoo.estimators.base import as_named, check_observations
 from tfp_zoo.models import base
-from tfp_zoo.training import workdir as workdir_lib
+from tfp_zoo.training import readers as readers_lib
+from tfp_zoo.training.launcher_configs import ExportConfig
 
 __all__ = ["export_model", "export_workdir", "sample_with_means", "decode", "ExportError",
            "LOG_LIKELIHOOD_CHUNK"]
@@ -182,10 +184,10 @@ class _Sampler(tf.Module):
     # Plain constants are not saved; non-trainable variables are.
     self.input_shape = tf.Variable(model.input_shape, dtype=tf.int32, trainable=False)
     self.latent_names = tf.Variable(self._latents, dtype=tf.string, trainable=False)
-    self.planar_latent = tf.Variable(pictures.has_planar_latent(model),
+    self.planar_latent = tf.Variable(samples_lib.has_planar_latent(model),
                                      trainable=False)  # for launchers/sample.py
     # The largest pixel value (1 or 255 for 8-bit levels): pictures scale by it.
-    self.pixel_max = tf.Variable(pictures.pixel_max(model), trainable=False)
+    self.pixel_max = tf.Variable(samples_lib.pixel_max(model), trainable=False)
     self.sample = tf.function(self._sample, autograph=False, input_signature=[count, seed])
     self.decode = tf.function(_named(self._decode, [*self._latents, "seed"]), autograph=False,
                               input_signature=[*latent_specs, seed])
@@ -411,12 +413,14 @@ def _write(model: base.LatentVariableModel, path: str, parent: str) -> None:
     raise
 
 
-def export_workdir(workdir: str, path: str, *, overwrite: bool = False) -> str:
+def export_workdir(workdir: str, path: str, *,
+                   overwrite: bool = ExportConfig.overwrite) -> str:
   """Exports the latest checkpoint of a training workdir; returns `path`.
 
   The workdir is only read (no lock is taken), and never replaced.
   """
+  ExportConfig(workdir=workdir, output=path, overwrite=overwrite).validate()
   if os.path.abspath(path) == os.path.abspath(workdir):
     raise ExportError(f"--output={path} is the --workdir; choose another --output")
-  model, _, _ = workdir_lib.restore_model(workdir)
+  model, _, _ = readers_lib.restore_model(workdir)
   return export_model(model, path, overwrite=overwrite)

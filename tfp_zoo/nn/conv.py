@@ -19,7 +19,8 @@ from typing import Sequence
 import numpy as np
 import tensorflow as tf
 
-from tfp_zoo import nn, precision
+from tfp_zoo.nn import layers as nn
+from tfp_zoo.nn import precision
 
 __all__ = ["Conv2D", "Conv2DTranspose", "ResidualBlock", "ConvEncoder", "ConvDecoder",
            "downsampled_sizes"]

@@ -24,7 +24,7 @@ from tfp_zoo.registry import parse_key_values
 from tfp_zoo.training import config as config_lib
 
 __all__ = ["define_train_flags", "train_config_from_flags", "run_or_exit", "parse_flags",
-           "is_existing_dir", "INTERRUPTED"]
+           "is_existing_dir", "INTERRUPTED", "define_flags", "config_from_flags"]
 
 INTERRUPTED = 130  # the shell's status for Ctrl-C
 
@@ -41,9 +41,12 @@ def _parses(text: str) -> bool:
   return True
 
 
-def define_train_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
-  """Defines one flag per `TrainConfig` field (dicts as 'key=value,...' strings)."""
-  for field in dataclasses.fields(config_lib.TrainConfig):
+def define_flags(config_class: type, flag_values: flags.FlagValues = flags.FLAGS) -> None:
+  """Defines one flag per field of a config dataclass (`TrainConfig`,
+  `EvaluateConfig`, ...): its default, help, bounds and choices (dicts as
+  'key=value,...' strings). The values are checked by the config's
+  `validate()` (`config_from_flags`), absl's bounds only repeat them early."""
+  for field in dataclasses.fields(config_class):
     meta, name = field.metadata, field.name
     kind = field.type.split(" |")[0]
     default = field.default if field.default is not dataclasses.MISSING else None
@@ -69,6 +72,25 @@ def define_train_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
       flags.DEFINE_string(default=default, **common)
     if meta["required"]:
       flags.mark_flag_as_required(name, flag_values=flag_values)
+
+
+def config_from_flags(config_class: type, values: flags.FlagValues = flags.FLAGS) -> Any:
+  """The config dataclass built from the flags and validated (exits with one
+  line on a bad value)."""
+  fields = {}
+  for field in dataclasses.fields(config_class):
+    value = values[field.name].value
+    fields[field.name] = (parse_key_values(value) if str(field.type).startswith("dict")
+                          else value)
+  try:
+    return config_class(**fields).validate()
+  except ConfigError as e:
+    _fatal("Flags error", str(e))
+
+
+def define_train_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
+  """Defines one flag per `TrainConfig` field, and the data-flag check."""
+  define_flags(config_lib.TrainConfig, flag_values)
   flags.register_validator("data_dir", lambda v: v is None or os.path.isdir(v),
                            message="must be an existing directory", flag_values=flag_values)
   flags.register_multi_flags_validator(
@@ -82,15 +104,7 @@ def define_train_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
 
 def train_config_from_flags(values: flags.FlagValues) -> config_lib.TrainConfig:
   """Builds and validates a `TrainConfig` (exits with one line on a bad value)."""
-  fields = {}
-  for field in dataclasses.fields(config_lib.TrainConfig):
-    value = values[field.name].value
-    fields[field.name] = (parse_key_values(value) if field.type.startswith("dict")
-                          else value)
-  try:
-    return config_lib.TrainConfig(**fields).validate()
-  except ConfigError as e:
-    _fatal("Flags error", str(e))
+  return config_from_flags(config_lib.TrainConfig, values)
 
 
 def parse_flags(argv: list[str]) -> list[str]:

@@ -22,10 +22,10 @@ import numpy as np
 
 import tensorflow as tf
 
-from tfp_zoo import annealed_importance
-from tfp_zoo import precision as precision_lib
+from tfp_zoo.evaluation import annealed_importance
+from tfp_zoo.nn import precision as precision_lib
 from tfp_zoo.estimators import base as estimators_base
-from tfp_zoo.log_likelihood_summary import LogLikelihood, summarize_log_weights
+from tfp_zoo.evaluation.log_likelihood_summary import LogLikelihood, summarize_log_weights
 from tfp_zoo.models import base as models_base
 from tfp_zoo.models import pixels
 
@@ -82,8 +82,7 @@ def log_likelihood(model: models_base.LatentVariableModel, x: tf.Tensor, *,
   chunk_size = estimators_base.check_num_samples(chunk_size, "log_likelihood",
                                                  name="chunk_size")
   estimators_base.check_choice(proposal, PROPOSALS, "proposal", "log_likelihood")
-  estimators_base.check_choice(precision, precision_lib.PRECISIONS, "precision",
-                               "log_likelihood")
+  precision_lib.check_precision(precision)
   chunk_size = min(chunk_size, num_samples)
   num_chunks = math.ceil(num_samples / chunk_size)
   seeds = tf.random.experimental.stateless_split(
@@ -103,7 +102,7 @@ def ais_log_likelihood(model: models_base.LatentVariableModel, x: Any, *, seed: 
 
   K = `num_samples` AIS chains of `num_steps` HMC transitions from the prior
   (or `proposal='guide'`) to p(z | x); returns the same `LogLikelihood`
-  tuple. See `tfp_zoo.annealed_importance.ais_log_likelihood` (which calls K
+  tuple. See `tfp_zoo.evaluation.annealed_importance.ais_log_likelihood` (which calls K
   `num_chains`) for the method and its references.
   """
   return annealed_importance.ais_log_likelihood(

@@ -1,0 +1,16 @@
+"""Evaluation: importance-sampled log p(x) in chunks with its ESS and standard
+error (`log_likelihood`), annealed importance sampling
+(`annealed_importance`), gradient SNR, samples and pictures as arrays
+(`samples`), amortised posterior inference (`inference`) and the Fréchet
+distance of sample quality (`frechet`).
+"""
+
+from tfp_zoo.evaluation.log_likelihood import (PROPOSALS, DatasetLogLikelihood, GradientSNR,
+                                               LogLikelihood, ais_log_likelihood,
+                                               dataset_log_likelihood, gradient_snr,
+                                               log_likelihood, log_likelihood_weights,
+                                               summarize_log_weights)
+
+__all__ = ["PROPOSALS", "LogLikelihood", "ais_log_likelihood", "DatasetLogLikelihood",
+           "GradientSNR", "log_likelihood", "log_likelihood_weights", "summarize_log_weights",
+           "dataset_log_likelihood", "gradient_snr"]
