@@ -6,7 +6,7 @@ import importlib
 import inspect
 import math
 import re
-from typing import Any, Generic, Mapping, TypeVar
+from typing import Any, Callable, Generic, Mapping, TypeVar
 
 __all__ = ["Registry", "parse_key_values", "parse_value", "is_object_path", "import_object", "type_phrase",
            "check_keyword_types", "is_of_type",
@@ -51,6 +51,20 @@ class Registry(Generic[T]):
     if name not in self._entries:
       raise ValueError(f"unknown {self._kind} {name!r}; known: {', '.join(self.names())}")
     return self._entries[name]
+
+  def resolve(self, name: Any, from_path: Callable[[str], T], path_form: str) -> T:
+    """The entry registered as `name`, or `from_path(name)` for a
+    `package.module:object` path (a user's own); ValueError otherwise,
+    listing the known names and the path form."""
+    if not isinstance(name, str):
+      raise ValueError(f"{self._kind} must be a name or {path_form}, got "
+                       f"{type(name).__name__}")
+    if name in self._entries:
+      return self._entries[name]
+    if is_object_path(name):
+      return from_path(name)
+    raise ValueError(f"unknown {self._kind} {name!r}; known: {', '.join(self.names())}, or "
+                     f"{path_form}")
 
   def check_kwargs(self, name: str, kwargs: Mapping[str, Any],
                    skip: tuple[str, ...] = ()) -> None:

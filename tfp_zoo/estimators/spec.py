@@ -349,15 +349,7 @@ def get_spec(estimator: str | Callable[..., Any]) -> EstimatorSpec:
   """
   if callable(estimator):
     return getattr(estimator, "spec", None) or spec_from_function(estimator)
-  if not isinstance(estimator, str):
-    raise ValueError(f"estimator must be a name or a function, got "
-                     f"{type(estimator).__name__}")
-  if estimator in _SPECS:
-    return _SPECS.lookup(estimator)
-  if registry.is_object_path(estimator):
-    return _plugin_spec(estimator)
-  raise ValueError(f"unknown estimator {estimator!r}; known: {', '.join(names())}, or "
-                   "package.module:function")
+  return _SPECS.resolve(estimator, _plugin_spec, "package.module:function")
 
 
 @functools.lru_cache(maxsize=None)

@@ -162,14 +162,7 @@ def get_spec(model: str | type) -> ModelSpec:
   if isinstance(model, type):
     spec = model.__dict__.get("spec")
     return spec if isinstance(spec, ModelSpec) else spec_from_class(model)
-  if not isinstance(model, str):
-    raise ValueError(f"model must be a name or a class, got {type(model).__name__}")
-  if model in _SPECS:
-    return _SPECS.lookup(model)
-  if registry.is_object_path(model):
-    return _plugin_spec(model)
-  raise ValueError(f"unknown model {model!r}; known: {', '.join(names())}, or "
-                   "package.module:Class")
+  return _SPECS.resolve(model, _plugin_spec, "package.module:Class")
 
 
 @functools.lru_cache(maxsize=None)
