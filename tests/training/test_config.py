@@ -82,7 +82,7 @@ class ValidateTest(parameterized.TestCase):
        "estimator 'iwae' does not take num_sleep_samples"),
       (dict(estimator_options={"num_samples": 3}), "set num_samples with --num_samples"),
       (dict(kl_warmup_steps=100), "--kl_warmup_steps=100: --estimator=iwae has no KL weight"),
-      (dict(kl_warmup_steps=-1), "--kl_warmup_steps=-1: must be a non-negative integer"),
+      (dict(kl_warmup_steps=-1), "--kl_warmup_steps=-1: must be an integer >= 0"),
       (dict(model_hparams={"likelihood": "discretized_logistic"}),
        "^--binarization=dynamic: likelihood=discretized_logistic models 8-bit levels 0..255; "
        "use --binarization=none$"),

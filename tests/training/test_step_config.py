@@ -12,12 +12,13 @@ from tfp_zoo.training import step_config as step_config_lib
 class StepConfigTest(tf.test.TestCase):
 
   def test_each_setting_is_checked_once_when_made(self):
-    for fields, message in ((dict(seed=-1), "^seed=-1 must be an integer >= 0$"),
-                            (dict(seed=True), "^seed=True must be an integer"),
-                            (dict(kl_warmup_steps=1.5), "^kl_warmup_steps=1.5 must be"),
+    for fields, message in ((dict(seed=-1), "^seed=-1: must be an integer >= 0$"),
+                            (dict(seed=True), "^seed=True: must be an integer"),
+                            (dict(seed=2**31), r"^seed=2147483648: must be an integer in \[0, "),
+                            (dict(kl_warmup_steps=1.5), "^kl_warmup_steps=1.5: must be"),
                             (dict(precision="float8"), "^precision='float8': expected one of"),
-                            (dict(dataset_size=0), "^dataset_size=0 must be an integer >= 1"),
-                            (dict(jit_compile="yes"), "^jit_compile='yes' must be true or")):
+                            (dict(dataset_size=0), "^dataset_size=0: must be an integer >= 1"),
+                            (dict(jit_compile="yes"), "^jit_compile='yes': must be true or")):
       with self.assertRaisesRegex(ValueError, message):
         training.StepConfig(**fields)
     config = training.StepConfig(seed=3)
@@ -36,7 +37,7 @@ class StepConfigTest(tf.test.TestCase):
       training.Trainer(model, "iwae", learning_rate=1e-3, config=new.config, seed=1)
     with self.assertRaisesRegex(TypeError, "^Trainer: unexpected keyword sed$"):
       training.Trainer(model, "iwae", learning_rate=1e-3, sed=1)
-    with self.assertRaisesRegex(ValueError, r"^Trainer: seed=-1 must be an integer >= 0$"):
+    with self.assertRaisesRegex(ValueError, r"^Trainer: seed=-1: must be an integer >= 0$"):
       training.Trainer(model, "iwae", learning_rate=1e-3, seed=-1)
 
   def test_a_step_with_the_config_equals_one_with_keywords(self):
@@ -51,6 +52,18 @@ class StepConfigTest(tf.test.TestCase):
       losses.append([float(step(x, tf.constant(s, tf.int64))["generative_loss"])
                      for s in range(3)])
     self.assertEqual(losses[0], losses[1])
+
+  def test_the_launcher_checks_the_steps_settings_through_step_config(self):
+    """--precision and the other step settings are checked in one place: a bad
+    value reaches the flag's message from StepConfig's check."""
+    for fields, message in ((dict(precision="float8"), "^--precision='float8': expected one "
+                             "of float32, bfloat16, mixed_float16$"),
+                            (dict(seed=-1), "^--seed=-1: must be an integer >= 0$")):
+      config = training.TrainConfig(workdir="/nonexistent", **fields)
+      with self.assertRaisesRegex(training.ConfigError, message):
+        config.validate(resources=False)
+      with self.assertRaises(ValueError):
+        config.step_config()
 
   def test_the_launchers_defaults_are_the_steps(self):
     """One default per setting: TrainConfig's flags and StepConfig agree."""

@@ -60,9 +60,9 @@ class TrainConfig:
       None, "Further estimator options as key=value,... e.g. 'analytic_kl=true' for elbo.",
       factory=dict)
   kl_warmup_steps: int = field(
-      0, "KL warm-up: β grows linearly to its value (--estimator_options=beta, default "
+      StepConfig.kl_warmup_steps, "KL warm-up: β grows linearly to its value (--estimator_options=beta, default "
       "1) over this many steps; 0 = off. A function of the step, so resuming is exact. "
-      "For estimators with a KL weight (elbo).", lower=0)
+      "For estimators with a KL weight (elbo).", lower=0, checked_by=StepConfig)
   dataset: str = field("mnist_small", "mnist_small ships with the package (10k/1k "
                        "digits); mnist, fashion_mnist, omniglot, cifar10, svhn_cropped, "
                        "celeb_a and tfds:NAME read --data_dir (idx files or prepared TFDS "
@@ -82,11 +82,11 @@ class TrainConfig:
   train_examples: int = field(0, "Train on the first this many training examples "
                               "(0 = all), e.g. the 5000 digits of Li et al.'s matrix "
                               "factorisation.", lower=0)
-  train_generative: bool = field(True, "Train the model's parameters θ; false freezes "
+  train_generative: bool = field(StepConfig.train_generative, "Train the model's parameters θ; false freezes "
                                  "them (at their initial or --init_from values) and trains "
                                  "only the guide by the estimator's guide update, e.g. "
                                  "wake_sleep's sleep update for amortised inference. "
-                                 "Cannot change within a run.")
+                                 "Cannot change within a run.", checked_by=StepConfig)
   init_from: str = field("", "A new run starts from this workdir's latest weights: the "
                          "model's θ and φ where they match (the optimizers and the step "
                          "start afresh), e.g. a trained VAE to fit a new guide for with "
@@ -102,15 +102,16 @@ class TrainConfig:
   max_train_seconds: float = field(0.0, "Wall-clock budget of this invocation: "
                                    "checkpoint and stop when it is spent (0 = no limit).",
                                    resume="free", lower=0.0)
-  seed: int = field(0, "Seed of initialisation, data order and samples.", lower=0,
-                    upper=2**31 - 1)
-  precision: str = field("float32", "Train-step arithmetic: float32; bfloat16 (matmuls "
+  seed: int = field(StepConfig.seed, "Seed of initialisation, data order and samples.",
+                    lower=0, upper=2**31 - 1, checked_by=StepConfig)
+  precision: str = field(StepConfig.precision, "Train-step arithmetic: float32; bfloat16 (matmuls "
                          "and convolutions in bf16, the TPU's and AVX512-BF16 CPUs' fast "
                          "path); mixed_float16 (fp16 with loss scaling, for GPUs). "
                          "Variables, log-densities and weights stay float32.",
-                         choices=lambda: precision_lib.PRECISIONS)
-  jit_compile: bool = field(False, "Compile the train step with XLA (draws other "
-                            "numbers, so it cannot change on resume).")
+                         choices=lambda: precision_lib.PRECISIONS, checked_by=StepConfig)
+  jit_compile: bool = field(StepConfig.jit_compile, "Compile the train step with XLA "
+                            "(draws other numbers, so it cannot change on resume).",
+                            checked_by=StepConfig)
   strategy: str = field("default", "tf.distribute strategy: default (one device), "
                         "one_device, mirrored (all local GPUs), multi_worker_mirrored "
                         "(TF_CONFIG), tpu (--tpu).", resume="free",
@@ -143,6 +144,10 @@ class TrainConfig:
     estimator's options, and (with `resources`) that a step fits in memory;
     raises ConfigError naming the first bad one."""
     check_fields(self)
+    try:
+      self.step_config()  # the step's settings are checked by StepConfig alone
+    except ValueError as e:
+      raise ConfigError(f"--{e}") from None
     try:
       datasets.check_dataset(self.dataset)
     except ValueError as e:

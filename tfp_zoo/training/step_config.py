@@ -59,14 +59,17 @@ class StepConfig:
     for name, minimum in (("seed", 0), ("kl_warmup_steps", 0)):
       value = getattr(self, name)
       if not _int(value) or value < minimum:
-        raise ValueError(f"{name}={value!r} must be an integer >= {minimum}")
+        raise ValueError(f"{name}={value!r}: must be an integer >= {minimum}")
+    if self.seed >= 2**31:
+      raise ValueError(f"seed={self.seed!r}: must be an integer in [0, 2147483648) (an "
+                       "int32 stateless seed)")
     if self.dataset_size is not None and (not _int(self.dataset_size)
                                           or self.dataset_size < 1):
-      raise ValueError(f"dataset_size={self.dataset_size!r} must be an integer >= 1 (the "
+      raise ValueError(f"dataset_size={self.dataset_size!r}: must be an integer >= 1 (the "
                        "number of training examples) or None")
     for name in ("jit_compile", "train_generative", "float64_free"):
       if not isinstance(getattr(self, name), bool):
-        raise ValueError(f"{name}={getattr(self, name)!r} must be true or false")
+        raise ValueError(f"{name}={getattr(self, name)!r}: must be true or false")
     precision_lib.check_precision(self.precision)
 
   @classmethod
