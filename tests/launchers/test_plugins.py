@@ -20,6 +20,22 @@ _OWN = ["--model=zoo_plugins:LogisticFactorModel", "--estimator=zoo_plugins:temp
         "--checkpoint_every=10", "--eval_num_samples=10", "--eval_examples=20"]
 
 
+_REGISTERED = '''"""An estimator registered with its spec, outside the package."""
+import tfp_zoo
+from tfp_zoo.estimators import option_rules
+
+
+@tfp_zoo.estimators.register("my_scaled_elbo", latents=("real",),
+                             rules={"num_samples": option_rules.integer(1),
+                                    "scale": option_rules.number(0, 1, low_open=True)})
+def scaled_elbo(model, x, *, seed, num_samples: int = 2, scale: float = 1.0):
+  """The ELBO's losses times a scale in (0, 1] (a smaller step)."""
+  objectives = tfp_zoo.estimators.elbo(model, x, seed=seed, num_samples=num_samples)
+  loss = scale * objectives.generative_loss
+  return tfp_zoo.estimators.Objectives(loss, loss, {"scaled_elbo": -loss})
+'''
+
+
 def _run(launcher, *args, env):
   process = testing.start_launcher(launcher, *args, env=env)
   stdout, stderr = process.communicate(timeout=300)
@@ -78,6 +94,37 @@ class PluginLaunchTest(tf.test.TestCase):
                      r"^FATAL ConfigError: .*config.json: this run's "
                      r"--model=zoo_plugins:LogisticFactorModel does not resolve now \(.*cannot "
                      r"import zoo_plugins.*\); put its module back on PYTHONPATH")
+
+  def test_a_registered_estimator_from_outside_trains_through_the_launcher(self):
+    """A decorated estimator in the user's module: its spec checks options and
+    refuses models it cannot train, in one line, before anything is built."""
+    with open(os.path.join(self.outside, "my_estimators.py"), "w") as f:
+      f.write(_REGISTERED)
+    workdir = os.path.join(self.get_temp_dir(), "registered")
+    tiny = ["--model_hparams=hidden_sizes=16,latent_sizes=2", "--batch_size=20",
+            "--log_every=5", "--checkpoint_every=10", "--eval_num_samples=5",
+            "--eval_examples=20"]
+    code, stdout, stderr = _run("train.py", f"--workdir={workdir}", "--train_steps=10",
+                                "--estimator=my_estimators:scaled_elbo",
+                                "--estimator_options=scale=0.5", *tiny, env=self.env)
+    self.assertEqual(code, 0, stderr[-3000:])
+    self.assertIn("scaled_elbo", stdout)
+    with open(os.path.join(workdir, "config.json")) as f:
+      saved = json.load(f)
+    self.assertEqual((saved["estimator"], saved["num_samples"], saved["estimator_options"]),
+                     ("my_estimators:scaled_elbo", 2, {"scale": 0.5}))
+    for flags, message in (
+        (["--estimator_options=scale=2.0"], "FATAL Flags error: --estimator_options: "
+         "my_scaled_elbo: scale=2.0 must be a finite number in (0, 1]"),
+        (["--model=sigmoid_belief_net", "--model_hparams="], "FATAL Flags error: "
+         "--estimator=my_estimators:scaled_elbo trains models with real latents, and "
+         "--model=sigmoid_belief_net has discrete ones")):
+      code, _, stderr = _run("train.py", f"--workdir={workdir}_refused",
+                             "--estimator=my_estimators:scaled_elbo", *tiny, *flags,
+                             env=self.env)
+      self.assertEqual(code, 1, flags)
+      self.assertIn(message, stderr.strip().splitlines()[-1])
+      self.assertFalse(os.path.exists(f"{workdir}_refused"))
 
   def test_paths_that_do_not_resolve_are_one_line(self):
     workdir = os.path.join(self.get_temp_dir(), "never")
