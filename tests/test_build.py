@@ -157,10 +157,14 @@ def _source_text(path):
 def expected_test(path):
   """What the py_test of test file `path` must say: size, tags, shards, data."""
   text = _source_text(path)
+  if path == "tests/test_build.py":  # it reads BUILD and the sources (and names the rest)
+    return {"size": "medium", "tags": [], "shard_count": None, "data": ["BUILD", ":sources"],
+            "deps": needed_deps([path, "conftest.py"])}
   slow_file = "pytestmark = pytest.mark.slow" in text
   lines = text.count("\n")
   data = sorted({f for key, files in DATA_FILES.items() if f'"{key}"' in text for f in files})
-  launches = "start_launcher" in text or '"launchers"' in text
+  launches = ("testing.start_launcher" in text or "testing.launcher_env" in text
+              or '"launchers"' in text)
   if launches:
     data = data + LAUNCHERS
   if "glob.glob(" in text or "os.walk(" in text:  # it reads the source tree
@@ -281,8 +285,8 @@ class BuildTest(tf.test.TestCase):
     for path in _test_sources():
       if not os.path.basename(path).startswith("test_"):
         continue
-      self.assertIn(path, tests, f"add a py_test for {path} (python tests/test_build.py "
-                                 "--print shows it)")
+      self.assertTrue(path in tests, f"add a py_test for {path} (python tests/test_build.py "
+                                     "--print shows it)")
       target, expected = tests[path], expected_test(path)
       self.assertEqual(target.get("size"), expected["size"], path)
       self.assertEqual(target.get("tags", []), expected["tags"], path)

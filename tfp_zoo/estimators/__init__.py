@@ -38,3 +38,6 @@ __all__ = ["Objectives", "elbo", "iwae", "miwae", "ciwae", "piwae", "dreg", "stl
            "beta_tc_vae", "CONTINUOUS_LATENTS", "score_function_log_weights",
            "register", "state_of", "get_spec", "specs", "EstimatorSpec", "Option",
            "LATENT_KINDS", "spec_from_function"]
+# Every built-in estimator is exported under its registered name: adding one
+# is its module and the import line above.
+__all__ += [s.name for s in specs() if s.source == "tfp_zoo" and s.name not in __all__]

@@ -5,6 +5,8 @@ error (`log_likelihood`), annealed importance sampling
 distance of sample quality (`frechet`).
 """
 
+import importlib
+
 from tfp_zoo.evaluation.log_likelihood import (PROPOSALS, DatasetLogLikelihood, GradientSNR,
                                                LogLikelihood, ais_log_likelihood,
                                                dataset_log_likelihood, gradient_snr,
@@ -14,3 +16,13 @@ from tfp_zoo.evaluation.log_likelihood import (PROPOSALS, DatasetLogLikelihood, 
 __all__ = ["PROPOSALS", "LogLikelihood", "ais_log_likelihood", "DatasetLogLikelihood",
            "GradientSNR", "log_likelihood", "log_likelihood_weights", "summarize_log_weights",
            "dataset_log_likelihood", "gradient_snr"]
+
+_SUBMODULES = ("annealed_importance", "frechet", "inference",
+               "log_likelihood", "log_likelihood_summary", "samples")
+
+
+# Submodules load on first use (`tfp_zoo.evaluation.X` works after `import tfp_zoo`).
+def __getattr__(name: str) -> object:
+  if name in _SUBMODULES:
+    return importlib.import_module(f"{__name__}.{name}")
+  raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
