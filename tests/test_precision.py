@@ -190,7 +190,8 @@ class PrecisionTest(tf.test.TestCase, parameterized.TestCase):
                                 "bfloat16, mixed_float16$"):
       with precision.using("float8"):
         pass
-    with self.assertRaisesRegex(training.ConfigError, "--precision='fp16': one of"):
+    with self.assertRaisesRegex(training.ConfigError, "^--precision='fp16': expected one of "
+                                "float32, bfloat16, mixed_float16$"):
       training.TrainConfig(workdir="/tmp/x", precision="fp16").validate()
 
 
