@@ -20,6 +20,9 @@ LEGACY_KEYWORDS = {"seed": "seed", "jit_compile": "jit_compile",
                    "kl_warmup_steps": "kl_warmup_steps", "precision": "precision",
                    "tpu_safe": "float64_free", "train_size": "dataset_size",
                    "train_generative": "train_generative"}
+# What a keyword may be: a field's name or its older name.
+_KEYWORD_FIELD = {**LEGACY_KEYWORDS, "float64_free": "float64_free",
+                  "dataset_size": "dataset_size"}
 
 
 def _int(value: Any) -> bool:
@@ -75,9 +78,9 @@ class StepConfig:
   @classmethod
   def from_keywords(cls, config: "StepConfig | None", what: str,
                     **keywords: Any) -> "StepConfig":
-    """`config`, or one built from the older keywords (`LEGACY_KEYWORDS`),
-    refusing both at once or an unknown keyword."""
-    unknown = sorted(set(keywords) - set(LEGACY_KEYWORDS))
+    """`config`, or one built from keywords (field names, or the older names
+    of `LEGACY_KEYWORDS`), refusing both at once or an unknown keyword."""
+    unknown = sorted(set(keywords) - set(_KEYWORD_FIELD))
     if unknown:
       raise TypeError(f"{what}: unexpected keyword {', '.join(unknown)}")
     if config is not None:
@@ -88,6 +91,6 @@ class StepConfig:
         raise TypeError(f"{what}: config must be a StepConfig, got {type(config).__name__}")
       return config
     try:
-      return cls(**{LEGACY_KEYWORDS[k]: v for k, v in keywords.items()})
+      return cls(**{_KEYWORD_FIELD[k]: v for k, v in keywords.items()})
     except ValueError as e:
       raise ValueError(f"{what}: {e}") from None

@@ -23,9 +23,10 @@ from tfp_zoo.training.step_config import LEGACY_KEYWORDS, StepConfig
 
 __all__ = ["make_optimizer", "make_train_step", "step_seed", "Trainer", "FINITE", "StepConfig"]
 
-# StepConfig's own field names, accepted as keywords beside the older ones.
-_FIELDS = {f.name for f in dataclasses.fields(StepConfig)}
-_LEGACY_NAME = {v: k for k, v in LEGACY_KEYWORDS.items() if k != v}  # field -> old keyword
+# The step's settings as make_train_step keywords (dataset_size stays
+# beta_tc_vae's option there: the step's is config.dataset_size).
+_STEP_KEYWORDS = (set(LEGACY_KEYWORDS) | {f.name for f in dataclasses.fields(StepConfig)}) - {
+    "dataset_size"}
 
 TrainStep = Callable[[tf.Tensor, tf.Tensor], Mapping[str, tf.Tensor]]
 Optimizer = tf_keras.optimizers.legacy.Optimizer
@@ -119,11 +120,8 @@ def make_train_step(model: LatentVariableModel,
   (reverse KL, or its K-sample tightening); with rws, wake-φ. A step in which
   nothing would train is refused.
   """
-  # dataset_size as a keyword stays beta_tc_vae's option (the step's is config's).
-  settings = {k: options.pop(k) for k in list(options) if k in LEGACY_KEYWORDS
-              or k in _FIELDS - {"dataset_size"}}
-  config = StepConfig.from_keywords(config, "make_train_step", **{
-      _LEGACY_NAME.get(k, k): v for k, v in settings.items()})
+  settings = {k: options.pop(k) for k in list(options) if k in _STEP_KEYWORDS}
+  config = StepConfig.from_keywords(config, "make_train_step", **settings)
   seed, precision, jit_compile = config.seed, config.precision, config.jit_compile
   train_generative, train_size = config.train_generative, config.dataset_size
   if not isinstance(estimator, BoundEstimator):
@@ -265,8 +263,7 @@ class Trainer:
       raise TypeError("Trainer: estimator must be a name, an estimator function or "
                       f"tfp_zoo.estimators.bind(name, ...), got {type(estimator).__name__}")
     check_learning_rate(learning_rate, "Trainer")
-    config = StepConfig.from_keywords(config, "Trainer", **{
-        _LEGACY_NAME.get(k, k): v for k, v in keywords.items()})
+    config = StepConfig.from_keywords(config, "Trainer", **keywords)
     self.config = config
     self.model, self.estimator = model, estimator
     self.train_generative = config.train_generative
