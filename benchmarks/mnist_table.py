@@ -120,12 +120,12 @@ def _curve(workdir):
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   points = {}
   eval_dir = os.path.join(workdir, "eval")
-  tag = f"test_log_likelihood_k{min(FLAGS.eval_num_samples, CURVE_K)}"
+  tag = "eval/log_likelihood"  # the periodic evaluation, K = min(eval_num_samples, 100)
   for name in sorted(os.listdir(eval_dir)) if os.path.isdir(eval_dir) else ():
     for record in tf.data.TFRecordDataset(os.path.join(eval_dir, name)):
       event = tf.compat.v1.Event.FromString(record.numpy())
       for value in event.summary.value:
-        if value.tag == tag and event.step < FLAGS.train_steps:  # the last is the final K
+        if value.tag == tag:
           points[event.step] = float(tf.make_ndarray(value.tensor))
   steps = sorted(points)
   return steps, [points[s] for s in steps]

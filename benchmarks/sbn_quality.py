@@ -43,7 +43,7 @@ def _curve(workdir):
     for record in tf.data.TFRecordDataset(os.path.join(eval_dir, name)):
       event = tf.compat.v1.Event.FromString(record.numpy())
       for value in event.summary.value:
-        if value.tag == f"test_log_likelihood_k{min(FLAGS.eval_num_samples, 100)}":
+        if value.tag == "eval/log_likelihood":  # the periodic evaluation
           points[event.step] = float(tf.make_ndarray(value.tensor))
   steps = sorted(points)
   return steps, [points[s] for s in steps]

@@ -40,6 +40,7 @@ LIBRARIES = {
     "datasets": ["tfp_zoo/datasets/*.py"],
     "training": ["tfp_zoo/training/*.py"],
     "app": ["tfp_zoo/app/*.py"],
+    "launch": ["tfp_zoo/launch/*.py", "tfp_zoo/__main__.py"],
     "testing": ["tfp_zoo/testing.py"],
     "benchmarks_common": ["benchmarks/common.py", "benchmarks/mnist_classifier.py"],
 }
@@ -48,7 +49,8 @@ LIBRARY_DATA = {"datasets": ["tfp_zoo/datasets/data/**"]}
 DATA_FILES = {"README.md": ["README.md"], "BUILD": ["BUILD"],
               "architecture.md": ["docs/architecture.md"],
               "zoo_plugins.py": ["examples/zoo_plugins.py"],
-              "make_multi_mnist.py": ["scripts/make_multi_mnist.py"]}
+              "make_multi_mnist.py": ["scripts/make_multi_mnist.py"],
+              "setup.py": ["setup.py"], "LICENSE": ["LICENSE"]}
 LAUNCHERS = [":train", ":evaluate", ":export", ":sample"]
 SOURCES = ["tfp_zoo/**/*.py", "tests/**/*.py", "benchmarks/*.py", "launchers/*.py",
            "scripts/*.py", "examples/*.py", "conftest.py", "docs/**/*.md", "README.md"]

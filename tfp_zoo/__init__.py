@@ -13,7 +13,7 @@ import importlib.util
 import sys
 from typing import Any
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 _SUBMODULES = ("app", "datasets", "distributions", "errors", "estimators", "evaluation",
                "exponential_family", "kernels", "models", "nn", "registry", "testing",

@@ -2,6 +2,8 @@
 evaluate, sample, export, SIGKILL and SIGTERM. Bad flags and other hostile
 input: tests/launchers/test_hostile_user.py."""
 
+import glob
+import json
 import os
 import re
 import signal
@@ -12,6 +14,7 @@ import tensorflow as tf
 from absl.testing import parameterized
 
 from tfp_zoo import testing
+from tfp_zoo.launch import startup
 
 pytestmark = pytest.mark.slow  # end to end: .ci/run's second step
 
@@ -54,12 +57,24 @@ class LaunchersTest(tf.test.TestCase, parameterized.TestCase):
     self.assertIn("train 30/30", second.stdout)
     self.assertNotIn("train 5/30", second.stdout)
 
+    # The run says what it is, once, and TensorFlow's C++ start-up lines are gone.
+    self.assertEqual(first.stdout.count("strategy: default, 1 replica on 1 worker"), 1)
+    self.assertFalse([line for line in first.stderr.splitlines()
+                      if startup.is_startup_noise(line)], first.stderr[-3000:])
+
+    output = os.path.join(self.get_temp_dir(), "evaluation.json")
     evaluation = _run("evaluate.py", f"--workdir={workdir}", "--num_samples=20",
-                      "--num_examples=30")
+                      "--num_examples=30", f"--output={output}")
     self.assertEqual(evaluation.returncode, 0, evaluation.stderr[-3000:])
     self.assertIn("at step 30", evaluation.stdout)
     self.assertRegex(evaluation.stdout,
                      r"test log-likelihood \(K=20, 30 examples\): -\d+\.\d+ ± \d+\.\d+ nats")
+    # --output: the fields of results.json's evaluation block, with these values.
+    with open(output) as f, open(os.path.join(workdir, "results.json")) as g:
+      written, results = json.load(f), json.load(g)
+    self.assertEqual(set(written), set(results["test"]))
+    self.assertEqual((written["num_samples"], written["num_examples"]), (20, 30))
+    self.assertIn(f"{written['mean']:.3f}", evaluation.stdout)
 
   def test_sample_pictures_from_workdir_and_saved_model(self):
     workdir = os.path.join(self.get_temp_dir(), "planar")
@@ -126,6 +141,17 @@ class LaunchersTest(tf.test.TestCase, parameterized.TestCase):
                    "--train_steps=10", *_AIR)
     self.assertEqual(trained.returncode, 0, trained.stderr[-3000:])
     self.assertIn("train 10/10", trained.stdout)
+    # How well it reads scenes, in results.json and TensorBoard.
+    with open(os.path.join(workdir, "results.json")) as f:
+      scenes = json.load(f)["scenes"]
+    self.assertBetween(scenes["count_accuracy"], 0.0, 1.0)
+    self.assertGreater(scenes["num_examples"], 0)
+    self.assertIn("scenes: count accuracy", trained.stdout)
+    tags = set()
+    for path in glob.glob(os.path.join(workdir, "eval", "events.out.tfevents.*")):
+      for event in tf.compat.v1.train.summary_iterator(path):
+        tags.update(v.tag for v in event.summary.value)
+    self.assertIn("air/count_accuracy", tags)
     if estimator != "rws":
       return
     out = os.path.join(self.get_temp_dir(), "air_pictures")

@@ -179,6 +179,10 @@ class DistributeTest(tf.test.TestCase):
     for p, (stdout, stderr) in zip(processes, outputs):
       self.assertEqual(p.returncode, 0, stderr[-3000:])
       self.assertIn("WORKER DONE 6", stdout)
+    # The run says once what it is, and only the chief prints progress lines.
+    said = "strategy: multi_worker_mirrored, 2 replicas on 2 workers"
+    self.assertEqual([out.count(said) for out, _ in outputs], [1, 0])
+    self.assertEqual([out.count("train 6/6") for out, _ in outputs], [1, 0])
     self.assertTrue(os.path.exists(os.path.join(workdir, "checkpoints", "ckpt-6.index")))
     self.assertTrue(os.path.exists(os.path.join(workdir, "results.json")))  # the chief's
     self.assertEqual([d for d in os.listdir(workdir) if "scratch" in d], [])
@@ -193,6 +197,12 @@ class DistributeTest(tf.test.TestCase):
     self.assertAllClose(saved, checksums[0], rtol=1e-12)
     with open(os.path.join(workdir, "results.json")) as f:
       self.assertEqual(json.load(f)["parameter_checksum"], checksums[0])
+
+  def test_describe_says_strategy_replicas_and_workers(self):
+    self.assertEqual(distribute.describe(distribute.make_strategy("default"), "default"),
+                     "strategy: default, 1 replica on 1 worker")
+    self.assertEqual(distribute.describe(distribute.make_strategy("one_device"), "one_device"),
+                     "strategy: one_device, 1 replica on 1 worker (CPU:0)")
 
   def test_strategy_errors_name_the_flag(self):
     with self.assertRaisesRegex(distribute.StrategyError, "--strategy='gpu': one of default"):

@@ -33,7 +33,10 @@ class LauncherConfigsTest(tf.test.TestCase):
         (launcher_configs.EvaluateConfig, training.evaluate_workdir, ()),
         (launcher_configs.SampleConfig, figures.write_pictures, ()),
         (launcher_configs.ExportConfig, export.export_workdir, ()),
-        (training.TrainConfig, training.StepConfig, ("dataset_size", "float64_free"))):
+        # The launch's precision is `auto`, which TrainConfig decides for the host
+        # (test_step_config); StepConfig takes the decided value.
+        (training.TrainConfig, training.StepConfig,
+         ("dataset_size", "float64_free", "precision"))):
       flag_defaults = _flag_defaults(config_class)
       python_defaults = _keyword_defaults(fn)
       shared = (set(flag_defaults) & set(python_defaults)) - set(skip)

@@ -5,13 +5,16 @@ import glob
 import io
 import json
 import os
+import re
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
+from tfp_zoo.nn import precision
 from tfp_zoo import estimators, testing, training
 from tfp_zoo.training import resume as resume_lib
+from tfp_zoo.training import run_summaries
 
 TINY = {"hidden_sizes": (16,), "latent_sizes": (4,)}
 
@@ -162,7 +165,7 @@ class LoopTest(tf.test.TestCase):
       for record in tf.data.TFRecordDataset(path):
         event = tf.compat.v1.Event.FromString(record.numpy())
         for value in event.summary.value:
-          if value.tag.startswith("samples/"):  # image grids, not scalars
+          if value.metadata.plugin_data.plugin_name != "scalars":  # images, text
             continue
           values.setdefault(value.tag, []).append(
               (event.step, float(tf.make_ndarray(value.tensor))))
@@ -239,13 +242,35 @@ class LoopTest(tf.test.TestCase):
       self.assertEqual(json.load(f)["step"], 30)
     self.assertEqual(tf.train.latest_checkpoint(os.path.join(workdir, "checkpoints")),
                      os.path.join(workdir, "checkpoints", "ckpt-30"))
-    tags = set()
+    tags = {}
     for path in glob.glob(os.path.join(workdir, "*", "events.out.tfevents.*")):
       for event in tf.compat.v1.train.summary_iterator(path):
-        tags.update(v.tag for v in event.summary.value)
+        for value in event.summary.value:
+          tags.setdefault(os.path.basename(os.path.dirname(path)), set()).add(value.tag)
+    # K-free evaluation tags: the periodic (K <= 100) and the final (K = 20 here).
+    self.assertContainsSubset({"eval/log_likelihood", "eval/ess", "final/log_likelihood",
+                               "final/ess"}, tags["eval"])
+    self.assertFalse([t for t in set().union(*tags.values()) if re.search(r"_k\d", t)])
     self.assertContainsSubset({"iwae", "generative_loss", "ess", "examples_per_second",
-                               "test_log_likelihood_k20", "test_ess_k20",
-                               "samples/x_mean", "samples/x"}, tags)
+                               "learning_rate", "samples/x_mean", "samples/x",
+                               "reconstructions"}, tags["train"])
+    # The run's hparams and config at the workdir root, for the HParams dashboard.
+    root = glob.glob(os.path.join(workdir, "events.out.tfevents.*"))
+    self.assertLen(root, 1)
+    plugins, texts = set(), set()
+    for event in tf.compat.v1.train.summary_iterator(root[0]):
+      for value in event.summary.value:
+        plugins.add(value.metadata.plugin_data.plugin_name)
+        texts.add(value.tag)
+    self.assertContainsSubset({"hparams", "text"}, plugins)
+    self.assertIn("config", texts)
+    hparams = run_summaries.hparams_of(_config(workdir, eval_every=15))
+    self.assertEqual(hparams["eval_num_samples"], 20)
+    self.assertEqual(hparams["model_hparams.hidden_sizes"], json.dumps(list(TINY["hidden_sizes"])))
+    with open(os.path.join(workdir, "config.json")) as f:
+      saved = json.load(f)
+    # --precision=auto (the default) is decided for this host and pinned.
+    self.assertEqual(saved["precision"], precision.auto_precision(**precision.host_hardware())[0])
 
   def test_time_budget_checkpoints_and_stops_then_resumes(self):
     workdir = os.path.join(self.get_temp_dir(), "budget")
@@ -262,6 +287,24 @@ class LoopTest(tf.test.TestCase):
     training.train(_config(workdir, train_steps=5, eval_examples=10))
     with self.assertRaisesRegex(training.ConfigError, "cannot continue: --model_hparams: hidden_sizes .* in the run, now"):
       training.train(_config(workdir, model_hparams={"hidden_sizes": (8,)}))
+
+  def test_a_dataset_smaller_than_the_default_batch_gets_a_batch_of_its_size(self):
+    workdir = os.path.join(self.get_temp_dir(), "small")
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+      result = training.train(_config(workdir, batch_size=None, train_examples=30,
+                                      train_steps=2, eval_examples=10))
+    self.assertEqual(result["step"], 2)
+    self.assertIn("note: the training split has 30 examples, fewer than the default batch "
+                  "of 100: --batch_size=30", out.getvalue())
+    with open(os.path.join(workdir, "config.json")) as f:
+      self.assertEqual(json.load(f)["batch_size"], 30)  # pinned: a resume keeps it
+    # Given explicitly, a batch larger than the data is still refused.
+    with self.assertRaisesRegex(training.ConfigError,
+                                r"--batch_size=100: must be at most the number of training "
+                                r"examples \(30\)"):
+      training.train(_config(os.path.join(self.get_temp_dir(), "small2"), batch_size=100,
+                             train_examples=30, train_steps=2))
 
   def test_bad_config_values_name_the_flag(self):
     workdir = self.get_temp_dir()

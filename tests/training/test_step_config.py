@@ -6,6 +6,7 @@ import dataclasses
 import tensorflow as tf
 
 from tfp_zoo import estimators, testing, training
+from tfp_zoo.nn import precision
 from tfp_zoo.training import step_config as step_config_lib
 
 
@@ -72,8 +73,14 @@ class StepConfigTest(tf.test.TestCase):
     for field in dataclasses.fields(training.StepConfig):
       if field.name in ("dataset_size", "float64_free"):  # from the data; from --strategy
         continue
+      if field.name == "precision":  # `auto`: decided for this host, then the step's
+        self.assertEqual(launcher.precision, "auto")
+        continue
       self.assertEqual(getattr(launcher, field.name), getattr(step, field.name), field.name)
-    self.assertEqual(launcher.step_config(), step)
+    decided = precision.auto_precision(**precision.host_hardware())[0]
+    self.assertEqual(launcher.step_config(), dataclasses.replace(step, precision=decided))
+    self.assertEqual(
+        dataclasses.replace(launcher, precision="float32").step_config(), step)
     self.assertEqual(set(step_config_lib.LEGACY_KEYWORDS.values()),
                      {f.name for f in dataclasses.fields(training.StepConfig)})
 

@@ -25,8 +25,7 @@ def _pyplot():
   try:
     import matplotlib  # pylint: disable=g-import-not-at-top
   except ImportError:
-    raise ConfigError("drawing PNGs needs matplotlib: pip install -e "
-                               "'.[plots]'") from None
+    raise ConfigError("drawing PNGs needs matplotlib: pip install matplotlib") from None
   matplotlib.use("Agg")
   from matplotlib import pyplot as plt  # pylint: disable=g-import-not-at-top
   return plt

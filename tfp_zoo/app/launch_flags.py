@@ -24,7 +24,8 @@ from tfp_zoo.registry import parse_key_values
 from tfp_zoo.training import config as config_lib
 
 __all__ = ["define_train_flags", "train_config_from_flags", "run_or_exit", "parse_flags",
-           "is_existing_dir", "INTERRUPTED", "define_flags", "config_from_flags"]
+           "is_existing_dir", "INTERRUPTED", "define_flags", "config_from_flags",
+           "list_in_helpshort"]
 
 INTERRUPTED = 130  # the shell's status for Ctrl-C
 
@@ -72,6 +73,17 @@ def define_flags(config_class: type, flag_values: flags.FlagValues = flags.FLAGS
       flags.DEFINE_string(default=default, **common)
     if meta["required"]:
       flags.mark_flag_as_required(name, flag_values=flag_values)
+
+
+def list_in_helpshort(flag_values: flags.FlagValues = flags.FLAGS) -> None:
+  """Makes the flags defined here key flags of the program being run, so that
+  `--helpshort` lists them whether it runs as a script, a command or `-m`.
+
+  Args:
+    flag_values: the registry the flags were defined in.
+  """
+  for flag in flag_values.get_flags_for_module(__name__):
+    flag_values.register_key_flag_for_module(sys.argv[0], flag)
 
 
 def config_from_flags(config_class: type, values: flags.FlagValues = flags.FLAGS) -> Any:

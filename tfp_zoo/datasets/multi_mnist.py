@@ -30,10 +30,12 @@ _SEEDS = {"train": 0, "test": 1}
 
 class MultiMnist(NamedTuple):
   """One split: images uint8 [N, size, size, 1], counts int32 [N] and boxes
-  int32 [N, max_digits, 3] = (top, left, present) of each digit (0 where absent)."""
+  int32 [N, max_digits, 3] = (top, left, present) of each digit (0 where absent),
+  each digit `side` pixels square."""
   images: np.ndarray
   counts: np.ndarray
   boxes: np.ndarray
+  side: int = 28  # the digits' side in pixels: each box is side × side
 
 
 def source_name(data_dir: str | None) -> str:
@@ -77,7 +79,7 @@ def from_digits(digits: np.ndarray, num_images: int, *, seed: int,
       region = images[i, top:top + side, left:left + side]
       np.maximum(region, digits[sources[i, j]], out=region)
       boxes[i, j] = (top, left, 1)
-  return MultiMnist(images[..., None], counts, boxes)
+  return MultiMnist(images[..., None], counts, boxes, side)
 
 
 def build_split(digits: np.ndarray, split: str) -> MultiMnist:

@@ -28,6 +28,7 @@ from tfp_zoo import registry
 from tfp_zoo.errors import DatasetError, DatasetNotFoundError, ResourceError, UserError
 
 __all__ = ["DATASETS", "SPLITS", "DatasetNotFoundError", "load_images", "load_counts",
+           "load_boxes",
            "shipped_dir", "data_digest", "check_dataset", "DataSource", "source",
            "register_source", "needs_data_dir", "estimated_size"]
 
@@ -51,7 +52,8 @@ class DataSource:
   function of that signature); optionally `digest(data_dir)` (a content
   digest: a resumed run refuses other data), `size(data_dir)` ((image shape,
   bytes of both splits), read before loading, for the memory check),
-  `counts(split, data_dir)` (objects per image, for evaluation) and
+  `counts(split, data_dir)` (objects per image, for evaluation),
+  `boxes(split, data_dir)` (their boxes, as `load_boxes` returns them) and
   `needs_data_dir` (True if it reads --data_dir).
   """
   needs_data_dir: bool = False
@@ -73,6 +75,9 @@ class DataSource:
     return None
 
   def counts(self, split: str, data_dir: str | None = None) -> np.ndarray | None:
+    return None
+
+  def boxes(self, split: str, data_dir: str | None = None) -> np.ndarray | None:
     return None
 
 
@@ -129,6 +134,12 @@ class _MultiMnist(DataSource):
   def counts(self, split, data_dir=None):
     return _multi_mnist(split, data_dir).counts
 
+  def boxes(self, split, data_dir=None):
+    scenes = _multi_mnist(split, data_dir)
+    side = scenes.side
+    top, left, present = (scenes.boxes[..., i].astype(np.float32) for i in range(3))
+    return np.stack([top, left, top + side * present, left + side * present], -1) * present[..., None]
+
 
 class _UserImages(DataSource):
   """npz:PATH (arrays train and test) or folder:PATH (train/ and test/ PNGs)."""
@@ -178,6 +189,9 @@ class _UserSource(DataSource):
 
   def counts(self, split, data_dir=None):
     return self._optional("counts", split, data_dir)
+
+  def boxes(self, split, data_dir=None):
+    return self._optional("boxes", split, data_dir)
 
 
 # The named datasets, and the kinds that a prefix selects (the path follows it).
@@ -413,6 +427,21 @@ def load_counts(name: str, split: str, *, data_dir: str | None = None) -> np.nda
   """The number of objects in each image of `split` (int32 [N]), for datasets
   that record it (multi_mnist, for evaluation only); None for the others."""
   return _check_names(name, split).counts(split, data_dir)
+
+
+def load_boxes(name: str, split: str, *, data_dir: str | None = None) -> np.ndarray | None:
+  """Each object's box in each image of `split`, for datasets that record them.
+
+  Args:
+    name: the dataset (`--dataset`).
+    split: "train" or "test".
+    data_dir: as for `load_images`.
+
+  Returns:
+    float32 [N, T, 4] (top, left, bottom, right) in pixel-edge coordinates,
+    rows of absent objects all 0 (multi_mnist); None for other datasets.
+  """
+  return _check_names(name, split).boxes(split, data_dir)
 
 
 def _multi_mnist(split: str, data_dir: str | None) -> multi_mnist.MultiMnist:

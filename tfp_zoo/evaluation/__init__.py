@@ -1,8 +1,9 @@
 """Evaluation: importance-sampled log p(x) in chunks with its ESS and standard
 error (`log_likelihood`), annealed importance sampling
 (`annealed_importance`), gradient SNR, samples and pictures as arrays
-(`samples`), amortised posterior inference (`inference`) and the Fréchet
-distance of sample quality (`frechet`).
+(`samples`), amortised posterior inference (`inference`), the Fréchet
+distance of sample quality (`frechet`) and scene models' count accuracy and
+box IoU (`scenes`).
 """
 
 import importlib
@@ -12,13 +13,14 @@ from tfp_zoo.evaluation.log_likelihood import (PROPOSALS, DatasetLogLikelihood, 
                                                dataset_log_likelihood, gradient_snr,
                                                log_likelihood, log_likelihood_weights,
                                                summarize_log_weights)
+from tfp_zoo.evaluation.scenes import SceneScores, scene_scores
 
 __all__ = ["PROPOSALS", "LogLikelihood", "ais_log_likelihood", "DatasetLogLikelihood",
            "GradientSNR", "log_likelihood", "log_likelihood_weights", "summarize_log_weights",
-           "dataset_log_likelihood", "gradient_snr"]
+           "dataset_log_likelihood", "gradient_snr", "SceneScores", "scene_scores"]
 
 _SUBMODULES = ("annealed_importance", "frechet", "inference",
-               "log_likelihood", "log_likelihood_summary", "samples")
+               "log_likelihood", "log_likelihood_summary", "samples", "scenes")
 
 
 # Submodules load on first use (`tfp_zoo.evaluation.X` works after `import tfp_zoo`).

@@ -25,16 +25,85 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from typing import Iterator
+from typing import Collection, Iterator
 
 import tensorflow as tf
 
-__all__ = ["PRECISIONS", "check_precision", "compute_dtype", "using", "cast_input",
+__all__ = ["PRECISIONS", "AUTO", "auto_precision", "host_hardware", "check_precision", "compute_dtype", "using", "cast_input",
            "cast_output", "tpu_safe", "float64_allowed"]
 
 PRECISIONS = ("float32", "bfloat16", "mixed_float16")
 _DTYPES = {"float32": tf.float32, "bfloat16": tf.bfloat16, "mixed_float16": tf.float16}
 _STATE = threading.local()
+
+
+AUTO = "auto"  # the launcher's default: `auto_precision` on this host
+# CPU flags (/proc/cpuinfo) with native bfloat16 matmuls: AMX (4x float32 here)
+# and AVX512-BF16 (1.2-1.8x). With neither (AVX2 only) bfloat16 measured
+# 0.90-0.95x float32 on the IWAE step, so float32 stays.
+_BF16_CPU_FLAGS = ("amx_bf16", "avx512_bf16")
+
+
+def auto_precision(*, cpu_flags: Collection[str] = (), device_kind: str = "CPU",
+                   compute_capability: tuple[int, int] | None = None) -> tuple[str, str]:
+  """The train step's precision for `--precision=auto`, and why.
+
+  bfloat16 only where it measured faster than float32: TPUs, GPUs with
+  bfloat16 tensor cores (compute capability 8.0 and up) and CPUs with AMX or
+  AVX512-BF16; float32 everywhere else. Takes the hardware as input, so any
+  host can be asked about (`host_hardware` reads this one).
+
+  Args:
+    cpu_flags: the CPU's feature flags as /proc/cpuinfo spells them
+      (e.g. `{"avx2", "avx512_bf16"}`).
+    device_kind: "CPU", "GPU" or "TPU": what the train step runs on.
+    compute_capability: a GPU's (major, minor), if known.
+
+  Returns:
+    (precision, reason): one of `PRECISIONS`, and a few words for the log.
+  """
+  if device_kind == "TPU":
+    return "bfloat16", "a TPU"
+  if device_kind == "GPU":
+    if compute_capability is not None and tuple(compute_capability) >= (8, 0):
+      return "bfloat16", f"a GPU of compute capability {compute_capability[0]}.{compute_capability[1]}"
+    return "float32", "a GPU without bfloat16 tensor cores (or of unknown compute capability)"
+  flags = set(cpu_flags)
+  found = [f for f in _BF16_CPU_FLAGS if f in flags]
+  if found:
+    return "bfloat16", f"this CPU has {' and '.join(found)}"
+  return "float32", "this CPU has no native bfloat16 (neither AMX nor AVX512-BF16)"
+
+
+def host_hardware(strategy: str = "default") -> dict[str, object]:
+  """This host's hardware, as `auto_precision`'s keyword arguments.
+
+  Lists physical devices only (no TensorFlow runtime starts, so a strategy can
+  still be built afterwards).
+
+  Args:
+    strategy: the `--strategy` value ("tpu" means a TPU).
+
+  Returns:
+    `dict(cpu_flags=..., device_kind=..., compute_capability=...)`.
+  """
+  cpu_flags: set[str] = set()
+  try:
+    with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+      for line in f:
+        if line.startswith("flags"):
+          cpu_flags.update(line.partition(":")[2].split())
+          break
+  except OSError:  # not Linux: no flags known, so float32
+    pass
+  if strategy == "tpu":
+    return dict(cpu_flags=cpu_flags, device_kind="TPU", compute_capability=None)
+  gpus = tf.config.list_physical_devices("GPU")
+  if gpus:
+    details = tf.config.experimental.get_device_details(gpus[0])
+    return dict(cpu_flags=cpu_flags, device_kind="GPU",
+                compute_capability=details.get("compute_capability"))
+  return dict(cpu_flags=cpu_flags, device_kind="CPU", compute_capability=None)
 
 
 def check_precision(precision: str) -> None:

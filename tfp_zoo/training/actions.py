@@ -31,7 +31,8 @@ from tfp_zoo.training import workdir as workdir_lib
 from tfp_zoo.training.train_step import Trainer
 
 __all__ = ["write_scalars", "finite_scalar", "diagnostic", "LogMetrics", "SaveCheckpoint", "GradientSnr", "QuickEval",
-           "StopConditions", "evaluate_to_summary"]
+           "StopConditions", "evaluate_to_summary", "scene_scalars", "PERIODIC_EVAL",
+           "FINAL_EVAL"]
 
 
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
@@ -82,9 +83,19 @@ def _due(every: int, step: int) -> bool:
 class LogMetrics:
   """Every `every` steps (and at the end): summaries and a progress line."""
 
-  def __init__(self, writer, progress: Progress, every: int, batch_size: int):
+  def __init__(self, writer, progress: Progress, every: int, batch_size: int,
+               learning_rate: Any = None):
+    """Args:
+      writer: the train summary writer.
+      progress: prints the progress line.
+      every: steps between lines (and summaries).
+      batch_size: the global batch, for examples per second.
+      learning_rate: `() -> float`, the optimizers' current rate (a scalar
+        summary), or None.
+    """
     self.writer, self.progress, self.every, self.batch_size = (writer, progress, every,
                                                                batch_size)
+    self.learning_rate = learning_rate
     self.last: dict[str, float] = {}
 
   def __call__(self, step: int, metrics: dict[str, float], x: Any, stopping: bool) -> None:
@@ -92,8 +103,10 @@ class LogMetrics:
     if not (_due(self.every, step) or stopping):
       return
     rate = self.progress.rate(step)
-    skipped = write_scalars(self.writer, step,
-                            {**metrics, "examples_per_second": rate * self.batch_size})
+    extra = {"examples_per_second": rate * self.batch_size}
+    if self.learning_rate is not None:
+      extra["learning_rate"] = self.learning_rate()
+    skipped = write_scalars(self.writer, step, {**metrics, **extra})
     shown = " | ".join(f"{k} {_shown(v)}" for k, v in metrics.items() if k != "guide_loss")
     if skipped:
       shown += f" | not summarised (non-finite): {', '.join(skipped)}"
@@ -108,10 +121,12 @@ def _shown(value: float) -> str:
 
 class SaveCheckpoint:
   """Every `every` steps, at the last step and when stopping: checks every
-  checkpointed variable is finite, saves, and writes sample image summaries."""
+  checkpointed variable is finite, saves, and writes sample image summaries
+  (samples, their means, test reconstructions; weight histograms if asked)."""
 
   def __init__(self, trainer: Trainer, workdir: str, *, every: int, last_step: int,
-               chief: bool, writer, seed: int, saved_step: int):
+               chief: bool, writer, seed: int, saved_step: int,
+               reconstruct: Any = None, histograms: bool = False):
     # Every worker of a multi-worker run must save (saving is collective); only
     # the chief's copy is kept, the others write to a scratch directory.
     directory = (workdir_lib.CHECKPOINT_DIR if chief
@@ -121,6 +136,9 @@ class SaveCheckpoint:
                                               max_to_keep=3)
     self.trainer, self.every, self.last_step, self.chief = trainer, every, last_step, chief
     self.writer, self.seed, self.saved_step = writer, seed, saved_step
+    # Test images to reconstruct beside the samples (None: none), and whether
+    # to write weight histograms with them.
+    self.reconstruct, self.histograms = reconstruct, histograms
 
   def __call__(self, step: int, metrics: Any, x: Any, stopping: bool) -> None:
     if _due(self.every, step) or step == self.last_step or stopping:
@@ -143,14 +161,23 @@ class SaveCheckpoint:
         self._write_samples(step)
 
   def _write_samples(self, step: int) -> None:
-    out = samples.sample_with_means(self.trainer.model, 64,
-                                     tf.constant([self.seed, 7], tf.int32))
+    model = self.trainer.model
+    out = samples.sample_with_means(model, 64, tf.constant([self.seed, 7], tf.int32))
+    pictures = {f"samples/{name}": out[name].numpy() for name in ("x_mean", "x")}
+    if self.reconstruct is not None and model.has_guide:
+      # Test images (top row of each pair) above E[x | z], z ~ q(z | x).
+      x = self.reconstruct
+      latents = dict(model.guide(x).sample(seed=tf.constant([self.seed, 8]))._asdict())
+      means = samples.decode(model, latents, tf.constant([self.seed, 9]))["x_mean"].numpy()
+      pairs = np.stack([np.asarray(x, np.float32), means], 1)  # [n, 2, ...]
+      pictures["reconstructions"] = pairs.reshape((-1,) + pairs.shape[2:])
     with self.writer.as_default(step=step):
-      for name in ("x_mean", "x"):
-        grid = samples.for_display(out[name].numpy(),
-                                    samples.pixel_max(self.trainer.model))
-        tf.summary.image(f"samples/{name}", grid[None] if grid.ndim == 3
-                         else grid[None, :, :, None])
+      for tag, images in pictures.items():
+        grid = samples.for_display(images, samples.pixel_max(model))
+        tf.summary.image(tag, grid[None] if grid.ndim == 3 else grid[None, :, :, None])
+      if self.histograms:
+        for variable in model.trainable_variables:
+          tf.summary.histogram(f"weights/{variable.name.replace(':', '_')}", variable)
 
 
 class GradientSnr:
@@ -183,19 +210,39 @@ class GradientSnr:
       write_scalars(self.writer, step, scalars)
 
 
+PERIODIC_EVAL, FINAL_EVAL = "eval", "final"  # the evaluations' tag prefixes
+
+
 def evaluate_to_summary(model, images, config: config_lib.TrainConfig, writer, step: int, *,
-                        num_samples: int, verbose: bool = False):
-  """The importance-sampled test log-likelihood, to TensorBoard (if finite)."""
+                        num_samples: int, verbose: bool = False, tag: str = FINAL_EVAL):
+  """The importance-sampled test log-likelihood, to TensorBoard (if finite).
+
+  The tags carry no K, so runs evaluated at different K overlay: `eval/...`
+  for the periodic evaluation (K ≤ 100) and `final/...` for the final one
+  (K = --eval_num_samples); K itself is in the run's hparams.
+
+  Args:
+    model: the model to evaluate.
+    images: test images, as the model sees them.
+    config: the run's config (evaluation batch size).
+    writer: the eval summary writer.
+    step: the training step the summaries are written at.
+    num_samples: K, importance samples per example.
+    verbose: print progress lines and the result line.
+    tag: the tag prefix, `PERIODIC_EVAL` or `FINAL_EVAL`.
+
+  Returns:
+    The `evaluation.DatasetLogLikelihood`.
+  """
   progress = Progress(f"eval (K={num_samples})", len(images), unit="examples")
   report = (lambda done, total: progress.update(done)) if verbose else None
   result = evaluation.dataset_log_likelihood(
       model, images, seed=tf.constant([workdir_lib.EVAL_SEED, 2]), num_samples=num_samples,
       batch_size=config.eval_batch_size, progress=report)
-  scalars = {f"test_log_likelihood_k{num_samples}": result.mean,
-             f"test_ess_k{num_samples}": result.mean_ess}
+  scalars = {f"{tag}/log_likelihood": result.mean, f"{tag}/ess": result.mean_ess}
   bits = ""
   if result.bits_per_dim is not None:  # discretised 8-bit pixels
-    scalars[f"test_bits_per_dim_k{num_samples}"] = result.bits_per_dim
+    scalars[f"{tag}/bits_per_dim"] = result.bits_per_dim
     bits = f" ({result.bits_per_dim:.3f} bits/dim)"
   write_scalars(writer, step, scalars)
   writer.flush()
@@ -214,14 +261,50 @@ def evaluate_to_summary(model, images, config: config_lib.TrainConfig, writer, s
 class QuickEval:
   """Every `every` steps: test log-likelihood with K ≤ 100, to TensorBoard."""
 
-  def __init__(self, model, images, config: config_lib.TrainConfig, writer):
+  def __init__(self, model, images, config: config_lib.TrainConfig, writer,
+               scenes: tuple[Any, Any, Any] | None = None):
+    """Args:
+      model: the model being trained.
+      images: test images, as the model sees them.
+      config: the run's config (`eval_every`, `eval_num_samples`).
+      writer: the eval summary writer.
+      scenes: (images, counts, boxes) of a dataset that records its objects
+        (multi_mnist), for the count accuracy and box IoU; else None.
+    """
     self.model, self.images, self.config, self.writer = model, images, config, writer
+    self.scenes = scenes
 
   def __call__(self, step: int, metrics: Any, x: Any, stopping: bool) -> None:
     if _due(self.config.eval_every, step):
       with diagnostic("the periodic evaluation", step):
         evaluate_to_summary(self.model, self.images, self.config, self.writer, step,
-                            num_samples=min(self.config.eval_num_samples, 100))
+                            num_samples=min(self.config.eval_num_samples, 100),
+                            tag=PERIODIC_EVAL)
+      if self.scenes is not None:
+        with diagnostic("the scene scores", step):
+          write_scalars(self.writer, step, scene_scalars(self.model, *self.scenes,
+                                                         seed=self.config.seed))
+
+
+def scene_scalars(model, images, counts, boxes, *, seed: int) -> dict[str, float]:
+  """The count accuracy and box IoU of a scene model (AIR) as summary scalars.
+
+  Args:
+    model: a model with `infer` (AIR).
+    images: test images, as the model sees them.
+    counts: the true object counts.
+    boxes: the true boxes (`datasets.load_boxes`), or None.
+    seed: the run's seed.
+
+  Returns:
+    `{"air/count_accuracy": ..., "air/box_iou": ...}` (IoU only with boxes).
+  """
+  scores = evaluation.scene_scores(model, images, counts, boxes,
+                                   seed=tf.constant([seed, 11]))
+  out = {"air/count_accuracy": scores.count_accuracy}
+  if scores.box_iou is not None:
+    out["air/box_iou"] = scores.box_iou
+  return out
 
 
 class StopConditions:

@@ -39,6 +39,9 @@ __all__ = ["TrainConfig", "ConfigError", "LEGACY_NUM_SAMPLES", "RESUME_RULES",
 LEGACY_NUM_SAMPLES = 5
 
 
+DEFAULT_BATCH_SIZE = 100  # --batch_size when not given (fewer for a smaller dataset)
+
+
 @dataclasses.dataclass
 class TrainConfig:
   """Everything a training run needs. Each field is a flag of launchers/train.py."""
@@ -93,7 +96,9 @@ class TrainConfig:
                          "--train_generative=false. Needs the same --model and its "
                          "hyperparameters (the guide's may differ); a resumed run keeps "
                          "its own weights.", resume="free")
-  batch_size: int = field(100, "Examples per step (the global batch).", lower=1)
+  batch_size: int | None = field(None, f"Examples per step (the global batch; default "
+                                 f"{DEFAULT_BATCH_SIZE}, or all the training examples if "
+                                 "there are fewer).", lower=1)
   learning_rate: float = field(1e-3, "Adam learning rate (a resumed run applies a new "
                               "value).", resume="applied", lower=0.0, lower_open=True,
                               allowed="must be positive")
@@ -104,11 +109,14 @@ class TrainConfig:
                                    resume="free", lower=0.0)
   seed: int = field(StepConfig.seed, "Seed of initialisation, data order and samples.",
                     lower=0, upper=2**31 - 1, checked_by=StepConfig)
-  precision: str = field(StepConfig.precision, "Train-step arithmetic: float32; bfloat16 (matmuls "
-                         "and convolutions in bf16, the TPU's and AVX512-BF16 CPUs' fast "
-                         "path); mixed_float16 (fp16 with loss scaling, for GPUs). "
+  precision: str = field(precision_lib.AUTO, "Train-step arithmetic: auto (bfloat16 where it "
+                         "measured faster than float32: AMX or AVX512-BF16 CPUs, GPUs of compute "
+                         "capability 8.0+, TPUs; float32 elsewhere; the choice is logged and "
+                         "pinned in config.json); float32; bfloat16 (matmuls and convolutions "
+                         "in bf16); mixed_float16 (fp16 with loss scaling, for GPUs). "
                          "Variables, log-densities and weights stay float32.",
-                         choices=lambda: precision_lib.PRECISIONS, checked_by=StepConfig)
+                         choices=lambda: (precision_lib.AUTO, *precision_lib.PRECISIONS),
+                         checked_by=StepConfig)
   jit_compile: bool = field(StepConfig.jit_compile, "Compile the train step with XLA "
                             "(draws other numbers, so it cannot change on resume).",
                             checked_by=StepConfig)
@@ -123,6 +131,9 @@ class TrainConfig:
   log_every: int = field(100, "Steps between progress lines and summaries.",
                          resume="free", lower=1)
   checkpoint_every: int = field(1000, "Steps between checkpoints.", resume="free", lower=1)
+  weight_histograms: bool = field(False, "With each checkpoint's sample images, write a "
+                                  "TensorBoard histogram of every trainable variable.",
+                                  resume="free")
   eval_every: int = field(0, "Steps between quick test evaluations (K<=100); 0 = only "
                           "at the end.", resume="free", lower=0)
   eval_num_samples: int = field(5000, "K of the final test evaluation.", resume="free",
@@ -196,10 +207,21 @@ class TrainConfig:
   def step_config(self, dataset_size: int | None = None) -> StepConfig:
     """The train step's settings (`StepConfig`), from these flags and the
     number of training examples."""
-    return StepConfig(seed=self.seed, precision=self.precision,
+    return StepConfig(seed=self.seed, precision=self.resolved_precision()[0],
                       jit_compile=self.jit_compile, kl_warmup_steps=self.kl_warmup_steps,
                       train_generative=self.train_generative, dataset_size=dataset_size,
                       float64_free=self.float64_free)
+
+  def resolved_precision(self) -> tuple[str, str | None]:
+    """The train step's precision, with `auto` decided for this host.
+
+    Returns:
+      (precision, reason): one of `nn.precision.PRECISIONS`, and why `auto`
+      chose it (None for an explicit value).
+    """
+    if self.precision != precision_lib.AUTO:
+      return self.precision, None
+    return precision_lib.auto_precision(**precision_lib.host_hardware(self.strategy))
 
   @property
   def float64_free(self) -> bool:
@@ -273,7 +295,9 @@ class TrainConfig:
     return dataclasses.replace(
         self, num_samples=saved.num_samples if self.num_samples is None else self.num_samples,
         model_hparams={**saved.model_hparams, **self.model_hparams},
-        estimator_options=options)
+        estimator_options=options,
+        precision=saved.precision if self.precision == precision_lib.AUTO else self.precision,
+        batch_size=saved.batch_size if self.batch_size is None else self.batch_size)
 
   def resolved_model_hparams(self) -> dict[str, Any]:
     """Model hyperparameters with data-dependent defaults filled in."""
@@ -326,7 +350,8 @@ def estimate_memory_bytes(config: TrainConfig,
   50000 particles, a conv VAE on 64 × 64 × 3 images at 320 and 1280).
   """
   options = config.estimator_options
-  particles = (config.effective_num_samples or 1) * config.batch_size
+  batch_size = config.batch_size or DEFAULT_BATCH_SIZE
+  particles = (config.effective_num_samples or 1) * batch_size
   particles = max(particles, int(options.get("num_sleep_samples", 0) or 0))
   hparams = config.resolved_model_hparams()
   event_size = int(np.prod(input_shape))
@@ -352,7 +377,7 @@ def estimate_memory_bytes(config: TrainConfig,
     parameters = 2 * sum(a * b for a, b in zip(sizes[:-1], sizes[1:])) * 4 * 4
   activations = particles * per_particle * 4 * 3  # forward, backward, temporaries
   features = int(options.get("num_features", 0) or 0)
-  kernel = features * (max(particles, config.batch_size) + features) * 4 * 2
+  kernel = features * (max(particles, batch_size) + features) * 4 * 2
   return activations + parameters + kernel
 
 

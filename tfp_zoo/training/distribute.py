@@ -24,6 +24,7 @@ from typing import Any
 import tensorflow as tf
 
 __all__ = ["STRATEGIES", "StrategyError", "make_strategy", "check_tf_config", "is_chief",
+           "describe",
            "replica_seed", "distribute_batches"]
 
 STRATEGIES = ("default", "one_device", "mirrored", "multi_worker_mirrored", "tpu")
@@ -228,6 +229,33 @@ def _check_tpu_reachable(tpu: str) -> None:
       raise StrategyError(_no_tpu(tpu, f"cannot connect: {e}")) from None
   elif tpu in ("", "local") and not tf.config.list_physical_devices("TPU"):
     raise StrategyError(_no_tpu(tpu, "this machine has no TPU devices"))
+
+
+def describe(strategy: tf.distribute.Strategy, name: str) -> str:
+  """One line saying what a run trains on: the strategy, its replicas, workers
+  and devices.
+
+  Args:
+    strategy: the strategy `make_strategy(name)` built.
+    name: the `--strategy` value.
+
+  Returns:
+    E.g. "strategy: mirrored, 2 replicas on 1 worker (CPU:0, CPU:1)".
+  """
+  replicas = strategy.num_replicas_in_sync
+  resolver = getattr(strategy, "cluster_resolver", None)
+  workers = 1
+  if resolver is not None and name == "multi_worker_mirrored":
+    jobs = resolver.cluster_spec().as_dict()
+    workers = sum(len(jobs.get(job, ())) for job in _TRAINING_JOBS) or 1
+  try:
+    devices = tuple(strategy.extended.worker_devices)
+  except RuntimeError:  # the default strategy: no device list, one device
+    devices = ()
+  shown = ", ".join(d.rsplit("/device:", 1)[-1] for d in devices[:8])
+  shown += ", ..." if len(devices) > 8 else ""
+  return (f"strategy: {name}, {replicas} replica{'s' * (replicas != 1)} on {workers} "
+          f"worker{'s' * (workers != 1)}" + (f" ({shown})" if shown else ""))
 
 
 def is_chief(strategy: tf.distribute.Strategy) -> bool:

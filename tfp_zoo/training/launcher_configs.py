@@ -51,10 +51,17 @@ class EvaluateConfig:
                          "is about 1.7x faster on AVX512-BF16 CPUs and TPUs (see "
                          "benchmarks/RESULTS.md for its agreement with float32).",
                          choices=lambda: precision_lib.PRECISIONS[:2])
+  output: str | None = field(None, "Also write the result to this JSON file: the fields "
+                             "of the 'test' block of the run's results.json.")
 
   def validate(self) -> "EvaluateConfig":
     check_fields(self)
     _existing_workdir(self.workdir)
+    if self.output is not None:
+      parent = os.path.dirname(os.path.abspath(self.output))
+      if os.path.isdir(self.output) or not os.path.isdir(parent):
+        raise ConfigError(f"--output={self.output}: must be a file name in an existing "
+                          "directory")
     if self.precision != "float32" and self.method == "ais":
       raise ConfigError("--precision: AIS runs in float32 (its HMC moves need gradients "
                         "accurate to more than bf16's 8 bits); use --method=is")

@@ -9,6 +9,7 @@ uninterrupted run would. See `workdir.py` for what a workdir holds and
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 from typing import Any, Iterator, NamedTuple
 
@@ -16,6 +17,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfp_zoo import datasets
+from tfp_zoo import evaluation
 from tfp_zoo.errors import ConfigError, ResourceError
 from tfp_zoo.training.progress import Progress
 from tfp_zoo.training import actions as actions_lib
@@ -24,6 +26,7 @@ from tfp_zoo.training import distribute
 from tfp_zoo.training import workdir as workdir_lib
 from tfp_zoo.training import readers as readers_lib
 from tfp_zoo.training import resume as resume_lib
+from tfp_zoo.training import run_summaries
 from tfp_zoo.training.train_step import Trainer
 
 __all__ = ["train"]
@@ -39,27 +42,40 @@ def train(config: config_lib.TrainConfig) -> dict[str, Any]:
     TrainingDivergedError: a non-finite loss or parameter (names the step).
     ResourceError: out of memory or disk, or an unwritable workdir.
   """
-  config = _with_run_defaults(config.validate())
+  config, precision_note = _pinned_precision(_with_run_defaults(config.validate()))
   strategy = _strategy(config)  # first: collectives must be set up before any op runs
-  data = _load_data(config, strategy)  # a missing dataset fails before anything is written
+  chief = distribute.is_chief(strategy)
+  if chief:  # what this run is, once
+    print(distribute.describe(strategy, config.strategy), flush=True)
+    if precision_note:
+      print(precision_note, flush=True)
+  # A missing dataset fails before anything is written.
+  config, data, batch_note = _load_data(config, strategy)
+  if batch_note and chief:
+    print(batch_note, flush=True)
   with strategy.scope(), _out_of_memory_is_one_line(config):
     trainer = _trainer(config, data.train.shape, strategy)
     _fit_state(trainer.state, config, data.train)
   _dry_run(trainer, config, data.train[:2])
-  chief = distribute.is_chief(strategy)
   with _open_run(config, trainer, data.digest, chief) as (start, previous):
     writers = _writers(config, chief)
+    if chief:
+      run_summaries.write_run_summaries(config, start)
     stop = actions_lib.StopConditions(config.train_steps, config.max_train_seconds)
+    optimizer = trainer.generative_optimizer
     log = actions_lib.LogMetrics(writers[0], Progress(
-        "train", config.train_steps, start=start, max_seconds=config.max_train_seconds),
-                                 config.log_every, config.batch_size)
+        "train", config.train_steps, start=start, max_seconds=config.max_train_seconds,
+        enabled=chief), config.log_every, config.batch_size,
+                                 learning_rate=lambda: float(tf.convert_to_tensor(optimizer.learning_rate)))
     checkpoint = actions_lib.SaveCheckpoint(
         trainer, config.workdir, every=config.checkpoint_every, last_step=config.train_steps,
-        chief=chief, writer=writers[0], seed=config.seed, saved_step=start)
+        chief=chief, writer=writers[0], seed=config.seed, saved_step=start,
+        reconstruct=data.test[:8], histograms=config.weight_histograms)
+    scenes = _scenes(config, trainer.model, data.test)
     periodic = [log, checkpoint,
                 actions_lib.GradientSnr(trainer, writers[0], config.snr_every,
                                         config.snr_num_draws, config.seed),
-                actions_lib.QuickEval(trainer.model, data.test, config, writers[1])]
+                actions_lib.QuickEval(trainer.model, data.test, config, writers[1], scenes)]
     step, reason = start, ("train_steps" if start >= config.train_steps else None)
     with stop, _out_of_memory_is_one_line(config):
       for x in _batches(config, strategy, data.train, start) if not reason else ():
@@ -79,7 +95,7 @@ def train(config: config_lib.TrainConfig) -> dict[str, Any]:
     if reason == "time budget":
       print(f"Stopping at step {step}: --max_train_seconds={config.max_train_seconds:g} "
             "reached (run again to continue)", flush=True)
-    return _finalize(config, trainer, data, writers, step, train_metrics, chief)
+    return _finalize(config, trainer, data, writers, step, train_metrics, chief, scenes)
 
 
 class _Data(NamedTuple):
@@ -95,7 +111,11 @@ def _strategy(config: config_lib.TrainConfig) -> tf.distribute.Strategy:
     raise ConfigError(str(e)) from None
 
 
-def _load_data(config: config_lib.TrainConfig, strategy) -> _Data:
+def _load_data(config: config_lib.TrainConfig, strategy) -> tuple[config_lib.TrainConfig,
+                                                                 _Data, str | None]:
+  """The data, checked against the flags, and the config with `--batch_size`
+  decided when it was not given (with the note that says so, if it shrank)."""
+  note = None
   size = datasets.estimated_size(config.dataset, config.data_dir)
   if size is not None:  # the data and a step, before the data fill the memory
     config_lib.check_memory(config, size[0], data_bytes=size[1])
@@ -111,17 +131,24 @@ def _load_data(config: config_lib.TrainConfig, strategy) -> _Data:
       raise ConfigError(f"--train_examples={config.train_examples}: the training split has "
                         f"{len(train_images)}")
     train_images = train_images[:config.train_examples]
+  replicas = strategy.num_replicas_in_sync
+  if config.batch_size is None:  # not given: the default, or all of a smaller dataset
+    batch_size = min(config_lib.DEFAULT_BATCH_SIZE, len(train_images))
+    batch_size = max(batch_size - batch_size % replicas, replicas)
+    if batch_size < config_lib.DEFAULT_BATCH_SIZE:
+      note = (f"note: the training split has {len(train_images)} examples, fewer than the "
+              f"default batch of {config_lib.DEFAULT_BATCH_SIZE}: --batch_size={batch_size}")
+    config = dataclasses.replace(config, batch_size=batch_size)
   if config.batch_size > len(train_images):
     raise ConfigError(f"--batch_size={config.batch_size}: must be at most the number of "
                       f"training examples ({len(train_images)})")
-  replicas = strategy.num_replicas_in_sync
   if config.batch_size % replicas:
     raise ConfigError(f"--batch_size={config.batch_size}: must be divisible by the "
                       f"number of replicas ({replicas})")
   if config.strategy != "default" and config.snr_every:
     raise ConfigError("--snr_every: gradient diagnostics run with --strategy=default only")
   digest = datasets.data_digest(config.dataset, config.data_dir)
-  return _Data(train_images, readers_lib.test_images(config), digest)
+  return config, _Data(train_images, readers_lib.test_images(config), digest), note
 
 
 def _trainer(config: config_lib.TrainConfig, data_shape, strategy) -> Trainer:
@@ -133,6 +160,17 @@ def _trainer(config: config_lib.TrainConfig, data_shape, strategy) -> Trainer:
                    strategy=strategy if config.strategy != "default" else None)
   except (ValueError, TypeError) as e:  # the estimator's state refused its options
     raise ConfigError(f"--estimator_options: {e}") from None
+
+
+def _pinned_precision(config: config_lib.TrainConfig) -> tuple[config_lib.TrainConfig,
+                                                                 str | None]:
+  """`--precision=auto` decided for this host and pinned (config.json then holds
+  the value, so a resume elsewhere keeps it); the line that logs the choice."""
+  precision, reason = config.resolved_precision()
+  if reason is None:
+    return config, None
+  return (dataclasses.replace(config, precision=precision),
+          f"precision: {precision} (auto: {reason})")
 
 
 def _with_run_defaults(config: config_lib.TrainConfig) -> config_lib.TrainConfig:
@@ -261,15 +299,43 @@ def _parameter_checksum(model) -> float:
       np.square(v.numpy().astype(np.float64))) for v in model.trainable_variables))
 
 
-def _finalize(config, trainer, data, writers, step, train_metrics, chief) -> dict[str, Any]:
-  """The final evaluation and results.json (the chief's)."""
+def _scenes(config: config_lib.TrainConfig, model, test_images: np.ndarray):
+  """(images, counts, boxes) for a scene model (`infer`) on a dataset that
+  records its objects (multi_mnist); else None."""
+  if not hasattr(model, "infer"):
+    return None
+  counts = datasets.load_counts(config.dataset, "test", data_dir=config.data_dir)
+  if counts is None:
+    return None
+  boxes = datasets.load_boxes(config.dataset, "test", data_dir=config.data_dir)
+  return test_images, counts[:len(test_images)], (
+      None if boxes is None else boxes[:len(test_images)])
+
+
+def _finalize(config, trainer, data, writers, step, train_metrics, chief,
+              scenes=None) -> dict[str, Any]:
+  """The final evaluation and results.json (the chief's): the test
+  log-likelihood at K = --eval_num_samples and, for a scene model on labelled
+  scenes, its count accuracy and box IoU."""
   final = {"step": step, "train": train_metrics,
            "parameter_checksum": _parameter_checksum(trainer.model)}
   if not chief:
     return final
   result = actions_lib.evaluate_to_summary(trainer.model, data.test, config, writers[1], step,
-                                           num_samples=config.eval_num_samples, verbose=True)
+                                           num_samples=config.eval_num_samples, verbose=True,
+                                           tag=actions_lib.FINAL_EVAL)
   final["test"] = result._asdict()
+  if scenes is not None:
+    scores = evaluation.scene_scores(trainer.model, *scenes,
+                                     seed=tf.constant([config.seed, 11]))
+    final["scenes"] = {k: actions_lib.finite_scalar(v) if isinstance(v, float) else v
+                       for k, v in scores._asdict().items()}
+    actions_lib.write_scalars(writers[1], step, {
+        f"air/{k}": v for k, v in final["scenes"].items()
+        if k in ("count_accuracy", "box_iou") and v is not None})
+    iou = "" if scores.box_iou is None else f", box IoU {scores.box_iou:.3f}"
+    print(f"scenes: count accuracy {scores.count_accuracy:.3f}{iou} "
+          f"({scores.num_examples} test images)", flush=True)
   workdir_lib.write_json(os.path.join(config.workdir, workdir_lib.RESULTS_FILE), final,
                          workdir_lib.RESULTS_FILE)
   return final

@@ -18,9 +18,21 @@ class Progress:
   """Prints 'label done/total (pct) | rate | eta | extra' lines."""
 
   def __init__(self, label: str, total: int, *, start: int = 0, unit: str = "step",
-               stream: TextIO | None = None, max_seconds: float = 0.0):
-    """`max_seconds` > 0: the work also stops after that long (eta is the
-    sooner end, and the line says which)."""
+               stream: TextIO | None = None, max_seconds: float = 0.0,
+               enabled: bool = True):
+    """A progress reporter for `total` units of work.
+
+    Args:
+      label: the line's first word(s), e.g. "train".
+      total: units of work in all.
+      start: units already done (a resumed run).
+      unit: what a unit is, for the rate ("step", "examples").
+      stream: where lines go (default stdout).
+      max_seconds: > 0: the work also stops after that long (eta is the sooner
+        end, and the line says which).
+      enabled: False prints nothing (a multi-worker run's non-chief workers).
+    """
+    self.enabled = enabled
     self.label, self.total, self.unit = label, total, unit
     self._start, self._t0 = start, time.monotonic()
     self._stream = stream or sys.stdout
@@ -31,6 +43,8 @@ class Progress:
     return (done - self._start) / elapsed if elapsed > 0 else 0.0
 
   def update(self, done: int, extra: str = "") -> None:
+    if not self.enabled:
+      return
     rate = self.rate(done)
     eta = (self.total - done) / rate if rate > 0 else 0.0
     pct = 100.0 * done / self.total if self.total else 100.0
