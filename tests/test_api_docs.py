@@ -14,7 +14,9 @@ API reference renders (mkdocstrings, griffe's Google parser):
 - a function that returns a value has `Returns:` (a generator `Yields:`);
 - a class documents its constructor's parameters under `Args:` in the class
   docstring or in `__init__`'s; a dataclass or named tuple documents its
-  fields under `Attributes:` (or `Args:`);
+  fields under `Attributes:` (or `Args:`), except a config field made with
+  `fields.field(default, help)`, whose help is its documentation (the
+  launcher's flag help; one text, beside the field);
 - section items read as `name: text` or `name (type): text`.
 
 All failures are reported at once.
@@ -73,19 +75,22 @@ def _is_type_alias(obj):
 
 
 def public_callables():
-  """(qualified name, object) for each public function and class, each object once."""
-  found, seen = [], set()
+  """(qualified name, object) for each public function and class, each object
+  once: an alias is checked under the name nearest its definition."""
+  found = {}
   for module in public_modules():
     for name in module.__all__:
       obj = getattr(module, name)
       if inspect.ismodule(obj) or not callable(obj) or _is_type_alias(obj):
         continue
       target = obj if inspect.isclass(obj) else inspect.unwrap(obj)
-      if id(target) in seen:
-        continue  # an alias of a name already checked
-      seen.add(id(target))
-      found.append((f"{module.__name__}.{name}", obj))
-  return found
+      home = getattr(target, "__module__", "") or ""
+      rank = (name == getattr(target, "__name__", None),
+              home == module.__name__ or home.startswith(module.__name__ + "."),
+              len(module.__name__))
+      if id(target) not in found or rank > found[id(target)][0]:
+        found[id(target)] = (rank, f"{module.__name__}.{name}", obj)
+  return [(qualified, obj) for _, qualified, obj in found.values()]
 
 
 def parse_sections(doc):
@@ -195,8 +200,9 @@ def check_function(function):
 
 
 def _record_fields(cls):
+  """The fields a dataclass or named tuple must document (None for a class)."""
   if dataclasses.is_dataclass(cls):
-    return [f.name for f in dataclasses.fields(cls)]
+    return [f.name for f in dataclasses.fields(cls) if not f.metadata.get("help")]
   if issubclass(cls, tuple) and hasattr(cls, "_fields"):
     return list(cls._fields)
   return None
