@@ -36,6 +36,8 @@ import tfp_zoo
 # Public names whose documentation is not ours to write, with the reason.
 ALLOWLIST = {
     # Keep this tiny: every entry is a name users see without its arguments.
+    "tfp_zoo.models.Root": "TFP's JointDistributionCoroutine.Root, re-exported for "
+                           "models' coroutines; TFP documents it",
 }
 
 _SECTION = re.compile(r"^(\w[\w ]*):\s*$")
@@ -265,7 +267,9 @@ class ApiDocsTest(tf.test.TestCase):
 
   def test_every_public_callable_documents_its_arguments_and_result(self):
     problems = failures()
-    self.assertEmpty(problems, "\n" + "\n".join(problems) + f"\n({len(problems)} problems)")
+    if problems:
+      self.fail(f"{len(problems)} documentation problems (Google style: 'Args:' with "
+                "'name: text' items, 'Returns:'):\n  " + "\n  ".join(problems))
 
   def test_the_check_sees_the_public_api(self):
     names = {name for name, _ in public_callables()}

@@ -324,7 +324,7 @@ AlwsFeatureMap = AlwsState  # the name of the learned-map state before it kept m
 @state_of("alws")
 def alws_state(model: models_base.LatentVariableModel, *, feature_map: str = "kernel",
                feature_size: int = 50, exponential_family: Any = "auto",
-               **unused_options) -> AlwsState:
+               **unused_options: Any) -> AlwsState:
   """The `AlwsState` that `alws` amortises its λ choice and monitor with, and
   that holds the learned map of feature_map='learned' or the whitened PCA of
   feature_map='pca' (`feature_size` components; fit it with `fit_data`).

@@ -26,7 +26,7 @@ ones are reparameterised and only the discrete ones scored, as Eslami et al.
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import tensorflow as tf
@@ -105,7 +105,7 @@ class NvilBaseline(tf.Module):
 
 @state_of("nvil")
 def nvil_state(model: models_base.LatentVariableModel, *, baseline: str = "learned",
-               **unused_options) -> NvilBaseline | None:
+               **unused_options: Any) -> NvilBaseline | None:
   """The `NvilBaseline` that `nvil(..., baseline=baseline)` needs (None for 'none').
 
   Args:
