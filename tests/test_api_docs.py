@@ -19,6 +19,9 @@ API reference renders (mkdocstrings, griffe's Google parser):
   launcher's flag help; one text, beside the field);
 - section items read as `name: text` or `name (type): text`.
 
+Type aliases in `__all__` (`estimators.Estimator`) are types, not callables,
+and are not checked.
+
 All failures are reported at once.
 """
 
@@ -174,13 +177,11 @@ def _summary_problem(doc):
   return None
 
 
-def _returns_nothing(function, signature):
-  annotation = signature.return_annotation
-  if annotation in (None, "None", type(None), typing.NoReturn, "NoReturn"):
-    return True
-  if annotation is inspect.Signature.empty:
-    return False  # unknown: a function without a return type must say what it returns
-  return False
+def _returns_nothing(signature):
+  """Whether the return annotation says None (or NoReturn); a function without
+  one must document what it returns."""
+  return signature.return_annotation in (None, "None", type(None), typing.NoReturn,
+                                         "NoReturn", "typing.NoReturn")
 
 
 def check_function(function):
@@ -198,7 +199,7 @@ def check_function(function):
   if inspect.isgeneratorfunction(inspect.unwrap(function)):
     if not any(t in sections for t in _YIELD_SECTIONS):
       problems.append("a generator without 'Yields:'")
-  elif not _returns_nothing(function, signature) and not any(
+  elif not _returns_nothing(signature) and not any(
       t in sections for t in _RETURN_SECTIONS):
     problems.append("returns a value but has no 'Returns:'")
   return problems

@@ -379,7 +379,8 @@ def launcher_env(**extra: str) -> dict[str, str]:
   """The environment for a launcher subprocess: this checkout first, TF quiet.
 
   Args:
-    **extra: further variables, which override the inherited ones.
+    **extra: further variables (not PYTHONPATH or TF_CPP_MIN_LOG_LEVEL),
+      which override the inherited ones.
 
   Returns:
     A copy of this process's environment with PYTHONPATH set to this

@@ -37,9 +37,9 @@ def train(config: config_lib.TrainConfig) -> dict[str, Any]:
 
   Returns:
     A dict with 'step' (the last step), 'train' (the last logged training
-    metrics) and, for a run that reached its end, 'parameter_checksum' and
-    'test' (the final evaluation's `DatasetLogLikelihood` fields, also written
-    to results.json by the chief); a run stopped by a signal has
+    metrics) and, for a run that reached its end, 'parameter_checksum' and,
+    on the chief, 'test' (the final evaluation's `DatasetLogLikelihood`
+    fields, also written to results.json); a run stopped by a signal has
     'stopped_by' instead.
 
   Raises:
