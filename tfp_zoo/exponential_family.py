@@ -41,7 +41,14 @@ def _flatten(t: tf.Tensor, ndims: int) -> tf.Tensor:
 
 def family(dist: tfd.Distribution) -> str | None:
   """'Bernoulli', 'Normal' or 'Poisson' for a supported `dist` (under
-  `tfd.Independent` or not), else None."""
+  `tfd.Independent` or not), else None.
+
+  Args:
+    dist: a TFP distribution.
+
+  Returns:
+    The family's name (one of `SUPPORTED`), or None.
+  """
   base = dist.distribution if isinstance(dist, tfd.Independent) else dist
   for name, cls in (("Bernoulli", tfd.Bernoulli), ("Normal", tfd.Normal),
                     ("Poisson", tfd.Poisson)):
@@ -52,6 +59,14 @@ def family(dist: tfd.Distribution) -> str | None:
 
 def natural_form(dist: tfd.Distribution) -> NaturalForm:
   """η, A(η) and T(·) of `dist`: a supported scalar family, or `tfd.Independent` of one.
+
+  Args:
+    dist: a `tfd.Bernoulli`, `tfd.Normal` or `tfd.Poisson`, or a
+      `tfd.Independent` of one with a static `reinterpreted_batch_ndims`.
+
+  Returns:
+    `NaturalForm` with η [*batch, d], A(η) [*batch] and x ↦ T(x) [*batch, d]
+    (d the event size; twice it for Normal: η = (μ/σ², −1/(2σ²))).
 
   Raises:
     ValueError: for other distributions (naming the supported ones).

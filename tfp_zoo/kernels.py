@@ -67,6 +67,13 @@ def symmetric_eigh(matrix: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
   visible (cuSOLVER), it stays `tf.linalg.eigh`. It carries no gradient on
   any path (its callers choose λ with it), and a non-finite matrix is an
   InvalidArgumentError on every path.
+
+  Args:
+    matrix: a symmetric [n, n] matrix.
+
+  Returns:
+    (eigenvalues [n] ascending, eigenvectors [n, n] as columns), in the
+    matrix's dtype.
   """
   matrix = tf.stop_gradient(matrix)
   if (implementation_selection.is_xla() or not precision.float64_allowed()
@@ -86,6 +93,12 @@ def median_bandwidth(x: tf.Tensor) -> tf.Tensor:
   The median distance between the disjoint pairs (x_i, x_{i+N/2}): for iid
   rows these are independent draws of the pairwise distance, so N/2 of them
   estimate its median at O(N·d) cost instead of the O(N²) of all pairs.
+
+  Args:
+    x: samples [N, d], N ≥ 2 (cast to float32).
+
+  Returns:
+    The bandwidth h, a float32 scalar, at least 1e-6.
   """
   x = tf.stop_gradient(tf.convert_to_tensor(x, tf.float32))
   half = tf.shape(x)[0] // 2
@@ -101,7 +114,15 @@ def median_bandwidth(x: tf.Tensor) -> tf.Tensor:
 def median_cross_distance(x: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
   """The median distance between the rows of `x` [B, d] and of `y` [N, d], over
   all B·N pairs (no gradient): the median heuristic across two samples, for a
-  bandwidth that suits both when they differ (e.g. data and sleep samples)."""
+  bandwidth that suits both when they differ (e.g. data and sleep samples).
+
+  Args:
+    x: samples [B, d] (cast to float32).
+    y: samples [N, d] (cast to float32).
+
+  Returns:
+    The median distance, a float32 scalar, at least 1e-6.
+  """
   x = tf.stop_gradient(tf.convert_to_tensor(x, tf.float32))
   y = tf.stop_gradient(tf.convert_to_tensor(y, tf.float32))
   squared = (tf.reduce_sum(tf.square(x), -1)[:, None] + tf.reduce_sum(tf.square(y), -1)[None]
@@ -112,7 +133,15 @@ def median_cross_distance(x: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
 
 
 def solve_dtype(ridge: float | tf.Tensor) -> tf.DType:
-  """float32 when λ ≥ 1e-4 (condition number ≤ 1e4 + 1) or TPU-safe, else float64."""
+  """float32 when λ ≥ 1e-4 (condition number ≤ 1e4 + 1) or TPU-safe, else float64.
+
+  Args:
+    ridge: λ, a Python number or a tensor (a tensor's value is not read: it
+      gets float64 where allowed).
+
+  Returns:
+    `tf.float32` or `tf.float64`.
+  """
   if not precision.float64_allowed() or (isinstance(ridge, (int, float)) and ridge >= 1e-4):
     return tf.float32
   return tf.float64
@@ -125,7 +154,19 @@ def _solve_ridge(ridge: float | tf.Tensor, dtype: tf.DType) -> tf.Tensor:
 
 
 def kernel(name: str, bandwidth: tf.Tensor) -> tfk.PositiveSemidefiniteKernel:
-  """exp(−‖x − y‖² / 2h²) ('gaussian') or exp(−‖x − y‖ / h) ('laplace')."""
+  """exp(−‖x − y‖² / 2h²) ('gaussian') or exp(−‖x − y‖ / h) ('laplace').
+
+  Args:
+    name: 'gaussian' or 'laplace' (`KERNELS`).
+    bandwidth: h, the length scale.
+
+  Returns:
+    A TFP `PositiveSemidefiniteKernel` (`ExponentiatedQuadratic` or
+    `MaternOneHalf`).
+
+  Raises:
+    ValueError: an unknown `name`.
+  """
   if name == "gaussian":
     return tfk.ExponentiatedQuadratic(length_scale=bandwidth)
   if name == "laplace":
@@ -156,6 +197,22 @@ def random_fourier_features(input_size: int, num_features: int, *, kernel_name: 
   matmuls, so a block costs 2·(a + b)·d' per input instead of d·d' (in flops:
   on a 2-core CPU the einsums' transposes made it slower, 16.5 ms against
   11.6 dense and 5.3 bf16 for 1100 × 784 → 1000).
+
+  Args:
+    input_size: d, the inputs' last dimension.
+    num_features: D, the number of features.
+    kernel_name: 'gaussian' or 'laplace' (`KERNELS`).
+    bandwidth: h, a positive scalar.
+    seed: stateless seed, int32[2], of W and b.
+    projection: 'dense' (default), 'bfloat16' or 'structured'
+      (`PROJECTIONS`).
+
+  Returns:
+    The feature map x [N, d] ↦ φ(x) [N, D], float32, with no gradient
+    through x.
+
+  Raises:
+    ValueError: an unknown `kernel_name` or `projection`.
   """
   if kernel_name not in KERNELS:
     raise ValueError(f"kernel={kernel_name!r}; expected one of {', '.join(KERNELS)}")
@@ -229,7 +286,19 @@ def nystrom_features(landmarks: tf.Tensor, kernel_name: str, bandwidth: tf.Tenso
   """φ(x) = L⁻¹ k(M, x), K_MM = LLᵀ, so φ(x)ᵀφ(y) = k(x, M) K_MM⁻¹ k(M, y)
   (Williams & Seeger 2001); `landmarks` M [D, d]. Works in float64 throughout
   (K_MM is near-singular when landmarks crowd) and returns float64 features;
-  TPU-safe, float32 with the pseudo-inverse (module docstring)."""
+  TPU-safe, float32 with the pseudo-inverse (module docstring).
+
+  Args:
+    landmarks: M [D, d], the landmark inputs.
+    kernel_name: 'gaussian' or 'laplace'.
+    bandwidth: h, a positive scalar.
+    jitter: added to K_MM's diagonal before its Cholesky factorisation
+      (default 1e-8).
+
+  Returns:
+    The feature map x [N, d] ↦ φ(x) [N, D] (float64; float32 TPU-safe), with
+    no gradient through x.
+  """
   if not precision.float64_allowed():
     return _nystrom_features_float32(landmarks, kernel_name, bandwidth)
   kernel_fn = kernel(kernel_name, tf.cast(bandwidth, tf.float64))
@@ -270,6 +339,14 @@ def feature_ridge_rows(train_features: tf.Tensor, ridge: float | tf.Tensor,
   S). Products run in the features' dtype; the factorisation and solve in
   `dtype` (default `solve_dtype(ridge)`). A float32 solve floors λ at
   `TPU_SAFE_MIN_RIDGE` (module docstring).
+
+  Args:
+    train_features: Φ [N, D] (no gradient).
+    ridge: λ > 0.
+    dtype: the solve's dtype (default None: `solve_dtype(ridge)`).
+
+  Returns:
+    `rows(query_features [Q, D]) -> S [Q, N]`, float32.
   """
   phi = tf.stop_gradient(train_features)
   n, d = phi.shape[0], phi.shape[1]
@@ -298,7 +375,16 @@ def feature_ridge_rows(train_features: tf.Tensor, ridge: float | tf.Tensor,
 def feature_ridge_smoother(train_features: tf.Tensor, query_features: tf.Tensor,
                            ridge: float | tf.Tensor) -> tf.Tensor:
   """S [B, N] of ridge regression on features Φ [N, D] with penalty NλI
-  (`feature_ridge_rows` at the queries)."""
+  (`feature_ridge_rows` at the queries).
+
+  Args:
+    train_features: Φ [N, D].
+    query_features: the B queries' features [B, D].
+    ridge: λ > 0.
+
+  Returns:
+    The smoother S [B, N], float32: predictions at the queries are S Y.
+  """
   return feature_ridge_rows(train_features, ridge)(query_features)
 
 
@@ -306,7 +392,16 @@ def kernel_ridge_rows(gram: tf.Tensor, ridge: float | tf.Tensor,
                       dtype: tf.DType | None = None) -> Callable[[tf.Tensor], tf.Tensor]:
   """Exact kernel ridge regression on the Gram matrix K [N, N], factorised
   once: returns `rows(cross [N, Q]) -> S [Q, N] = k(x*, X)(K + NλI)⁻¹` for
-  the cross-kernel columns k(X, x*) of Q queries."""
+  the cross-kernel columns k(X, x*) of Q queries.
+
+  Args:
+    gram: K [N, N] (no gradient).
+    ridge: λ > 0.
+    dtype: the solve's dtype (default None: `solve_dtype(ridge)`).
+
+  Returns:
+    `rows(cross [N, Q]) -> S [Q, N]`, float32.
+  """
   dtype = dtype or solve_dtype(ridge)
   gram = tf.cast(tf.stop_gradient(gram), dtype)
   n = tf.shape(gram)[0]
@@ -322,7 +417,21 @@ def kernel_ridge_rows(gram: tf.Tensor, ridge: float | tf.Tensor,
 def kernel_ridge_smoother(kernel_name: str, bandwidth: tf.Tensor, train_x: tf.Tensor,
                           query_x: tf.Tensor, ridge: float | tf.Tensor) -> tf.Tensor:
   """S [B, N] = k(x*, X) (K + NλI)⁻¹ of exact kernel ridge regression (O(N³)),
-  in `solve_dtype(ridge)`."""
+  in `solve_dtype(ridge)`.
+
+  Args:
+    kernel_name: 'gaussian' or 'laplace'.
+    bandwidth: h, a positive scalar.
+    train_x: training inputs X [N, d].
+    query_x: the B query inputs [B, d].
+    ridge: λ > 0.
+
+  Returns:
+    The smoother S [B, N], float32.
+
+  Raises:
+    ValueError: an unknown `kernel_name`.
+  """
   dtype = solve_dtype(ridge)
   kernel_fn = kernel(kernel_name, tf.cast(bandwidth, dtype))
   train_x = tf.cast(tf.stop_gradient(train_x), dtype)
@@ -332,7 +441,14 @@ def kernel_ridge_smoother(kernel_name: str, bandwidth: tf.Tensor, train_x: tf.Te
 
 
 class RidgeChoice(NamedTuple):
-  """A ridge smoother whose λ was chosen by exact leave-one-out error."""
+  """A ridge smoother whose λ was chosen by exact leave-one-out error.
+
+  Attributes:
+    smoother: S [queries, N], float32, no gradient.
+    ridge: the chosen λ (penalty Nλ), a float32 scalar.
+    loo_errors: float32 [G], the mean squared leave-one-out error of each λ
+      of the grid used (sorted; in float32 only λ ≥ `TPU_SAFE_MIN_RIDGE`).
+  """
   smoother: tf.Tensor    # [queries, N], float32, no gradient
   ridge: tf.Tensor       # the chosen λ (penalty Nλ)
   loo_errors: tf.Tensor  # [len(ridges)] mean squared leave-one-out error of each λ
@@ -355,6 +471,21 @@ def loo_feature_ridge_smoother(train_features: tf.Tensor, query_features: tf.Ten
   for ALWS's exponential-family form (W = [1, T(xᵢ)]) is the error of the
   predicted log joint. The choice carries no gradient; the returned smoother
   is linear in whatever is later smoothed with it.
+
+  Args:
+    train_features: Φ [N, D].
+    query_features: features of the Q queries [Q, D].
+    targets: Y [N, T], the regression targets that score each λ.
+    weights: W [N, T] (default None: ones).
+    ridges: the grid of λ (default `RIDGE_GRID`, 1e-7 to 1).
+    rule: how λ is picked, one of `RIDGE_RULES`: 'gcv' (default),
+      'leave_one_out' or 'one_standard_error'.
+
+  Returns:
+    `RidgeChoice` with the smoother S [Q, N] at the chosen λ.
+
+  Raises:
+    ValueError: an unknown `rule`.
   """
   phi = tf.stop_gradient(train_features)
   query = tf.stop_gradient(tf.cast(query_features, phi.dtype))
@@ -379,7 +510,24 @@ def loo_kernel_ridge_smoother(kernel_name: str, bandwidth: tf.Tensor, train_x: t
                               ridges: tuple[float, ...] = RIDGE_GRID,
                               rule: str = "gcv") -> RidgeChoice:
   """`kernel_ridge_smoother` with λ chosen by leave-one-out error (K = QΛQᵀ;
-  see `loo_feature_ridge_smoother`)."""
+  see `loo_feature_ridge_smoother`).
+
+  Args:
+    kernel_name: 'gaussian' or 'laplace'.
+    bandwidth: h, a positive scalar.
+    train_x: training inputs X [N, d].
+    query_x: query inputs [Q, d].
+    targets: Y [N, T], the regression targets that score each λ.
+    weights: W [N, T] (default None: ones).
+    ridges: the grid of λ (default `RIDGE_GRID`).
+    rule: one of `RIDGE_RULES` (default 'gcv').
+
+  Returns:
+    `RidgeChoice` with the smoother S [Q, N] at the chosen λ.
+
+  Raises:
+    ValueError: an unknown `kernel_name` or `rule`.
+  """
   dtype = tf.float64 if precision.float64_allowed() else tf.float32
   kernel_fn = kernel(kernel_name, tf.cast(bandwidth, dtype))
   train_x = tf.cast(tf.stop_gradient(train_x), dtype)
@@ -398,7 +546,23 @@ def choose_feature_ridge(train_features: tf.Tensor, targets: tf.Tensor,
   """(λ, leave-one-out errors [len(ridges)]) of `loo_feature_ridge_smoother`,
   without forming a smoother: what a caller that solves by `feature_ridge_rows`
   needs. `dtype` (default float64 where allowed) is that of the
-  eigendecomposition; in float32 the grid starts at `TPU_SAFE_MIN_RIDGE`."""
+  eigendecomposition; in float32 the grid starts at `TPU_SAFE_MIN_RIDGE`.
+
+  Args:
+    train_features: Φ [N, D].
+    targets: Y [N, T], the regression targets that score each λ.
+    weights: W [N, T] (default None: ones).
+    ridges: the grid of λ (default `RIDGE_GRID`).
+    dtype: the eigendecomposition's dtype (default None: float64 where
+      allowed).
+    rule: one of `RIDGE_RULES` (default 'gcv').
+
+  Returns:
+    (λ, a float32 scalar; the errors, float32 [G] over the grid used).
+
+  Raises:
+    ValueError: an unknown `rule`.
+  """
   phi = tf.stop_gradient(train_features)
   n, d = phi.shape[0], phi.shape[1]
   dual = n is not None and d is not None and n < d
@@ -419,7 +583,23 @@ def choose_kernel_ridge(gram: tf.Tensor, targets: tf.Tensor, weights: tf.Tensor 
                         dtype: tf.DType | None = None,
                         rule: str = "gcv") -> tuple[tf.Tensor, tf.Tensor]:
   """(λ, leave-one-out errors) of exact kernel ridge regression on the Gram
-  matrix K [N, N] (see `choose_feature_ridge`)."""
+  matrix K [N, N] (see `choose_feature_ridge`).
+
+  Args:
+    gram: K [N, N].
+    targets: Y [N, T], the regression targets that score each λ.
+    weights: W [N, T] (default None: ones).
+    ridges: the grid of λ (default `RIDGE_GRID`).
+    dtype: the eigendecomposition's dtype (default None: float64 where
+      allowed).
+    rule: one of `RIDGE_RULES` (default 'gcv').
+
+  Returns:
+    (λ, a float32 scalar; the errors, float32 [G] over the grid used).
+
+  Raises:
+    ValueError: an unknown `rule`.
+  """
   dtype = dtype or (tf.float64 if precision.float64_allowed() else tf.float32)
   eigenvalues, basis = symmetric_eigh(tf.cast(tf.stop_gradient(gram), dtype))
   best, errors, ridges, _ = _loo_errors(tf.maximum(eigenvalues, 0.0), basis, True, targets,

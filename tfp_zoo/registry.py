@@ -20,7 +20,11 @@ T = TypeVar("T")
 
 
 class Registry(Generic[T]):
-  """Maps names to factories; unknown names and keyword arguments fail clearly."""
+  """Maps names to factories; unknown names and keyword arguments fail clearly.
+
+  Args:
+    kind: what the entries are, for messages (e.g. 'model', 'estimator').
+  """
 
   def __init__(self, kind: str):
     self._kind = kind
@@ -83,6 +87,16 @@ def parse_key_values(text: str) -> dict[str, Any]:
   """Parses 'a=1,b=tanh,c=100-50,d=true' into typed Python values.
 
   Values are ints, floats, booleans, '-'-separated int tuples, or strings.
+
+  Args:
+    text: comma-separated `key=value` items (may be empty).
+
+  Returns:
+    A dict from each key to its value as `parse_value` reads it.
+
+  Raises:
+    ValueError: an item without '=', a key that is not an identifier, or a
+      key given twice.
   """
   result: dict[str, Any] = {}
   for item in filter(None, (t.strip() for t in text.split(","))):
@@ -98,7 +112,15 @@ def parse_key_values(text: str) -> dict[str, Any]:
 
 
 def parse_value(value: str) -> Any:
-  """One value as the launcher reads it: bool, int, float, '100-50' tuple or str."""
+  """One value as the launcher reads it: bool, int, float, '100-50' tuple or str.
+
+  Args:
+    value: the text, e.g. 'true', '2', '0.5', '100-50' or 'tanh'.
+
+  Returns:
+    The first reading that fits, in that order: a bool ('true'/'false', any
+    case), an int, a float, a tuple of ints, else `value` unchanged.
+  """
   lowered = value.lower()
   if lowered in ("true", "false"):
     return lowered == "true"
@@ -121,6 +143,11 @@ def check_keyword_types(what: str, parameters: Mapping[str, inspect.Parameter],
   floats; NumPy scalars as their Python type); floats must be finite.
   Parameters without a default, defaulting to None or annotated Any take any.
 
+  Args:
+    what: who is checking, the messages' prefix (e.g. "model 'vae'").
+    parameters: the callee's parameters by name (`inspect.signature`).
+    values: the given keyword values; every key must be in `parameters`.
+
   Raises:
     ValueError: naming `what`, the key, the value and the expected type.
   """
@@ -140,19 +167,42 @@ def check_keyword_types(what: str, parameters: Mapping[str, inspect.Parameter],
 
 
 def is_of_type(value: Any, expected: type) -> bool:
-  """isinstance, except that booleans are no integers and integers are numbers."""
+  """isinstance, except that booleans are no integers and integers are numbers.
+
+  Args:
+    value: the value to test.
+    expected: the type it should have.
+
+  Returns:
+    True if `value` counts as an `expected`.
+  """
   return (isinstance(value, expected) and not (expected is int and isinstance(value, bool))
           or (expected is float and isinstance(value, int) and not isinstance(value, bool)))
 
 
 def type_phrase(kind: type) -> str:
-  """How a message names a value's expected type: 'an integer', 'a number'."""
+  """How a message names a value's expected type: 'an integer', 'a number'.
+
+  Args:
+    kind: the expected type.
+
+  Returns:
+    The phrase ('a <name>' for types other than int, float, bool and str).
+  """
   return {int: "an integer", float: "a number", bool: "true or false",
           str: "a string"}.get(kind, f"a {kind.__name__}")
 
 
 def is_object_path(text: Any) -> bool:
-  """Whether `text` reads as `package.module:object` (not a reserved prefix)."""
+  """Whether `text` reads as `package.module:object` (not a reserved prefix).
+
+  Args:
+    text: any value; only a string can be a path.
+
+  Returns:
+    True for a string of the form `package.module:object` that does not
+    start with a reserved prefix such as 'npz:'.
+  """
   return (isinstance(text, str) and not text.startswith(RESERVED_PREFIXES)
           and bool(_OBJECT_PATH.match(text)))
 
@@ -160,6 +210,13 @@ def is_object_path(text: Any) -> bool:
 def import_object(path: str, kind: str) -> Any:
   """The object `package.module:object` names: a user's model, estimator or
   data source given to the launcher.
+
+  Args:
+    path: `package.module:object` (the object may be dotted, `module:A.b`).
+    kind: what the object is, for messages (e.g. 'model').
+
+  Returns:
+    The object, after importing its module.
 
   Raises:
     ValueError: one line naming the path and what is missing (the module does

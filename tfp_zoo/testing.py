@@ -31,7 +31,15 @@ TINY_VAE = {"hidden_sizes": (16,), "latent_sizes": (4,)}
 
 
 def tiny_train_config(workdir: str, **overrides: Any) -> Any:
-  """A `TrainConfig` of the tiny VAE on mnist_small, IWAE K=2, 10 steps."""
+  """A `TrainConfig` of the tiny VAE on mnist_small, IWAE K=2, 10 steps.
+
+  Args:
+    workdir: the run's directory.
+    **overrides: `TrainConfig` fields to set instead.
+
+  Returns:
+    The `TrainConfig` (not validated).
+  """
   from tfp_zoo import training  # pylint: disable=g-import-not-at-top  (models need no loop)
   fields = dict(workdir=workdir, model="vae", model_hparams=dict(TINY_VAE), estimator="iwae",
                 num_samples=2, batch_size=20, train_steps=10, log_every=5,
@@ -50,6 +58,12 @@ def trained_workdir(config: Any) -> dict[str, Any]:
   Each configuration trains once per process, into a private cache, and is
   copied from there: tests that only read or resume a finished run share it.
   `config.workdir` must not exist yet.
+
+  Args:
+    config: the run's `TrainConfig`.
+
+  Returns:
+    A copy of what `training.train` returned for that configuration.
   """
   from tfp_zoo import training  # pylint: disable=g-import-not-at-top  (models need no loop)
   fields = {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
@@ -70,8 +84,15 @@ def replicate(fn: Callable[[tf.Tensor], Any], num_replicates: int,
   `fn` is traced once with `tf.function` unless `compile=False` (building
   JointDistributions eagerly costs a trace per call).
 
-  Returns the nest of `fn`'s outputs with a leading [num_replicates] axis, as
-  NumPy arrays.
+  Args:
+    fn: `fn(seed)` for a stateless seed int32[2], returning a nest of tensors.
+    num_replicates: how many independent calls.
+    seed: the seed the replicates' seeds are split from (default (0, 0)).
+    compile: trace `fn` once with `tf.function` (default True).
+
+  Returns:
+    The nest of `fn`'s outputs with a leading [num_replicates] axis, as
+    NumPy arrays.
   """
   seeds = tf.random.experimental.stateless_split(tf.constant(seed, tf.int32),
                                                  num_replicates)
@@ -82,7 +103,17 @@ def replicate(fn: Callable[[tf.Tensor], Any], num_replicates: int,
 
 
 def mean_and_stderr(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-  """Mean over axis 0 and its standard error (sample sd / sqrt(n))."""
+  """Mean over axis 0 and its standard error (sample sd / sqrt(n)).
+
+  Args:
+    values: replicates along axis 0 [n, ...], n ≥ 2.
+
+  Returns:
+    (mean, standard error), float64 arrays of shape values.shape[1:].
+
+  Raises:
+    ValueError: fewer than two replicates.
+  """
   values = np.asarray(values, np.float64)
   if len(values) < 2:
     raise ValueError("need at least two replicates for a standard error")
@@ -90,14 +121,32 @@ def mean_and_stderr(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def max_abs_z_score(values: np.ndarray, exact: np.ndarray) -> float:
-  """max |mean − exact| / stderr over all components of replicated `values`."""
+  """max |mean − exact| / stderr over all components of replicated `values`.
+
+  Args:
+    values: replicates along axis 0 [n, ...], n ≥ 2.
+    exact: the exact values, broadcastable to values.shape[1:].
+
+  Returns:
+    The largest absolute z-score (the standard error floored at 1e-12).
+  """
   mean, stderr = mean_and_stderr(values)
   return float(np.max(np.abs(mean - np.asarray(exact)) / np.maximum(stderr, 1e-12)))
 
 
 def linear_gaussian_problem(batch_size: int = 8, data_size: int = 4, latent_size: int = 2,
                             seed: int = 3) -> tuple[LinearGaussian, tf.Tensor]:
-  """A linear-Gaussian model with an imperfect guide, and data drawn from it."""
+  """A linear-Gaussian model with an imperfect guide, and data drawn from it.
+
+  Args:
+    batch_size: examples of data (default 8).
+    data_size: the observation's dimension (default 4).
+    latent_size: the latent's dimension (default 2).
+    seed: the model's integer seed (default 3).
+
+  Returns:
+    (`LinearGaussian` model, x [batch_size, data_size] drawn from its joint).
+  """
   model = LinearGaussian((data_size,), latent_size=latent_size, seed=seed)
   return model, model.joint().sample(batch_size, seed=[1, 2]).x
 
@@ -109,6 +158,17 @@ def estimator_gradients(estimator: Callable[..., Any], model: Any, x: tf.Tensor,
   The gradients come from `estimators.base.objectives_and_gradients`, the
   path the training step takes. They are dense tensors (a `tf.gather` makes
   IndexedSlices), or None.
+
+  Args:
+    estimator: an estimator function.
+    model: the model it trains.
+    x: a batch of observations.
+    seed: stateless seed, int32[2].
+    **options: the estimator's options.
+
+  Returns:
+    (`Objectives`, a list with the gradient of each θ variable, a list with
+    that of each φ variable), each gradient a tensor or None.
   """
   objectives, theta_grads, phi_grads = objectives_and_gradients(
       lambda: estimator(model, x, seed=seed, **options), tuple(model.generative_variables),
@@ -119,7 +179,17 @@ def estimator_gradients(estimator: Callable[..., Any], model: Any, x: tf.Tensor,
 
 
 def gradient_problems(model: Any, theta_grads: list, phi_grads: list) -> list[str]:
-  """Names of variables whose gradient is missing, non-finite or all zero."""
+  """Names of variables whose gradient is missing, non-finite or all zero.
+
+  Args:
+    model: the model; its θ then φ variables pair with the gradients.
+    theta_grads: the gradients of `model.generative_variables`.
+    phi_grads: the gradients of `model.guide_variables`.
+
+  Returns:
+    One line per problem, 'name: no gradient', 'name: non-finite gradient'
+    or 'name: zero gradient'; empty if none.
+  """
   problems = []
   for v, g in zip(tuple(model.generative_variables) + tuple(model.guide_variables),
                   list(theta_grads) + list(phi_grads)):
@@ -140,7 +210,11 @@ FULL_PRODUCT_SUFFIX = "__full_product"
 
 
 def full_product() -> bool:
-  """Whether `FULL_PRODUCT_ENV` asks for every case of the sampled products."""
+  """Whether `FULL_PRODUCT_ENV` asks for every case of the sampled products.
+
+  Returns:
+    True if that environment variable is set to anything but '' or '0'.
+  """
   return os.environ.get(FULL_PRODUCT_ENV, "") not in ("", "0")
 
 
@@ -216,14 +290,29 @@ def sample_product(cases: Sequence[Mapping[str, Any]], *,
 
 
 def sampled(cases: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
-  """The fast tier's cases of a `sample_product`."""
+  """The fast tier's cases of a `sample_product`.
+
+  Args:
+    cases: what `sample_product` returned.
+
+  Returns:
+    The cases whose 'testcase_name' lacks `FULL_PRODUCT_SUFFIX`.
+  """
   return [c for c in cases if not c["testcase_name"].endswith(FULL_PRODUCT_SUFFIX)]
 
 
 def write_fake_idx(directory: str, n_train: int = 30, n_test: int = 10, *,
                    images: np.ndarray | None = None) -> None:
   """The four MNIST idx `.gz` files in `directory`: random 28×28 digits and
-  labels (or the first `images`, uint8 [N, 28, 28]), for data-loading tests."""
+  labels (or the first `images`, uint8 [N, 28, 28]), for data-loading tests.
+
+  Args:
+    directory: an existing directory.
+    n_train: training examples (default 30).
+    n_test: test examples (default 10).
+    images: pixels to use instead of random ones (default None); each split
+      takes its first n of them.
+  """
   rng = np.random.default_rng(0)
   for split, n in (("train", n_train), ("test", n_test)):
     images_file, labels_file = idx.IDX_FILES[split]
@@ -243,7 +332,14 @@ def write_prepared_tfds(name: str, data_dir: str, splits: dict[str, np.ndarray],
   the network (under `tfds.testing.mock_data` a builder is never prepared).
   `file_format`: TFDS's default (TFRecord) or e.g. 'array_record' (random access).
 
-  Returns the prepared version directory.
+  Args:
+    name: a TFDS image dataset's name, e.g. 'cifar10'.
+    data_dir: the TFDS data directory to prepare it in.
+    splits: uint8 images [N, H, W, C] by split name.
+    file_format: TFDS's file format (default None: TFRecord).
+
+  Returns:
+    The prepared version directory.
   """
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
   tfds.disable_progress_bar()
@@ -280,20 +376,52 @@ _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def launcher_env(**extra: str) -> dict[str, str]:
-  """The environment for a launcher subprocess: this checkout first, TF quiet."""
+  """The environment for a launcher subprocess: this checkout first, TF quiet.
+
+  Args:
+    **extra: further variables (not PYTHONPATH or TF_CPP_MIN_LOG_LEVEL),
+      which override the inherited ones.
+
+  Returns:
+    A copy of this process's environment with PYTHONPATH set to this
+    checkout, TF_CPP_MIN_LOG_LEVEL=2 and `extra`.
+  """
   return dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=_ROOT, **extra)
 
 
 def start_launcher(name: str, *args: str, env: dict[str, str] | None = None,
                    preexec_fn: Callable[[], None] | None = None) -> subprocess.Popen:
-  """Starts `launchers/<name>` with `args`, its stdout and stderr piped as text."""
+  """Starts `launchers/<name>` with `args`, its stdout and stderr piped as text.
+
+  Args:
+    name: the launcher's file name, e.g. 'train.py'.
+    *args: its command-line arguments, e.g. '--workdir=/tmp/run'.
+    env: the process's environment (default: `launcher_env()`).
+    preexec_fn: called in the child before the launcher starts (default None).
+
+  Returns:
+    The running `subprocess.Popen`.
+  """
   return subprocess.Popen([sys.executable, os.path.join(_ROOT, "launchers", name), *args],
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                           env=env or launcher_env(), preexec_fn=preexec_fn)
 
 
 def wait_for_line(process: subprocess.Popen, prefix: str) -> str:
-  """Reads the process's stdout up to the first line starting with `prefix`."""
+  """Reads the process's stdout up to the first line starting with `prefix`.
+
+  Args:
+    process: a process started with its stdout piped as text
+      (`start_launcher`).
+    prefix: the start of the line to wait for.
+
+  Returns:
+    That line, with its newline.
+
+  Raises:
+    AssertionError: the process's stdout ended first (with the tail of its
+      stderr).
+  """
   for line in process.stdout:
     if line.startswith(prefix):
       return line

@@ -42,7 +42,12 @@ def _option(option: estimators.Option) -> str:
 
 
 def estimator_table() -> str:
-  """| estimator | update | latents | K | options | for every built-in estimator."""
+  """| estimator | update | latents | K | options | for every built-in estimator.
+
+  Returns:
+    A Markdown table, one row per built-in estimator sorted by name, with its
+    summary, latents, default K and options with their defaults.
+  """
   rows = ["| estimator | update | latents | default K | `--estimator_options` (defaults) |",
           "|---|---|---|---|---|"]
   for spec in estimators.specs():
@@ -58,7 +63,12 @@ def estimator_table() -> str:
 
 
 def model_table() -> str:
-  """| model | what | latents | hyperparameters | for every built-in model."""
+  """| model | what | latents | hyperparameters | for every built-in model.
+
+  Returns:
+    A Markdown table, one row per built-in model sorted by name, with its
+    summary, latent kind and hyperparameters with their defaults.
+  """
   rows = ["| model | what | latents | `--model_hparams` (defaults; empty: derived) |",
           "|---|---|---|---|"]
   for spec in models.specs():
@@ -76,12 +86,28 @@ BLOCKS = {"models": model_table, "estimators": estimator_table}
 
 
 def render(name: str) -> str:
+  """The generated block `name` of the docs.
+
+  Args:
+    name: a key of `BLOCKS`: 'models' or 'estimators'.
+
+  Returns:
+    The block's Markdown.
+  """
   return BLOCKS[name]()
 
 
 def update_text(text: str) -> str:
   """`text` with every generated block re-rendered (between
-  `<!-- generated: NAME -->` and `<!-- end generated -->`)."""
+  `<!-- generated: NAME -->` and `<!-- end generated -->`).
+
+  Args:
+    text: a Markdown document, e.g. README.md's contents.
+
+  Returns:
+    The document with each block's content replaced by `render(NAME)`; the
+    rest unchanged.
+  """
   def replace(match: re.Match) -> str:
     return f"{match.group(1)}\n{render(match.group(2))}\n{match.group(4)}"
   return re.sub(r"(<!-- generated: (\w+)[^>]*-->)(.*?)(<!-- end generated -->)", replace,

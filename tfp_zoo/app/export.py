@@ -315,6 +315,14 @@ def export_model(model: base.LatentVariableModel, path: str, *,
                  overwrite: bool = False) -> str:
   """Writes `model` as a SavedModel at `path` (atomically); returns `path`.
 
+  Args:
+    model: the model to export.
+    path: the SavedModel directory to write.
+    overwrite: replace an existing SavedModel at `path` (default False).
+
+  Returns:
+    `path` as an absolute path.
+
   Raises:
     ExportError: `path` exists and is not a SavedModel or an empty directory
       (a workdir is never replaced), or exists and `overwrite` is False, or its
@@ -418,6 +426,19 @@ def export_workdir(workdir: str, path: str, *,
   """Exports the latest checkpoint of a training workdir; returns `path`.
 
   The workdir is only read (no lock is taken), and never replaced.
+
+  Args:
+    workdir: a training run's directory with at least one checkpoint.
+    path: the SavedModel directory to write; not the workdir.
+    overwrite: replace an existing SavedModel at `path` (default False).
+
+  Returns:
+    `path` as an absolute path.
+
+  Raises:
+    ConfigError: a bad workdir (no run or no checkpoint there).
+    ExportError: `path` is the workdir, or cannot be written (see
+      `export_model`).
   """
   ExportConfig(workdir=workdir, output=path, overwrite=overwrite).validate()
   if os.path.abspath(path) == os.path.abspath(workdir):

@@ -54,6 +54,18 @@ def write_pictures(output: str, *, workdir: str | None = None, saved_model: str 
   `<stem>_posterior.png` (the true posterior p(z | x) ∝ p(z, x) on a grid beside
   the guide q(z | x), for the first `posterior_examples` test digits).
 
+  Args:
+    output: the PNG file to write.
+    workdir: a training workdir (its latest checkpoint); give it or
+      `saved_model`.
+    saved_model: a SavedModel written by `export_model`.
+    num_samples: samples in the grid, 1 to 10000 (default 64).
+    seed: integer seed of the samples (default 0).
+    grid_points: latent grid points per axis, 2 to 100 (default 15).
+    extent: the latent grid spans [−extent, extent]² (default 3.0).
+    posterior_examples: test digits in the posterior figure, 0 to 20
+      (default 4).
+
   Returns:
     The paths written.
 

@@ -31,6 +31,14 @@ INTERRUPTED = 130  # the shell's status for Ctrl-C
 
 
 def is_existing_dir(path: str | None) -> bool:
+  """Whether `path` is given and is an existing directory.
+
+  Args:
+    path: a directory, or None.
+
+  Returns:
+    True if `path` is not None and a directory exists there.
+  """
   return path is not None and os.path.isdir(path)
 
 
@@ -46,7 +54,13 @@ def define_flags(config_class: type, flag_values: flags.FlagValues = flags.FLAGS
   """Defines one flag per field of a config dataclass (`TrainConfig`,
   `EvaluateConfig`, ...): its default, help, bounds and choices (dicts as
   'key=value,...' strings). The values are checked by the config's
-  `validate()` (`config_from_flags`), absl's bounds only repeat them early."""
+  `validate()` (`config_from_flags`), absl's bounds only repeat them early.
+
+  Args:
+    config_class: a config dataclass whose fields are made with
+      `fields.field`.
+    flag_values: where to define them (default: absl's global `flags.FLAGS`).
+  """
   for field in dataclasses.fields(config_class):
     meta, name = field.metadata, field.name
     kind = field.type.split(" |")[0]
@@ -88,7 +102,15 @@ def list_in_helpshort(flag_values: flags.FlagValues = flags.FLAGS) -> None:
 
 def config_from_flags(config_class: type, values: flags.FlagValues = flags.FLAGS) -> Any:
   """The config dataclass built from the flags and validated (exits with one
-  line on a bad value)."""
+  line on a bad value).
+
+  Args:
+    config_class: the config dataclass whose flags `define_flags` defined.
+    values: the parsed flags (default: absl's global `flags.FLAGS`).
+
+  Returns:
+    The validated config, an instance of `config_class`.
+  """
   fields = {}
   for field in dataclasses.fields(config_class):
     value = values[field.name].value
@@ -101,7 +123,11 @@ def config_from_flags(config_class: type, values: flags.FlagValues = flags.FLAGS
 
 
 def define_train_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
-  """Defines one flag per `TrainConfig` field, and the data-flag check."""
+  """Defines one flag per `TrainConfig` field, and the data-flag check.
+
+  Args:
+    flag_values: where to define them (default: absl's global `flags.FLAGS`).
+  """
   define_flags(config_lib.TrainConfig, flag_values)
   flags.register_validator("data_dir", lambda v: v is None or os.path.isdir(v),
                            message="must be an existing directory", flag_values=flag_values)
@@ -115,12 +141,26 @@ def define_train_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
 
 
 def train_config_from_flags(values: flags.FlagValues) -> config_lib.TrainConfig:
-  """Builds and validates a `TrainConfig` (exits with one line on a bad value)."""
+  """Builds and validates a `TrainConfig` (exits with one line on a bad value).
+
+  Args:
+    values: the parsed flags (`define_train_flags`).
+
+  Returns:
+    The validated `TrainConfig`.
+  """
   return config_from_flags(config_lib.TrainConfig, values)
 
 
 def parse_flags(argv: list[str]) -> list[str]:
-  """`app.run`'s flags parser, failing with exactly one line on a bad flag."""
+  """`app.run`'s flags parser, failing with exactly one line on a bad flag.
+
+  Args:
+    argv: the command line, the program's name first.
+
+  Returns:
+    The arguments left after the flags (the program's name first).
+  """
   try:
     return flags.FLAGS(argv)
   except flags.Error as e:
@@ -138,6 +178,12 @@ def run_or_exit(fn: Callable[[], Any]) -> Any:
 
   Ctrl-C exits with status 130; `UserError`s, out-of-memory and failed writes
   with status 1.
+
+  Args:
+    fn: the launcher's work, called with no arguments.
+
+  Returns:
+    What `fn` returned.
   """
   if threading.current_thread() is threading.main_thread():
     # A process started in the background by a non-interactive shell inherits

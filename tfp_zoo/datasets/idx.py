@@ -112,6 +112,13 @@ def decode_idx(path: str, raw: bytes) -> np.ndarray:
 def read_idx(path: str) -> np.ndarray:
   """Reads an idx file of unsigned bytes into a uint8 array.
 
+  Args:
+    path: the file, gzipped or not.
+
+  Returns:
+    A uint8 array of the shape its header gives (e.g. [N, 28, 28] images or
+    [N] labels).
+
   Raises:
     DatasetError (a ValueError): the file cannot be read, is not (valid) gzip,
       is not an idx file of unsigned bytes, or is truncated.
@@ -163,7 +170,15 @@ def read_split(directory: str, split: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def write_idx(path: str, array: np.ndarray) -> None:
-  """Writes a uint8 array as an idx file (gzipped if `path` ends in .gz)."""
+  """Writes a uint8 array as an idx file (gzipped if `path` ends in .gz).
+
+  The file is written beside `path` and renamed into place; gzip output is
+  byte-identical across runs.
+
+  Args:
+    path: the file to write (replaced if it exists).
+    array: the values, cast to uint8; any number of dimensions.
+  """
   array = np.ascontiguousarray(array, dtype=np.uint8)
   header = bytes([0, 0, _UBYTE, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
   tmp = path + ".tmp"

@@ -33,13 +33,29 @@ def _fold(seed: tf.Tensor, *data) -> tf.Tensor:
 
 def to_float(images: np.ndarray | tf.Tensor, *, eight_bit: bool = False) -> tf.Tensor:
   """uint8 [0, 255] -> float32 [0, 1], or the levels 0..255 as float32 with
-  `eight_bit` (for discretised likelihoods, which rescale inside the model)."""
+  `eight_bit` (for discretised likelihoods, which rescale inside the model).
+
+  Args:
+    images: uint8 images (array or tensor) of any shape.
+    eight_bit: keep the levels 0..255 (default False: divide by 255).
+
+  Returns:
+    A float32 tensor, the shape of `images`.
+  """
   images = tf.cast(images, tf.float32)
   return images if eight_bit else images / 255.0
 
 
 def binarize_fixed(images: np.ndarray, seed: int) -> np.ndarray:
-  """One stochastic binarisation x ~ Bernoulli(pixel / 255), fixed by `seed`."""
+  """One stochastic binarisation x ~ Bernoulli(pixel / 255), fixed by `seed`.
+
+  Args:
+    images: uint8 images [N, H, W, C].
+    seed: integer seed; the same seed gives the same binarisation.
+
+  Returns:
+    float32 array of 0s and 1s, the shape of `images`.
+  """
   probs = to_float(images)
   u = tf.random.stateless_uniform(tf.shape(probs), seed=_fold(tf.constant([seed, 0]), _FIXED_SALT))
   return tf.cast(u < probs, tf.float32).numpy()
@@ -48,7 +64,22 @@ def binarize_fixed(images: np.ndarray, seed: int) -> np.ndarray:
 def eval_images(images: np.ndarray, *, binarization: str, seed: int = 0,
                 eight_bit: bool = False) -> np.ndarray:
   """Test images as float32: one fixed binarisation unless binarization='none'
-  (then grey levels in [0, 1], or 0..255 with `eight_bit`)."""
+  (then grey levels in [0, 1], or 0..255 with `eight_bit`).
+
+  Args:
+    images: uint8 images [N, H, W, C].
+    binarization: one of `BINARIZATIONS`; 'dynamic' and 'fixed' both give
+      one fixed binarisation for evaluation.
+    seed: the binarisation's integer seed (default 0).
+    eight_bit: grey levels 0..255 instead of [0, 1] (only with
+      binarization='none'; default False).
+
+  Returns:
+    float32 array, the shape of `images`.
+
+  Raises:
+    ValueError: an unknown `binarization`, or `eight_bit` with a binarisation.
+  """
   _check_binarization(binarization, eight_bit)
   if binarization == "none":
     return to_float(images, eight_bit=eight_bit).numpy()
@@ -73,6 +104,25 @@ def train_batches(images: np.ndarray | random_access.RandomAccessImages, *,
   Each epoch visits a fresh permutation (the last incomplete batch of an epoch
   is dropped); batch number `s` is the same whatever `start_step` was.
   `images` is uint8 [N, H, W, C] in memory, or a `RandomAccessImages`.
+
+  Args:
+    images: the training images, uint8 [N, H, W, C] or a `RandomAccessImages`
+      read from disk by index.
+    batch_size: examples per batch, between 1 and N.
+    seed: integer seed of the permutations and binarisations.
+    start_step: the first batch's number (default 0; to resume).
+    binarization: 'dynamic' (default: resampled every visit), 'fixed' (once,
+      in memory; not for images read from disk) or 'none' (grey levels).
+    eight_bit: levels 0..255 instead of [0, 1] (only with
+      binarization='none'; default False).
+
+  Returns:
+    An infinite `tf.data.Dataset` of float32 batches [batch_size, H, W, C],
+    batches number start_step, start_step + 1, ...
+
+  Raises:
+    ValueError: an unknown `binarization`, `eight_bit` with a binarisation,
+      'fixed' for images read from disk, or `batch_size` outside [1, N].
   """
   _check_binarization(binarization, eight_bit)
   streamed = isinstance(images, random_access.RandomAccessImages)

@@ -39,7 +39,11 @@ _IDX_NAMES = tuple(f for pair in idx.IDX_FILES.values() for f in pair)
 
 
 def shipped_dir() -> str:
-  """The directory of the MNIST subset shipped inside the package."""
+  """The directory of the MNIST subset shipped inside the package.
+
+  Returns:
+    The path of `tfp_zoo/datasets/data/mnist_small` in the installed package.
+  """
   return os.path.join(os.path.dirname(__file__), "data", "mnist_small")
 
 
@@ -55,6 +59,9 @@ class DataSource:
   `counts(split, data_dir)` (objects per image, for evaluation),
   `boxes(split, data_dir)` (their boxes, as `load_boxes` returns them) and
   `needs_data_dir` (True if it reads --data_dir).
+
+  Args:
+    name: the `--dataset` value it answers to.
   """
   needs_data_dir: bool = False
   # The digest is a file's own (npz:, folder:): a changed digest means the
@@ -208,7 +215,20 @@ _PREFIXED: dict[str, Callable[[str], DataSource]] = {
 def register_source(name: str, data_source: Any) -> DataSource:
   """Makes `data_source` (a `DataSource`, or an object following its
   protocol) available as `--dataset=name` in this process (a taken name is
-  refused)."""
+  refused).
+
+  Args:
+    name: the new name; not a built-in or registered one, nor starting with
+      a `prefix:` kind.
+    data_source: a `DataSource`, or an object with `load(split,
+      data_dir=None)` (or such a function).
+
+  Returns:
+    The registered `DataSource` (`data_source` itself, or a wrapper of it).
+
+  Raises:
+    ValueError: `name` is taken.
+  """
   if name in _NAMED or name.startswith(tuple(_PREFIXED)):
     raise ValueError(f"dataset {name!r} is already registered; register yours under "
                      "another name")
@@ -221,6 +241,14 @@ def register_source(name: str, data_source: Any) -> DataSource:
 @functools.lru_cache(maxsize=64)
 def source(name: str) -> DataSource:
   """The `DataSource` a `--dataset` value names.
+
+  Args:
+    name: a built-in or registered name (`DATASETS`, a TFDS image dataset), a
+      `prefix:PATH` kind ('tfds:NAME', 'npz:PATH', 'folder:PATH') or a
+      `package.module:object` path to your own source.
+
+  Returns:
+    The `DataSource` (one per name: the result is cached).
 
   Raises:
     ValueError: an unknown name, or a `module:object` path that does not
@@ -249,12 +277,26 @@ def source(name: str) -> DataSource:
 
 
 def check_dataset(name: str) -> None:
-  """ValueError unless `name` names a data source (see `source`)."""
+  """ValueError unless `name` names a data source (see `source`).
+
+  Args:
+    name: a `--dataset` value.
+
+  Raises:
+    ValueError: `name` names no data source.
+  """
   source(name)
 
 
 def needs_data_dir(name: str) -> bool:
-  """Whether the dataset `name` reads --data_dir (False for one that does not resolve)."""
+  """Whether the dataset `name` reads --data_dir (False for one that does not resolve).
+
+  Args:
+    name: a `--dataset` value.
+
+  Returns:
+    True if its source reads --data_dir.
+  """
   try:
     return source(name).needs_data_dir
   except ValueError:
@@ -332,6 +374,9 @@ def load_images(name: str, split: str, *, data_dir: str | None = None,
       `tfp_zoo_idx/<digest of the idx files>` under TFDS's data directory, so
       different idx files never share a prepared copy).
 
+  Returns:
+    uint8 images [N, H, W, C], in memory or as a `RandomAccessImages`.
+
   Raises:
     ValueError: for an unknown name or split.
     DatasetNotFoundError: if the data is not available offline (within seconds,
@@ -382,7 +427,18 @@ def estimated_size(name: str, data_dir: str | None = None
                    ) -> tuple[tuple[int, ...], int] | None:
   """(image shape, bytes of both splits in memory) of a dataset, read from its
   files' headers before loading it, where that is cheap: npz files and MNIST's
-  idx files; None otherwise (the shipped subset is small)."""
+  idx files; None otherwise (the shipped subset is small).
+
+  Args:
+    name: a `--dataset` value.
+    data_dir: the dataset's directory, for those that read one.
+
+  Returns:
+    (image shape (H, W, C), bytes of both splits as uint8), or None.
+
+  Raises:
+    ValueError: `name` names no data source.
+  """
   return source(name).size(data_dir)
 
 
@@ -425,7 +481,19 @@ def data_digest(name: str, data_dir: str | None = None) -> str | None:
 
 def load_counts(name: str, split: str, *, data_dir: str | None = None) -> np.ndarray | None:
   """The number of objects in each image of `split` (int32 [N]), for datasets
-  that record it (multi_mnist, for evaluation only); None for the others."""
+  that record it (multi_mnist, for evaluation only); None for the others.
+
+  Args:
+    name: a `--dataset` value.
+    split: 'train' or 'test'.
+    data_dir: the dataset's directory, for those that read one.
+
+  Returns:
+    int32 array [N], one count per image of the split, or None.
+
+  Raises:
+    ValueError: an unknown dataset or split.
+  """
   return _check_names(name, split).counts(split, data_dir)
 
 

@@ -243,6 +243,17 @@ class AlwsState(tf.Module):
   steps). With feature_map='learned' it also holds ψ_ω: an MLP from
   flattened x to F features (`network`), with a linear `head` that predicts
   the standardised regression targets (its training signal, `loss`).
+
+  Args:
+    input_size: the flattened observation's size for feature_map='learned'
+      (default None: no learned map).
+    num_targets: the number of regression targets the learned map's head
+      predicts (with `input_size`).
+    feature_size: F, the learned map's number of features (default 50).
+    hidden_size: width of the learned map's hidden layer (default 200).
+    seed: integer seed of the learned map's initial weights (default 0).
+    pca: (input size, components) for feature_map='pca' (default None: no
+      PCA); the projection is fitted by `fit_data`.
   """
 
   def __init__(self, *, input_size: int | None = None, num_targets: int | None = None,
@@ -313,10 +324,25 @@ AlwsFeatureMap = AlwsState  # the name of the learned-map state before it kept m
 @state_of("alws")
 def alws_state(model: models_base.LatentVariableModel, *, feature_map: str = "kernel",
                feature_size: int = 50, exponential_family: Any = "auto",
-               **unused_options) -> AlwsState:
+               **unused_options: Any) -> AlwsState:
   """The `AlwsState` that `alws` amortises its λ choice and monitor with, and
   that holds the learned map of feature_map='learned' or the whitened PCA of
-  feature_map='pca' (`feature_size` components; fit it with `fit_data`)."""
+  feature_map='pca' (`feature_size` components; fit it with `fit_data`).
+
+  Args:
+    model: the model to train; its observation distribution sizes the learned
+      map's input and targets.
+    feature_map: 'kernel' (default), 'pca' or 'learned'.
+    feature_size: F, features of the learned map or PCA components (default
+      50; PCA keeps at most the observation's size).
+    exponential_family: whether the learned map's head also predicts the
+      observation's natural parameters: True, False or 'auto' (default: for
+      the families `alws` regresses).
+    **unused_options: the estimator's other options, ignored here.
+
+  Returns:
+    A new `AlwsState` for `feature_map`.
+  """
   if feature_map == "kernel":
     return AlwsState()
   if feature_map == "pca":

@@ -286,6 +286,19 @@ def importance_log_weights(model: models_base.LatentVariableModel, x: tf.Tensor,
   reparameterised samples (gradients flow through z_k) unless `stop_latents`
   (score-function and wake-sleep estimators). Pass `guide` if the caller
   already built `model.guide(x)`, so the encoder runs once.
+
+  Args:
+    model: a `LatentVariableModel` with a guide.
+    x: a batch of observations, shape [batch, *input_shape].
+    seed: stateless seed, int32[2].
+    num_samples: K, latents drawn per example.
+    guide: `model.guide(x)` if already built (default None: built here).
+    stop_latents: whether to stop gradients through the samples (default
+      False: reparameterised).
+
+  Returns:
+    `LogWeights` with `log_weights`, `log_joint` and `log_guide` of shape
+    [K, batch] (nats) and the named `latents`, each [K, batch, ...event].
   """
   guide = model.guide(x) if guide is None else guide
   if stop_latents:
@@ -326,8 +339,21 @@ def score_function_log_weights(model: models_base.LatentVariableModel, x: tf.Ten
   non-reparameterised latent whose sample did depend on φ would get both a
   path and a score term.
 
+  Args:
+    model: a `LatentVariableModel` with a guide.
+    x: a batch of observations, shape [batch, *input_shape].
+    seed: stateless seed, int32[2].
+    num_samples: K, latents drawn per example.
+    continuous_latents: 'auto', 'reparameterize' or 'score_function'
+      (`CONTINUOUS_LATENTS`, described above).
+    estimator: the calling estimator's name, for the error message.
+
   Returns:
     (`LogWeights`, log q of the scored latents [K, batch]).
+
+  Raises:
+    ValueError: `continuous_latents` other than 'auto' for a guide without
+      continuous latents.
   """
   guide = model.guide(x)
   types = as_named(guide.reparameterization_type)

@@ -97,6 +97,15 @@ def bind(estimator: str | Callable[..., Objectives], **options: Any) -> BoundEst
   """Binds an estimator (a registered name, a `module:function` path, or a
   function) to its options, checked once by its spec.
 
+  Args:
+    estimator: a registered name, a `package.module:function` path, or an
+      estimator function.
+    **options: the estimator's options, e.g. `num_samples=5`.
+
+  Returns:
+    A `BoundEstimator` with the spec's name, the function, the options and
+    the state factory.
+
   Raises:
     ValueError: unknown estimator, unknown option, an option of the wrong type,
       non-finite or outside its allowed values, or an option that the other

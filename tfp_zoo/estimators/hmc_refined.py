@@ -56,6 +56,11 @@ class HmcStepSize(tf.Module):
 
   With `decaying=True` it also counts its updates (the gain's n); a run saved
   before the decaying gain has no counter and keeps the constant gain.
+
+  Args:
+    step_size: the initial step size ε > 0 (stored as log ε).
+    decaying: whether to count updates for the decaying gain (default True).
+    name: the module's name (default 'hmc_step_size').
   """
 
   def __init__(self, step_size: float, decaying: bool = True,
@@ -92,7 +97,25 @@ def hmc_state(model: Any, *, step_size: float = 0.1, adapt_step_size: bool = Tru
               target_accept_rate: float = 0.65, adaptation_rate: float = 0.05,
               adaptation_decay: float = 0.5,
               **unused_options: Any) -> HmcStepSize | None:
-  """The `HmcStepSize` that `hmc(..., adapt_step_size=True)` keeps (None otherwise)."""
+  """The `HmcStepSize` that `hmc(..., adapt_step_size=True)` keeps (None otherwise).
+
+  Args:
+    model: the model to train (unused: the step size does not depend on it).
+    step_size: the initial step size ε (default 0.1).
+    adapt_step_size: whether `hmc` adapts ε (default True); without it there
+      is no state.
+    target_accept_rate: `hmc`'s option (default 0.65); not needed to build
+      the state.
+    adaptation_rate: `hmc`'s option (default 0.05); not needed to build the
+      state.
+    adaptation_decay: κ (default 0.5); κ > 0 makes the state count its
+      updates for the decaying gain.
+    **unused_options: the estimator's other options, ignored here.
+
+  Returns:
+    A new `HmcStepSize` at `step_size`, or None when `adapt_step_size` is
+    False.
+  """
   del model
   return HmcStepSize(step_size, decaying=adaptation_decay > 0) if adapt_step_size else None
 

@@ -40,7 +40,20 @@ def _grouped_weights(model, x, seed, num_samples, num_groups, name):
                    "bounds; K=1 is the ELBO with M samples"))
 def miwae(model: models_base.LatentVariableModel, x: tf.Tensor, *, seed: tf.Tensor,
           num_samples: int = 5, num_groups: int = 1) -> base.Objectives:
-  """Negative MIWAE_{M,K} as both losses (metrics: 'miwae')."""
+  """Negative MIWAE_{M,K} as both losses (metrics: 'miwae').
+
+  Args:
+    model: a `LatentVariableModel` with a reparameterisable guide.
+    x: a batch of observations, shape [batch, *input_shape].
+    seed: stateless seed, int32[2].
+    num_samples: K, samples per group (default 5; K=1 is the ELBO with M samples).
+    num_groups: M, groups of K samples per example (default 1: the IWAE bound).
+
+  Returns:
+    `Objectives` whose two losses are the same tensor, the negative batch mean
+    of (1/M) Σ_m log (1/K) Σ_k w_{m,k} (nats), with `metrics['miwae']` its
+    negation.
+  """
   _, grouped = _grouped_weights(model, x, seed, num_samples, num_groups, "miwae")
   value = tf.reduce_mean(tfp.math.reduce_logmeanexp(grouped, axis=1), axis=0)
   loss = -tf.reduce_mean(value)
@@ -53,7 +66,21 @@ def miwae(model: models_base.LatentVariableModel, x: tf.Tensor, *, seed: tf.Tens
                    "samples"))
 def ciwae(model: models_base.LatentVariableModel, x: tf.Tensor, *, seed: tf.Tensor,
           num_samples: int = 5, beta: float = 0.5) -> base.Objectives:
-  """Negative β·ELBO + (1 − β)·IWAE_K as both losses (metrics: 'ciwae', 'iwae', 'elbo')."""
+  """Negative β·ELBO + (1 − β)·IWAE_K as both losses (metrics: 'ciwae', 'iwae', 'elbo').
+
+  Args:
+    model: a `LatentVariableModel` with a reparameterisable guide.
+    x: a batch of observations, shape [batch, *input_shape].
+    seed: stateless seed, int32[2].
+    num_samples: K, samples per example shared by both bounds (default 5).
+    beta: β in [0, 1], the weight of the ELBO (default 0.5; 1 is the ELBO, 0
+      the IWAE bound).
+
+  Returns:
+    `Objectives` whose two losses are the same tensor, the negative batch mean
+    of the combined bound (nats); metrics 'ciwae' (the bound), 'iwae' and
+    'elbo' (each bound alone, without gradient).
+  """
   log_weights, _ = _grouped_weights(model, x, seed, num_samples, 1, "ciwae")
   elbo_value = tf.reduce_mean(tf.reduce_mean(log_weights, axis=0))
   iwae_value = tf.reduce_mean(tfp.math.reduce_logmeanexp(log_weights, axis=0))
@@ -70,8 +97,16 @@ def piwae(model: models_base.LatentVariableModel, x: tf.Tensor, *, seed: tf.Tens
           num_samples: int = 5, num_groups: int = 1) -> base.Objectives:
   """θ: negative IWAE_{M·K}; φ: negative MIWAE_{M,K}, from the same samples.
 
+  Args:
+    model: a `LatentVariableModel` with a reparameterisable guide.
+    x: a batch of observations, shape [batch, *input_shape].
+    seed: stateless seed, int32[2].
+    num_samples: K, samples per group (default 5; K=1 gives φ the ELBO).
+    num_groups: M, groups per example (default 1); θ's bound uses all M·K.
+
   Returns:
-    `Objectives` with metrics 'iwae' and 'miwae'.
+    `Objectives` with `generative_loss` −IWAE_{M·K} and `guide_loss`
+    −MIWAE_{M,K} (batch means, nats), and metrics 'iwae' and 'miwae'.
   """
   log_weights, grouped = _grouped_weights(model, x, seed, num_samples, num_groups, "piwae")
   iwae_value = tf.reduce_mean(tfp.math.reduce_logmeanexp(log_weights, axis=0))

@@ -41,8 +41,24 @@ def vimco(model: models_base.LatentVariableModel, x: tf.Tensor, *, seed: tf.Tens
           num_samples: int = 5, continuous_latents: str = "auto") -> base.Objectives:
   """VIMCO surrogate as both losses; needs K ≥ 2 (metrics: 'iwae', 'ess').
 
-  `continuous_latents`: 'auto' (reparameterise them when the guide also has
-  discrete latents), 'reparameterize' or 'score_function' (score every latent).
+  Args:
+    model: a `LatentVariableModel` with a guide (discrete, continuous or both).
+    x: a batch of observations, shape [batch, *input_shape].
+    seed: stateless seed, int32[2].
+    num_samples: K ≥ 2 samples per example (default 5), each one's baseline
+      the other K − 1.
+    continuous_latents: 'auto' (default: reparameterise them when the guide
+      also has discrete latents), 'reparameterize' or 'score_function' (score
+      every latent).
+
+  Returns:
+    `Objectives` whose two losses are the same surrogate: its value is the
+    negative mean IWAE_K bound, its φ-gradient VIMCO's; metrics 'iwae' (the
+    bound, nats) and 'ess' (mean effective sample size).
+
+  Raises:
+    ValueError: `continuous_latents` other than 'auto' for a guide without
+      continuous latents.
   """
   x, num_samples = base.check_particles(model, x, num_samples, "vimco")
   base.require_guide(model, "vimco")

@@ -26,7 +26,7 @@ ones are reparameterised and only the discrete ones scored, as Eslami et al.
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import tensorflow as tf
@@ -48,6 +48,18 @@ class NvilBaseline(tf.Module):
 
   `trainable_variables` (ψ, empty without the learned part) are trained with
   the guide's optimizer; the moving average is updated by `nvil` itself.
+
+  Args:
+    input_shape: the observation's event shape (b_ψ reads x flattened).
+    learned: whether to add the learned part b_ψ, an MLP with one hidden
+      layer (default True; False keeps only the moving average c).
+    hidden_size: width of b_ψ's hidden layer (default 100).
+    decay: α in [0, 1), the moving average's decay (default 0.9).
+    seed: integer seed of b_ψ's initial weights (default 0).
+    name: the module's name (default: the class's).
+
+  Raises:
+    ValueError: `decay` outside [0, 1).
   """
 
   def __init__(self, input_shape: Sequence[int], *, learned: bool = True,
@@ -93,8 +105,19 @@ class NvilBaseline(tf.Module):
 
 @state_of("nvil")
 def nvil_state(model: models_base.LatentVariableModel, *, baseline: str = "learned",
-               **unused_options) -> NvilBaseline | None:
-  """The `NvilBaseline` that `nvil(..., baseline=baseline)` needs (None for 'none')."""
+               **unused_options: Any) -> NvilBaseline | None:
+  """The `NvilBaseline` that `nvil(..., baseline=baseline)` needs (None for 'none').
+
+  Args:
+    model: the model to train; its joint gives the observation's event shape.
+    baseline: 'learned' (default: moving average plus b_ψ), 'moving_average'
+      or 'none'.
+    **unused_options: the estimator's other options, ignored here (checked by
+      its spec like `baseline`).
+
+  Returns:
+    A new `NvilBaseline`, or None for baseline='none'.
+  """
   if baseline == "none":
     return None
   # The observation's event shape, from the joint: any model honouring the contract.

@@ -50,8 +50,16 @@ def dreg(model: models_base.LatentVariableModel, x: tf.Tensor, *, seed: tf.Tenso
          num_samples: int = 5) -> base.Objectives:
   """IWAE for θ, doubly reparameterised IWAE gradient for φ.
 
+  Args:
+    model: a `LatentVariableModel` with a reparameterisable guide.
+    x: a batch of observations, shape [batch, *input_shape].
+    seed: stateless seed, int32[2].
+    num_samples: K importance samples per example (default 5).
+
   Returns:
-    `Objectives` with metrics 'iwae' and 'ess'.
+    `Objectives` with `generative_loss` the negative mean IWAE_K bound, a
+    `guide_loss` whose φ-gradient is the DReG estimator, and metrics 'iwae'
+    (the bound, nats) and 'ess' (mean effective sample size, 1 to K).
   """
   x, _, weights = _weights(model, x, seed, num_samples, "dreg")
   bound = tfp.math.reduce_logmeanexp(weights.log_weights, axis=0)
@@ -71,12 +79,18 @@ def stl(model: models_base.LatentVariableModel, x: tf.Tensor, *, seed: tf.Tensor
   """The ELBO or IWAE bound for θ; sticking-the-landing gradient for φ.
 
   Args:
+    model: a `LatentVariableModel` with a reparameterisable guide.
+    x: a batch of observations, shape [batch, *input_shape].
+    seed: stateless seed, int32[2].
+    num_samples: K samples per example (default 1).
     bound: 'elbo' (weights 1/K: unbiased for ∇φ ELBO) or 'iwae' (weights w̃_k:
       biased for ∇φ IWAE_K when K > 1, Tucker et al. 2019; use `dreg` for an
       unbiased path derivative of the IWAE bound).
 
   Returns:
-    `Objectives` with the metric named by `bound`.
+    `Objectives` with `generative_loss` the negative mean bound, a
+    `guide_loss` whose φ-gradient is the path derivative alone, and the
+    metric named by `bound` (the bound, nats).
   """
   x, num_samples, weights = _weights(model, x, seed, num_samples, "stl")
   if bound == "iwae":

@@ -316,7 +316,15 @@ def unregister(name: str) -> None:
 
 def state_of(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
   """Decorates estimator `name`'s state factory: its options are checked by
-  the estimator's spec before the state is built."""
+  the estimator's spec before the state is built.
+
+  Args:
+    name: the estimator's registered name.
+
+  Returns:
+    A decorator that wraps `factory(model, **options)` so that the options
+    are validated by `name`'s spec first.
+  """
   def decorate(factory: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(factory)
     def checked(model: Any, **options: Any) -> Any:
@@ -331,17 +339,33 @@ def _first_line(doc: str | None) -> str:
 
 
 def names() -> tuple[str, ...]:
-  """Names of the registered estimators (built-in, and plugins imported so far)."""
+  """Names of the registered estimators (built-in, and plugins imported so far).
+
+  Returns:
+    The names, sorted.
+  """
   return _SPECS.names()
 
 
 def specs() -> tuple[EstimatorSpec, ...]:
-  """The registered specs, by name."""
+  """The registered specs, by name.
+
+  Returns:
+    The `EstimatorSpec` of each registered estimator, sorted by name.
+  """
   return tuple(_SPECS.lookup(n) for n in _SPECS.names())
 
 
 def get_spec(estimator: str | Callable[..., Any]) -> EstimatorSpec:
   """The spec of a registered name, a `module:object` path, or a function.
+
+  Args:
+    estimator: a registered name, a `package.module:function` path, or an
+      estimator function (decorated with `register`, or not: then its spec
+      is read from its signature, `spec_from_function`).
+
+  Returns:
+    The `EstimatorSpec`.
 
   Raises:
     ValueError: an unknown name (listing the known ones), or a path that does
@@ -366,6 +390,15 @@ def spec_from_function(fn: Callable[..., Any], name: str | None = None) -> Estim
   """The spec of an undecorated estimator function (the documented protocol):
   `fn(model, x, *, seed, **options) -> Objectives`, its options its keyword
   parameters with their defaults and annotations; latents undeclared.
+
+  Args:
+    fn: the estimator function.
+    name: its name in messages and the spec (default: `fn.__name__`); a
+      `module:function` path when imported from one.
+
+  Returns:
+    An `EstimatorSpec` (cached per function and name) whose `fn` checks the
+    options on every call.
 
   Raises:
     ValueError: one line naming what the function lacks.
@@ -406,23 +439,58 @@ Estimator = Callable[..., base.Objectives]
 
 def get(name: str) -> Estimator:
   """The estimator function registered as `name`, or imported from a
-  `module:function` path (ValueError lists the known ones)."""
+  `module:function` path (ValueError lists the known ones).
+
+  Args:
+    name: a registered name (`names()`) or a `package.module:function` path.
+
+  Returns:
+    The estimator `(model, x, *, seed, **options) -> Objectives`, its options
+    checked by its spec on every call.
+
+  Raises:
+    ValueError: an unknown name, or a path that names no estimator.
+  """
   return get_spec(name).fn
 
 
 def check_options(name: str, options: Mapping[str, Any]) -> None:
-  """Raises ValueError naming the estimator's options if `options` has others."""
+  """Raises ValueError naming the estimator's options if `options` has others.
+
+  Args:
+    name: a registered estimator name or `module:function` path.
+    options: option names and values; only the names are checked here (the
+      arguments every estimator takes, such as `seed`, are ignored).
+
+  Raises:
+    ValueError: an unknown estimator, or an option it does not take.
+  """
   get_spec(name).check_names({k: v for k, v in options.items() if k not in NOT_OPTIONS})
 
 
 def accepts(name: str, option: str) -> bool:
-  """Whether estimator `name` takes the keyword `option` (e.g. 'num_samples')."""
+  """Whether estimator `name` takes the keyword `option` (e.g. 'num_samples').
+
+  Args:
+    name: a registered estimator name or `module:function` path.
+    option: a keyword option's name.
+
+  Returns:
+    True if `option` is one of the estimator's options.
+  """
   return option in get_spec(name).options
 
 
 def default_num_samples(name: str) -> int | None:
   """Estimator `name`'s own default K (its `num_samples` default: 1 for elbo,
-  5 for iwae), the same from Python and from the launcher; None without K."""
+  5 for iwae), the same from Python and from the launcher; None without K.
+
+  Args:
+    name: a registered estimator name or `module:function` path.
+
+  Returns:
+    The default of its `num_samples` option, or None if it has none.
+  """
   return get_spec(name).default_num_samples
 
 
@@ -431,12 +499,27 @@ def make_state(name: str, model: Any, **options: Any) -> tf.Module | None:
 
   Pass it to the estimator as `state=` at every step, train its
   `trainable_variables` with the guide's, and checkpoint it.
+
+  Args:
+    name: a registered estimator name or `module:function` path.
+    model: the model the estimator will train.
+    **options: the estimator's options (those that shape its state are read).
+
+  Returns:
+    A new `tf.Module` of the estimator's state, or None if it keeps none.
   """
   return get_spec(name).make_state(model, **options)
 
 
 def state_factory(name: str) -> Callable[..., tf.Module | None] | None:
-  """The state factory of estimator `name`, or None if it keeps no state."""
+  """The state factory of estimator `name`, or None if it keeps no state.
+
+  Args:
+    name: a registered estimator name or `module:function` path.
+
+  Returns:
+    `(model, **options) -> tf.Module | None` (see `make_state`), or None.
+  """
   return get_spec(name).state
 
 

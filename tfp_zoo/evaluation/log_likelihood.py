@@ -41,7 +41,20 @@ def log_likelihood_weights(model: models_base.LatentVariableModel, x: tf.Tensor,
                            proposal: str = "guide") -> tf.Tensor:
   """Importance log-weights [num_samples, batch].
 
-  `proposal`: 'guide' (the prior for a model without one) or 'prior'.
+  Args:
+    model: a `LatentVariableModel`.
+    x: observations [batch, *input_shape].
+    seed: stateless seed, int32[2].
+    num_samples: K, samples per example.
+    proposal: 'guide' (default; the prior for a model without one) or
+      'prior'.
+
+  Returns:
+    log w_k = log p(x, z_k) − log r(z_k), z_k from the proposal r: a tensor
+    [K, batch] (with the prior: log p(x | z_k)).
+
+  Raises:
+    ValueError: an unknown `proposal`.
   """
   estimators_base.check_choice(proposal, PROPOSALS, "proposal", "log_likelihood")
   if proposal == "guide" and model.guide_variables:
@@ -104,6 +117,19 @@ def ais_log_likelihood(model: models_base.LatentVariableModel, x: Any, *, seed: 
   (or `proposal='guide'`) to p(z | x); returns the same `LogLikelihood`
   tuple. See `tfp_zoo.evaluation.annealed_importance.ais_log_likelihood` (which calls K
   `num_chains`) for the method and its references.
+
+  Args:
+    model: a `LatentVariableModel` with real latents.
+    x: observations [batch, *input_shape].
+    seed: stateless seed, int32[2].
+    num_samples: K, independent AIS chains per example (default 16).
+    num_steps: annealing steps, one HMC transition each (default 2000).
+    step_size: the HMC step size, a positive finite number (default 0.1).
+    num_leapfrog_steps: leapfrog steps per transition (default 2).
+    proposal: where the chains start: 'prior' (default) or 'guide'.
+
+  Returns:
+    `LogLikelihood(log_likelihood, ess, stderr)`, each of shape [batch].
   """
   return annealed_importance.ais_log_likelihood(
       model, x, seed=seed, num_chains=num_samples, num_steps=num_steps, step_size=step_size,
@@ -111,7 +137,16 @@ def ais_log_likelihood(model: models_base.LatentVariableModel, x: Any, *, seed: 
 
 
 class DatasetLogLikelihood(NamedTuple):
-  """Averages over a dataset of `log_likelihood` results."""
+  """Averages over a dataset of `log_likelihood` results.
+
+  Attributes:
+    mean: mean over examples of log p̂(x), in nats.
+    stderr: standard error of that mean over the examples (0 for one example).
+    mean_ess: mean effective sample size (out of `num_samples`).
+    num_examples: the number of examples averaged.
+    num_samples: K, importance samples per example.
+    bits_per_dim: −mean in bits per pixel, for 8-bit data only (else None).
+  """
   mean: float          # mean over examples of log p̂(x)
   stderr: float        # standard error of that mean over the examples
   mean_ess: float      # mean effective sample size (out of num_samples)
@@ -133,6 +168,27 @@ def dataset_log_likelihood(
   (shape, finite, in the model's support) before the first batch. `estimate(x,
   seed)` replaces importance sampling (e.g. `annealed_importance`'s AIS);
   otherwise `proposal` and `precision` are those of `log_likelihood`.
+
+  Args:
+    model: a `LatentVariableModel`.
+    images: observations [N, *input_shape] (float, as the model takes them).
+    seed: stateless seed, int32[2]; each batch gets its own split of it.
+    num_samples: K, importance samples per example (default 5000).
+    batch_size: examples per batch (default 100).
+    chunk_size: particles drawn at once (default 250; `log_likelihood`).
+    progress: `progress(done, total)` called after each batch (default None).
+    estimate: `estimate(x, seed) -> LogLikelihood` to use instead of
+      importance sampling (default None).
+    proposal: 'guide' (default) or 'prior'.
+    precision: the networks' arithmetic (default 'float32').
+
+  Returns:
+    `DatasetLogLikelihood` with the mean log p̂(x) in nats, its standard
+    error, the mean ESS, and bits per dimension for 8-bit data.
+
+  Raises:
+    ValueError: `batch_size` not a positive integer, `images` of the wrong
+      shape, non-finite or outside the model's support, or a bad seed.
   """
   batch_size = estimators_base.check_num_samples(batch_size, "dataset_log_likelihood",
                                                  name="batch_size")
@@ -185,6 +241,21 @@ def gradient_snr(estimator: Callable[..., Any], model: models_base.LatentVariabl
   SNR = |mean| / standard deviation over draws, per component of θ and φ
   (Rainforth et al. 2018, "Tighter variational bounds are not necessarily
   better"); each group's gradient is that of its own loss.
+
+  Args:
+    estimator: an estimator function `(model, x, *, seed, **options)`.
+    model: the `LatentVariableModel` whose gradients are measured.
+    x: a batch of observations [batch, *input_shape].
+    num_draws: independent gradient draws, an integer ≥ 2.
+    seed: stateless seed, int32[2]; each draw gets its own split of it.
+    **estimator_options: passed to `estimator`, e.g. `num_samples=10`.
+
+  Returns:
+    `GradientSNR` with the per-component SNRs of θ and φ, their means and the
+    estimator's mean 'ess' metric.
+
+  Raises:
+    ValueError: `num_draws` not an integer ≥ 2, or bad observations or seed.
   """
   if not isinstance(num_draws, int) or num_draws < 2:
     raise ValueError(f"num_draws must be an integer >= 2, got {num_draws!r}")

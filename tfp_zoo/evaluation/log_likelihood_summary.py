@@ -18,7 +18,14 @@ __all__ = ["LogLikelihood", "summarize_log_weights"]
 
 
 class LogLikelihood(NamedTuple):
-  """Per-example results of `log_likelihood`, each of shape [batch]."""
+  """Per-example results of `log_likelihood`, each of shape [batch].
+
+  Attributes:
+    log_likelihood: the estimate log p̂(x) = log (1/K) Σ_k w_k, in nats (a
+      lower bound on log p(x) in expectation).
+    ess: the effective sample size (Σ w_k)² / Σ w_k², between 1 and K.
+    stderr: the delta-method standard error of log p̂(x), sqrt(1/ESS − 1/K).
+  """
   log_likelihood: tf.Tensor
   ess: tf.Tensor
   stderr: tf.Tensor
@@ -29,6 +36,13 @@ def summarize_log_weights(log_weights: tf.Tensor, num_samples: Any) -> LogLikeli
 
   `num_samples` is K, which may be a tensor; rows beyond it must be −inf
   (padding: weight zero, so they change neither the sums nor the ESS).
+
+  Args:
+    log_weights: log w_k [K', batch] with K' ≥ K, rows beyond K −inf.
+    num_samples: K, the number of real weights (int or scalar tensor).
+
+  Returns:
+    `LogLikelihood(log_likelihood, ess, stderr)`, each of shape [batch].
   """
   k = tf.cast(num_samples, log_weights.dtype)
   estimate = tf.reduce_logsumexp(log_weights, axis=0) - tf.math.log(k)

@@ -128,7 +128,18 @@ def _observation_mean(dist: Any) -> tf.Tensor:
 def sample_with_means(model: base.LatentVariableModel, num_samples: int | tf.Tensor,
                       seed: tf.Tensor) -> dict[str, tf.Tensor]:
   """`model.joint().sample(num_samples, seed)` as a dict, with 'x' as float32
-  and 'x_mean' = E[x | z] of the same draws."""
+  and 'x_mean' = E[x | z] of the same draws.
+
+  Args:
+    model: a `LatentVariableModel`.
+    num_samples: N, draws from the joint (int or scalar tensor).
+    seed: stateless seed, int32[2].
+
+  Returns:
+    A dict with each latent's draws [N, ...event], 'x' (float32 [N,
+    *input_shape]) and 'x_mean' (float32, the shape of 'x'; a draw where the
+    observation has no closed-form mean).
+  """
   joint = model.joint()
   values = joint.sample(num_samples, seed=seed)
   # The same draws, with their distributions: x's distribution gives its mean.
@@ -141,7 +152,17 @@ def sample_with_means(model: base.LatentVariableModel, num_samples: int | tf.Ten
 
 def decode(model: base.LatentVariableModel, latents: dict[str, tf.Tensor],
            seed: tf.Tensor) -> dict[str, tf.Tensor]:
-  """'x_mean' = E[x | z] and one draw 'x' given every latent of the joint."""
+  """'x_mean' = E[x | z] and one draw 'x' given every latent of the joint.
+
+  Args:
+    model: a `LatentVariableModel`.
+    latents: a value for every latent of the joint, by name, each
+      [N, ...event].
+    seed: stateless seed, int32[2], of the draw of x.
+
+  Returns:
+    A dict with 'x_mean' and 'x', float32 [N, *input_shape].
+  """
   joint = model.joint()
   value = [latents[n] for n in as_named(joint.dtype) if n != base.OBSERVATION] + [None]
   dists, values = joint.sample_distributions(value=value, seed=seed)

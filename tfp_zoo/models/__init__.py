@@ -24,29 +24,68 @@ __all__ = ["LatentVariableModel", "AIR", "DiscreteVAE", "GaussianMixture", "Hype
 
 
 def check_hparams(name: str, hparams: dict[str, Any]) -> None:
-  """Raises ValueError naming the model's hyperparameters if `hparams` has others."""
+  """Raises ValueError naming the model's hyperparameters if `hparams` has others.
+
+  Args:
+    name: a registered model name or `package.module:Class` path.
+    hparams: hyperparameter names and values; only the names are checked.
+
+  Raises:
+    ValueError: an unknown model, or a name its class does not take.
+  """
   get_spec(name).check_names(hparams)
 
 
 def hparam_names(name: str) -> tuple[str, ...]:
-  """The hyperparameters model `name` accepts (keyword arguments of its class)."""
+  """The hyperparameters model `name` accepts (keyword arguments of its class).
+
+  Args:
+    name: a registered model name or `package.module:Class` path.
+
+  Returns:
+    The names of its constructor's keyword parameters (not `input_shape`,
+    `name`).
+  """
   return get_spec(name).hparam_names()
 
 
 def hparam_defaults(name: str) -> dict[str, Any]:
   """Model `name`'s hyperparameters with their default values (None where the
-  model derives the value from others)."""
+  model derives the value from others).
+
+  Args:
+    name: a registered model name or `package.module:Class` path.
+
+  Returns:
+    A dict from each hyperparameter that has a default to that default.
+  """
   return get_spec(name).hparam_defaults()
 
 
 def get_class(name: str) -> type[LatentVariableModel]:
   """The class registered as `name`, or imported from a `module:Class` path
-  (ValueError lists the known ones)."""
+  (ValueError lists the known ones).
+
+  Args:
+    name: a registered model name or `package.module:Class` path.
+
+  Returns:
+    The `LatentVariableModel` subclass.
+  """
   return get_spec(name).cls
 
 
 def get(name: str, *, input_shape: Sequence[int], **hparams: Any) -> LatentVariableModel:
   """Builds model `name` for observations of `input_shape` with `hparams`.
+
+  Args:
+    name: a registered model name (`names()`) or `package.module:Class` path.
+    input_shape: the shape of one observation, e.g. (28, 28, 1).
+    **hparams: the class's keyword arguments; text values are read as the
+      launcher reads them ('2' -> 2, '100-50' -> (100, 50)).
+
+  Returns:
+    The new model.
 
   Raises:
     ValueError: for an unknown name (listing the known ones) or hyperparameter.

@@ -117,6 +117,14 @@ class LatentVariableModel(tf.Module, abc.ABC):
     hierarchical guide q(z1|x) q(z2|z1) is the reverse of the model's; the
     estimators therefore match guide and model parts by name.
   * `generative_variables` (θ) and `guide_variables` (φ) are disjoint tuples.
+
+  Args:
+    input_shape: the shape of one observation, e.g. (28, 28, 1); non-empty,
+      every dimension positive.
+    name: the module's name (default: the class's).
+
+  Raises:
+    ValueError: an empty `input_shape` or a dimension that is not positive.
   """
 
   def __getattr__(self, name: str) -> Any:

@@ -31,7 +31,20 @@ __all__ = ["GaussianMixture"]
                    "guide; exact log p(x) and p(c | x) by enumeration: the discrete-latent "
                    "yardstick (Le et al. 2019, 20 components)"))
 class GaussianMixture(base.LatentVariableModel):
-  """Mixture of `num_components` isotropic Gaussians; latent 'c' is categorical."""
+  """Mixture of `num_components` isotropic Gaussians; latent 'c' is categorical.
+
+  Args:
+    input_shape: the shape of one observation.
+    num_components: C ≥ 2, the number of components (default 20); the means
+      start spread over [−C, C] on the first axis.
+    scale: σ > 0, every component's standard deviation (fixed; default 1.0).
+    hidden_size: width of the guide's hidden layer (default 16).
+    seed: integer seed of the initial means and guide weights (default 0).
+    name: the module's name (default: the class's).
+
+  Raises:
+    ValueError: `num_components` < 2 or `scale` ≤ 0.
+  """
 
   def __init__(self, input_shape: Sequence[int], *, num_components: int = 20,
                scale: float = 1.0, hidden_size: int = 16, seed: int = 0,

@@ -39,6 +39,16 @@ class SigmoidBeliefNet(base.LatentVariableModel):
   """L binary latent layers; `layer_sizes` lists them from the top down.
 
   Latent names: 'h{L}' (top) ... 'h1' (next to x), in the joint's order.
+
+  Args:
+    input_shape: the shape of one observation (Bernoulli pixels).
+    layer_sizes: the latent layers' sizes from the top down, an int for one
+      layer (default (200, 200)).
+    seed: integer seed of the initial weights (default 0).
+    name: the module's name (default: the class's).
+
+  Raises:
+    ValueError: `layer_sizes` empty or not positive integers.
   """
 
   def __init__(self, input_shape: Sequence[int], *,

@@ -120,6 +120,14 @@ def register(name: str, *, latents: str, summary: str | None = None
     latents: one of `LATENT_KINDS`: what its guide's latents are.
     summary: what it is, for the docs tables (default: the docstring's first
       paragraph).
+
+  Returns:
+    A class decorator that registers the class, sets its `spec` and returns
+    it unchanged otherwise.
+
+  Raises:
+    ValueError: `latents` not one of `LATENT_KINDS`; (when decorating) `name`
+      already registered by another class.
   """
   if latents not in LATENT_KINDS:
     raise ValueError(f"register({name!r}): latents={latents!r}; one of "
@@ -144,16 +152,33 @@ def register(name: str, *, latents: str, summary: str | None = None
 
 
 def names() -> tuple[str, ...]:
-  """Names of the registered models (built-in, and plugins imported so far)."""
+  """Names of the registered models (built-in, and plugins imported so far).
+
+  Returns:
+    The names, sorted.
+  """
   return _SPECS.names()
 
 
 def specs() -> tuple[ModelSpec, ...]:
+  """The registered specs, by name.
+
+  Returns:
+    The `ModelSpec` of each registered model, sorted by name.
+  """
   return tuple(_SPECS.lookup(n) for n in _SPECS.names())
 
 
 def get_spec(model: str | type) -> ModelSpec:
   """The spec of a registered name, a `module:Class` path, or a class.
+
+  Args:
+    model: a registered name, a `package.module:Class` path, or a
+      `LatentVariableModel` subclass (registered or not: then its spec is
+      read from its constructor).
+
+  Returns:
+    The `ModelSpec`.
 
   Raises:
     ValueError: an unknown name (listing the known ones), or a path that does

@@ -30,6 +30,13 @@ ACTIVATIONS: dict[str, Callable[[tf.Tensor], tf.Tensor]] = {
 def parse_sizes(value: int | str | Sequence[int], name: str) -> tuple[int, ...]:
   """Layer sizes from one int, a sequence, or the launcher's text ('100-50').
 
+  Args:
+    value: an int, a sequence of ints, or text of ints joined by '-'.
+    name: the argument's name, for the error message.
+
+  Returns:
+    The sizes as a tuple of Python ints.
+
   Raises:
     ValueError: naming the argument and the accepted forms, unless every size
       is a positive int.
@@ -54,6 +61,10 @@ def parse_sizes(value: int | str | Sequence[int], name: str) -> tuple[int, ...]:
 def check_positive_or_unset(name: str, value: Any) -> None:
   """A size given explicitly is honoured or refused, never replaced by a default.
 
+  Args:
+    name: the argument's name, for the error message.
+    value: None (unset) or the given size.
+
   Raises:
     ValueError: naming the argument, unless `value` is None or a positive int.
   """
@@ -64,7 +75,15 @@ def check_positive_or_unset(name: str, value: Any) -> None:
 
 
 def flatten_event(x: tf.Tensor, event_ndims: int) -> tf.Tensor:
-  """Reshapes `[..., *event_shape]` to `[..., prod(event_shape)]`."""
+  """Reshapes `[..., *event_shape]` to `[..., prod(event_shape)]`.
+
+  Args:
+    x: a tensor whose last `event_ndims` axes are the event.
+    event_ndims: the number of event axes (1 returns `x` unchanged).
+
+  Returns:
+    `x` with its event axes flattened into one.
+  """
   if event_ndims == 1:
     return x
   shape = tf.shape(x)
@@ -72,7 +91,18 @@ def flatten_event(x: tf.Tensor, event_ndims: int) -> tf.Tensor:
 
 
 class Dense(tf.Module):
-  """An affine layer `y = x W + b` over the last axis of an input of any rank."""
+  """An affine layer `y = x W + b` over the last axis of an input of any rank.
+
+  Calling it maps [..., input_size] to [..., output_size], in the input's
+  dtype under mixed precision.
+
+  Args:
+    input_size: the input's last dimension.
+    output_size: the output's last dimension.
+    seed: stateless seed of the Glorot-uniform weights (two integers); the
+      bias starts at zero.
+    name: the module's name (default: the class's).
+  """
 
   def __init__(self, input_size: int, output_size: int, *, seed: Sequence[int],
                name: str | None = None):
@@ -102,7 +132,18 @@ class Dense(tf.Module):
 
 
 class MLP(tf.Module):
-  """A stack of `Dense` layers with an activation between them (none at the end)."""
+  """A stack of `Dense` layers with an activation between them (none at the end).
+
+  Args:
+    sizes: the input size, each hidden size, then the output size (at least
+      two entries).
+    activation: a key of `ACTIVATIONS` (default 'tanh').
+    seed: stateless seed of the weights (two integers), split per layer.
+    name: the module's name (default: the class's).
+
+  Raises:
+    ValueError: fewer than two sizes, or an unknown activation.
+  """
 
   def __init__(self, sizes: Sequence[int], *, activation: str = "tanh",
                seed: Sequence[int], name: str | None = None):
@@ -134,6 +175,12 @@ class LSTMCell(tf.Module):
   dimensions broadcast against each other (a guide's state [batch, n] meets
   inputs [particles, batch, m] after its first sampled step). The forget
   gate's bias starts at 1 (Jozefowicz et al. 2015).
+
+  Args:
+    input_size: the input's last dimension m.
+    hidden_size: n, the size of the state h and the cell c.
+    seed: stateless seed of the weights (two integers).
+    name: the module's name (default: the class's).
   """
 
   def __init__(self, input_size: int, hidden_size: int, *, seed: Sequence[int],

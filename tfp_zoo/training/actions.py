@@ -40,7 +40,15 @@ _FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 def finite_scalar(value: Any) -> float | None:
   """`value` as a float if it is a finite number in float32 (the dtype summaries
-  are written in: 1e300 is finite in float64, inf in float32), else None."""
+  are written in: 1e300 is finite in float64, inf in float32), else None.
+
+  Args:
+    value: anything `float()` takes (a Python or NumPy number, a scalar
+      tensor), or anything else.
+
+  Returns:
+    The float, or None if `value` is not a number or not finite in float32.
+  """
   try:
     value = float(value)
   except (TypeError, ValueError, OverflowError):

@@ -35,6 +35,16 @@ __all__ = ["train"]
 def train(config: config_lib.TrainConfig) -> dict[str, Any]:
   """Trains (or resumes) the run described by `config`; returns final metrics.
 
+  Args:
+    config: the run's `TrainConfig` (validated here).
+
+  Returns:
+    A dict with 'step' (the last step), 'train' (the last logged training
+    metrics) and, for a run that reached its end, 'parameter_checksum' and,
+    on the chief, 'test' (the final evaluation's `DatasetLogLikelihood`
+    fields, also written to results.json); a run stopped by a signal has
+    'stopped_by' instead.
+
   Raises:
     ConfigError: a bad configuration, or flags the workdir's run cannot take.
     DatasetNotFoundError, DatasetError: data missing offline, or damaged.

@@ -20,16 +20,17 @@ class Progress:
   def __init__(self, label: str, total: int, *, start: int = 0, unit: str = "step",
                stream: TextIO | None = None, max_seconds: float = 0.0,
                enabled: bool = True):
-    """A progress reporter for `total` units of work.
+    """`max_seconds` > 0: the work also stops after that long (eta is the
+    sooner end, and the line says which).
 
     Args:
-      label: the line's first word(s), e.g. "train".
-      total: units of work in all.
-      start: units already done (a resumed run).
-      unit: what a unit is, for the rate ("step", "examples").
-      stream: where lines go (default stdout).
-      max_seconds: > 0: the work also stops after that long (eta is the sooner
-        end, and the line says which).
+      label: the line's first word, e.g. 'train'.
+      total: the amount of work, in `unit`s.
+      start: the amount already done when timing starts (default 0; a resumed
+        run's step), so the rate counts only this process's work.
+      unit: what is counted, for the rate (default 'step').
+      stream: where lines go (default: standard output).
+      max_seconds: a time budget in seconds (default 0: none).
       enabled: False prints nothing (a multi-worker run's non-chief workers).
     """
     self.enabled = enabled

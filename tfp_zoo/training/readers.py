@@ -101,8 +101,15 @@ def test_images(config: config_lib.TrainConfig, *, limit: int | None = None) -> 
 def restore_model(workdir: str) -> tuple[models.LatentVariableModel, config_lib.TrainConfig, int]:
   """Rebuilds a workdir's model and loads its latest checkpoint (read only).
 
+  Args:
+    workdir: a training run's directory.
+
   Returns:
-    (model, config, step).
+    (model, config, step): the `LatentVariableModel` with the checkpoint's
+    weights, the run's `TrainConfig` and the checkpoint's step.
+
+  Raises:
+    ConfigError: no config.json or no checkpoint in `workdir`.
   """
   config = load_config(workdir)
   directory = os.path.join(workdir, CHECKPOINT_DIR)
@@ -146,6 +153,29 @@ def evaluate_workdir(workdir: str, *, num_samples: int = _EVAL.num_samples,
   `precision`: the networks' arithmetic for importance sampling ('bfloat16'
   is faster on TPUs and AVX512-BF16 CPUs; `benchmarks/RESULTS.md` measures
   its agreement with float32).
+
+  Args:
+    workdir: a training run's directory with at least one checkpoint.
+    num_samples: K, importance samples or AIS chains per example (default
+      5000).
+    num_examples: evaluate the first N test examples (default 0: all).
+    seed: integer seed (default 0 reproduces the training run's final
+      evaluation).
+    batch_size: examples per batch (default 100).
+    chunk_size: particles drawn at once, bounding memory (default 250).
+    method: 'is' (default) or 'ais'.
+    ais_steps: AIS annealing steps (default 2000).
+    ais_step_size: AIS HMC leapfrog step size (default 0.1).
+    ais_proposal: AIS initial distribution, 'prior' (default) or 'guide'.
+    precision: 'float32' (default) or 'bfloat16', for method='is'.
+
+  Returns:
+    `DatasetLogLikelihood` of the test examples (mean log p̂(x) in nats).
+
+  Raises:
+    ConfigError: a bad argument (in the launcher's words), no checkpoint, or
+      method='ais' for a model without real latents.
+    NonFiniteResultError: the estimate is not finite.
   """
   launcher_configs.EvaluateConfig(
       workdir=workdir, num_samples=num_samples, method=method, ais_steps=ais_steps,

@@ -63,7 +63,17 @@ def _resolves(get_spec: Any, name: str) -> bool:
 
 
 def load_config(workdir: str) -> config_lib.TrainConfig:
-  """Reads the config a run saved in `workdir`."""
+  """Reads the config a run saved in `workdir`.
+
+  Args:
+    workdir: a training run's directory.
+
+  Returns:
+    The run's `TrainConfig`, as it saved it in config.json.
+
+  Raises:
+    ConfigError: no config.json, or one that is not a valid run configuration.
+  """
   return load_saved_run(workdir)[0]
 
 

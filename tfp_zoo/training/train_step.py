@@ -45,6 +45,16 @@ def make_optimizer(learning_rate: float, variables: tuple[tf.Variable, ...], *,
   made the whole VAE train step 4-10% slower on CPU (benchmarks/throughput.py).
   `loss_scale` wraps it in a dynamic `LossScaleOptimizer` (float16 training):
   it skips a step whose gradients overflow and lowers the scale.
+
+  Args:
+    learning_rate: Adam's learning rate.
+    variables: the variables it will update (its slots are created for
+      them); may be empty.
+    loss_scale: wrap it in a `LossScaleOptimizer` (default False).
+
+  Returns:
+    A `tf_keras.optimizers.legacy.Adam`, or a `LossScaleOptimizer` around
+    one.
   """
   optimizer = tf_keras.optimizers.legacy.Adam(learning_rate)
   if variables:
@@ -53,7 +63,15 @@ def make_optimizer(learning_rate: float, variables: tuple[tf.Variable, ...], *,
 
 
 def step_seed(seed: int | tf.Tensor, step: tf.Tensor) -> tf.Tensor:
-  """The stateless seed of training step `step`: a pure function of (seed, step)."""
+  """The stateless seed of training step `step`: a pure function of (seed, step).
+
+  Args:
+    seed: the run's integer seed.
+    step: the step number (integer scalar).
+
+  Returns:
+    int32[2], `fold_in((seed, 1), step)`.
+  """
   base = tf.stack([tf.cast(seed, tf.int32), tf.constant(1, tf.int32)])
   return tf.random.experimental.stateless_fold_in(base, tf.cast(step, tf.int32))
 
@@ -119,6 +137,26 @@ def make_train_step(model: LatentVariableModel,
   model's own samples); with elbo and iwae, their φ-gradients on the data
   (reverse KL, or its K-sample tightening); with rws, wake-φ. A step in which
   nothing would train is refused.
+
+  Args:
+    model: the model to train.
+    estimator: a `BoundEstimator`, or an estimator function whose options
+      are `**options`.
+    generative_optimizer: the optimizer of θ.
+    guide_optimizer: the optimizer of φ and the state's trainable variables
+      (default None: nothing to train there).
+    config: the step's settings (`StepConfig`; default: built from the
+      keywords).
+    state: the estimator's state (default None).
+    strategy: the `tf.distribute.Strategy` the model was built under
+      (default None).
+    **options: `StepConfig` fields (or their older names), then the options
+      of an unbound estimator function.
+
+  Returns:
+    `step(x, step_number) -> metrics`: a `tf.function` that updates the
+    variables and returns a dict of scalar metrics (both losses, the
+    estimator's metrics, `FINITE`).
   """
   settings = {k: options.pop(k) for k in list(options) if k in _STEP_KEYWORDS}
   config = StepConfig.from_keywords(config, "make_train_step", **settings)
@@ -247,13 +285,23 @@ class Trainer:
   def __init__(self, model: LatentVariableModel, estimator: BoundEstimator, *,
                learning_rate: float, config: StepConfig | None = None,
                strategy: tf.distribute.Strategy | None = None, **keywords: Any):
-    """Args:
+    """Builds the optimizers and the estimator's state for `model`.
+
+    Args:
       model: the model to train.
       estimator: a name, an estimator function, or `estimators.bind(...)`.
-      learning_rate: Adam's, for both groups.
+      learning_rate: Adam's, for both groups; a positive finite number.
       config: the step's settings (`StepConfig`); its fields as keywords (and
         the older names `tpu_safe`, `train_size`) build one.
       strategy: a `tf.distribute.Strategy` whose scope built the model.
+      **keywords: `StepConfig` fields (or their older names) when `config`
+        is not given.
+
+    Raises:
+      TypeError: `model` is not a model, or `estimator` not a name, function
+        or bound estimator.
+      ValueError: a bad learning rate or step setting, or a KL warm-up for an
+        estimator without a KL weight.
     """
     estimators_base.check_model(model, "Trainer")
     if isinstance(estimator, str) or (callable(estimator)
