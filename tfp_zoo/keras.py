@@ -30,7 +30,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfp_zoo import models
+from tfp_zoo import estimators, models
 from tfp_zoo.estimators import base as estimators_base
 from tfp_zoo.estimators.binding import BoundEstimator, bind
 from tfp_zoo.models.base import LatentVariableModel
@@ -83,7 +83,8 @@ class EstimatorModel(keras.Model):
   `save_weights`/`load_weights` and the standard callbacks, under any
   `tf.distribute` strategy whose scope built it.
 
-  `fit(data)` takes batches of observations x (or (x, y) pairs: y is ignored).
+  `fit(data)` takes batches of observations x (or (x, y) or (x, y, w) tuples:
+  y and w are ignored).
   Its logs, and `evaluate`'s, are per-example means over the epoch of
   'generative_loss', 'guide_loss', the estimator's metrics (e.g. 'iwae',
   'ess') and 'loss' (= generative_loss, the name Keras's callbacks monitor by
@@ -366,15 +367,11 @@ def _check_latents(model: LatentVariableModel, estimator: BoundEstimator) -> Non
     return
   spec = estimator.spec
   if kind is not None and spec is not None and not spec.supports(kind):
-    able = [s.name for s in _estimator_specs() if s.supports(kind)]
+    able = [s.name for s in estimators.specs()
+            if s.source == "tfp_zoo" and s.supports(kind)]
     raise ValueError(f"EstimatorModel: estimator {spec.name!r} trains models with "
                      f"{' or '.join(spec.latents)} latents, and {type(model).__name__} has "
                      f"{kind} ones; use one of {', '.join(able)}")
-
-
-def _estimator_specs() -> tuple[Any, ...]:
-  from tfp_zoo import estimators  # pylint: disable=g-import-not-at-top
-  return tuple(s for s in estimators.specs() if s.source == "tfp_zoo")
 
 
 def _two_optimizers(optimizer: Any, generative: Any,
