@@ -49,6 +49,8 @@ setuptools.setup(
     install_requires=[
         "tensorflow==2.21.*",
         "tf-keras==2.21.*",
+        # tfp_zoo.keras (EstimatorModel): Keras 3's public Model API only; tested with 3.15.
+        "keras>=3.15,<4",
         "tensorflow-probability==0.25.*",
         "tensorflow-datasets>=4.9.10,<5",
         # tensorflow-datasets 4.9.10 imports it but does not declare it.

@@ -19,7 +19,7 @@ import tensorflow as tf
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # Import name -> the pip requirement that provides it (setup.py's pins).
-REQUIREMENTS = {"absl": "absl-py", "matplotlib": "matplotlib", "numpy": "numpy",
+REQUIREMENTS = {"absl": "absl-py", "keras": "keras", "matplotlib": "matplotlib", "numpy": "numpy",
                 "pytest": "pytest", "tensorflow": "tensorflow",
                 "tensorflow_datasets": "tensorflow-datasets",
                 "tensorflow_probability": "tensorflow-probability", "tf_keras": "tf-keras",
@@ -39,6 +39,7 @@ LIBRARIES = {
     "evaluation": ["tfp_zoo/evaluation/*.py"],
     "datasets": ["tfp_zoo/datasets/*.py"],
     "training": ["tfp_zoo/training/*.py"],
+    "keras": ["tfp_zoo/keras.py"],
     "app": ["tfp_zoo/app/*.py"],
     "launch": ["tfp_zoo/launch/*.py", "tfp_zoo/__main__.py"],
     "testing": ["tfp_zoo/testing.py"],
@@ -49,6 +50,7 @@ LIBRARY_DATA = {"datasets": ["tfp_zoo/datasets/data/**"]}
 DATA_FILES = {"README.md": ["README.md"], "BUILD": ["BUILD"],
               "architecture.md": ["docs/architecture.md"],
               "zoo_plugins.py": ["examples/zoo_plugins.py"],
+              "own_loop.py": ["examples/own_loop.py"], "keras.md": ["docs/keras.md"],
               "make_multi_mnist.py": ["scripts/make_multi_mnist.py"],
               "setup.py": ["setup.py"], "LICENSE": ["LICENSE"]}
 LAUNCHERS = [":train", ":evaluate", ":export", ":sample"]

@@ -16,14 +16,15 @@ class PublicApiTest(tf.test.TestCase):
     for module in (tfp_zoo, models, estimators, datasets, tfp_zoo.training,
                    tfp_zoo.evaluation, tfp_zoo.nn, tfp_zoo.nn.conv, testing, tfp_zoo.kernels,
                    tfp_zoo.exponential_family, tfp_zoo.evaluation.frechet, tfp_zoo.app.export,
-                   tfp_zoo.nn.spatial_transformer):
+                   tfp_zoo.nn.spatial_transformer, tfp_zoo.keras):
       for name in module.__all__:
         self.assertTrue(hasattr(module, name), f"{module.__name__}.{name}")
 
   def test_public_functions_are_typed(self):
     for module in (models, estimators, tfp_zoo.evaluation, tfp_zoo.training, testing, tfp_zoo.nn.conv,
                    tfp_zoo.kernels, tfp_zoo.exponential_family, tfp_zoo.evaluation.inference,
-                   tfp_zoo.evaluation.frechet, tfp_zoo.app.export, tfp_zoo.nn.spatial_transformer):
+                   tfp_zoo.evaluation.frechet, tfp_zoo.app.export, tfp_zoo.nn.spatial_transformer,
+                   tfp_zoo.keras):
       for name in module.__all__:
         obj = getattr(module, name)
         if inspect.isfunction(obj):

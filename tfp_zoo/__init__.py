@@ -16,8 +16,8 @@ from typing import Any
 __version__ = "0.2.0"
 
 _SUBMODULES = ("app", "datasets", "distributions", "errors", "estimators", "evaluation",
-               "exponential_family", "kernels", "models", "nn", "registry", "testing",
-               "training")
+               "exponential_family", "keras", "kernels", "models", "nn", "registry",
+               "testing", "training")
 # Modules that moved into subpackages: their old paths import the same module.
 _MOVED = {"conv": "nn.conv", "precision": "nn.precision",
           "spatial_transformer": "nn.spatial_transformer",

@@ -21,7 +21,8 @@ from tfp_zoo.models.base import LatentVariableModel
 from tfp_zoo.training.distribute import replica_seed
 from tfp_zoo.training.step_config import LEGACY_KEYWORDS, StepConfig
 
-__all__ = ["make_optimizer", "make_train_step", "step_seed", "Trainer", "FINITE", "StepConfig"]
+__all__ = ["make_optimizer", "make_train_step", "make_replica_step", "make_objectives",
+           "step_seed", "Trainer", "FINITE", "StepConfig"]
 
 # The step's settings as make_train_step keywords (dataset_size stays
 # beta_tc_vae's option there: the step's is config.dataset_size).
@@ -160,8 +161,47 @@ def make_train_step(model: LatentVariableModel,
   """
   settings = {k: options.pop(k) for k in list(options) if k in _STEP_KEYWORDS}
   config = StepConfig.from_keywords(config, "make_train_step", **settings)
-  seed, precision, jit_compile = config.seed, config.precision, config.jit_compile
-  train_generative, train_size = config.train_generative, config.dataset_size
+  replicas = strategy.num_replicas_in_sync if strategy is not None else 1
+  replica_step = make_replica_step(model, estimator, generative_optimizer, guide_optimizer,
+                                   config=config, state=state, replicas=replicas, **options)
+  compiled = tf.function(replica_step, jit_compile=config.jit_compile, autograph=False)
+  if strategy is None:
+    return compiled
+
+  @tf.function(autograph=False)
+  def step(x: Any, step_number: tf.Tensor) -> dict[str, tf.Tensor]:
+    metrics = strategy.run(compiled, args=(x, step_number))
+    # FINITE's mean is 1 only if every replica is finite.
+    return {k: strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None)
+            for k, v in metrics.items()}
+
+  return step
+
+
+def make_replica_step(model: LatentVariableModel,
+                      estimator: BoundEstimator | Callable[..., Objectives],
+                      generative_optimizer: Any,
+                      guide_optimizer: Any | None = None, *,
+                      config: StepConfig | None = None,
+                      state: tf.Module | None = None,
+                      replicas: int = 1,
+                      **options: Any) -> TrainStep:
+  """`make_train_step`'s step as one replica runs it, not compiled: for a loop
+  that compiles and distributes the step itself (`tfp_zoo.keras.EstimatorModel`
+  under Keras's `fit`).
+
+  Args and checks are `make_train_step`'s; `replicas` is the number of
+  replicas whose gradients the optimizers sum (each replica's gradients are
+  scaled by 1/replicas). The optimizers are anything with
+  `apply_gradients(pairs)`: tf_keras's, or Keras 3's.
+
+  Returns:
+    `replica_step(x, step_number) -> metrics` (`make_train_step`'s metrics).
+  """
+  settings = {k: options.pop(k) for k in list(options) if k in _STEP_KEYWORDS}
+  config = StepConfig.from_keywords(config, "make_train_step", **settings)
+  seed, precision = config.seed, config.precision
+  train_generative = config.train_generative
   if not isinstance(estimator, BoundEstimator):
     estimator = bind(estimator, **options)
   elif options:
@@ -178,15 +218,10 @@ def make_train_step(model: LatentVariableModel,
                      f"{type(model).__name__} has none: nothing would train")
   if phi and guide_optimizer is None:
     raise ValueError("the model has guide variables: pass a guide_optimizer")
-  warmup = _warmup(estimator, config.kl_warmup_steps)
-  has_prior = train_generative and model.parameter_log_prior() is not None
-  if has_prior and not train_size:
-    raise ValueError(f"{type(model).__name__} has a prior on its parameters: give "
-                     "StepConfig(dataset_size=...) (the number of training examples) to "
-                     "weigh it")
+  # The warm-up's and the parameter prior's checks, before the replicas'.
+  objectives_at = make_objectives(model, estimator, config=config, state=state)
   checked = list(theta + phi) + (list(state.variables) if state is not None else [])
 
-  replicas = strategy.num_replicas_in_sync if strategy is not None else 1
   # State the step assigns itself (not through an optimizer) must say how the
   # replicas agree; only first-replica assignment (AlwsState) is tested.
   unsynced = [v.name for v in (state.variables if state is not None else ())
@@ -207,18 +242,9 @@ def make_train_step(model: LatentVariableModel,
   def replica_step(x: tf.Tensor, step_number: tf.Tensor) -> dict[str, tf.Tensor]:
     # Both are read while tracing: the graph's matmul dtype, and no float64 on TPUs.
     with precision_lib.using(precision), precision_lib.tpu_safe(config.float64_free):
-      def objectives_fn() -> Objectives:
-        objectives = estimator(model, x, seed=replica_seed(step_seed(seed, step_number)),
-                               state=state, **warmup(step_number))
-        if not has_prior:
-          return objectives
-        log_prior = model.parameter_log_prior()
-        loss = objectives.generative_loss - log_prior / float(train_size)
-        same = objectives.generative_loss is objectives.guide_loss
-        return Objectives(loss, loss if same else objectives.guide_loss,
-                          {**objectives.metrics, "parameter_log_prior": log_prior})
       objectives, theta_grads, phi_grads = objectives_and_gradients(
-          objectives_fn, theta, phi, loss_scalers=scalers)
+          lambda: objectives_at(x, replica_seed(step_seed(seed, step_number)), step_number),
+          theta, phi, loss_scalers=scalers)
     if replicas > 1:  # the optimizers sum over replicas: make that the mean
       theta_grads = [None if g is None else g / replicas for g in theta_grads]
       phi_grads = [None if g is None else g / replicas for g in phi_grads]
@@ -240,18 +266,38 @@ def make_train_step(model: LatentVariableModel,
     metrics[FINITE] = tf.cast(finite, tf.float32)
     return metrics
 
-  compiled = tf.function(replica_step, jit_compile=jit_compile, autograph=False)
-  if strategy is None:
-    return compiled
+  return replica_step
 
-  @tf.function(autograph=False)
-  def step(x: Any, step_number: tf.Tensor) -> dict[str, tf.Tensor]:
-    metrics = strategy.run(compiled, args=(x, step_number))
-    # FINITE's mean is 1 only if every replica is finite.
-    return {k: strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None)
-            for k, v in metrics.items()}
 
-  return step
+def make_objectives(model: LatentVariableModel, estimator: BoundEstimator, *,
+                    config: StepConfig,
+                    state: tf.Module | None = None) -> Callable[..., Objectives]:
+  """`objectives(x, seed, step_number)`: the estimator's `Objectives` on batch
+  `x` as the train step differentiates them at step `step_number`.
+
+  That is the estimator with its state, β of the KL warm-up at that step
+  (`config.kl_warmup_steps`), and, for a model with a prior on θ (and
+  `config.train_generative`), −log p(θ)/`config.dataset_size` added to θ's loss
+  (metric 'parameter_log_prior'). `seed` is the stateless seed of the draws.
+  """
+  warmup = _warmup(estimator, config.kl_warmup_steps)
+  has_prior = config.train_generative and model.parameter_log_prior() is not None
+  if has_prior and not config.dataset_size:
+    raise ValueError(f"{type(model).__name__} has a prior on its parameters: give "
+                     "StepConfig(dataset_size=...) (the number of training examples) to "
+                     "weigh it")
+
+  def objectives(x: tf.Tensor, seed: tf.Tensor, step_number: tf.Tensor) -> Objectives:
+    result = estimator(model, x, seed=seed, state=state, **warmup(step_number))
+    if not has_prior:
+      return result
+    log_prior = model.parameter_log_prior()
+    loss = result.generative_loss - log_prior / float(config.dataset_size)
+    same = result.generative_loss is result.guide_loss
+    return Objectives(loss, loss if same else result.guide_loss,
+                      {**result.metrics, "parameter_log_prior": log_prior})
+
+  return objectives
 
 
 def _warmup(estimator: BoundEstimator,
