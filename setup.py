@@ -62,8 +62,14 @@ setuptools.setup(
     ],
     # matplotlib draws the benchmark plots; the tests run one benchmark end to end.
     # torch: benchmarks/throughput.py's PyTorch comparison (optional).
+    # nbclient, nbformat and ipykernel: the tests execute docs/notebooks.
+    # docs: the MkDocs site (mkdocs build --strict; mkdocstrings 0.30 fails
+    # with pymdown-extensions 13, 1.0 works).
     extras_require={"plots": ["matplotlib>=3.8,<4"], "torch": ["torch>=2.2"],
                     "test": ["pytest>=8", "pytest-xdist>=3.5,<4", "matplotlib>=3.8,<4",
+                             "nbclient>=0.10,<1", "nbformat>=5.9,<6", "ipykernel>=6.29,<8",
                              # the wheel test builds without build isolation (offline)
-                             "wheel>=0.42"]},
+                             "wheel>=0.42"],
+                    "docs": ["mkdocs==1.6.*", "mkdocs-material==9.*",
+                             "mkdocstrings[python]>=1,<2"]},
 )

@@ -1,4 +1,5 @@
-"""Rewrites the README's generated model and estimator tables from the specs.
+"""Rewrites the generated model and estimator catalogue of the README and the
+docs (docs/models.md, docs/estimators.md) from the registered specs.
 
     python scripts/generate_tables.py
 """
@@ -6,17 +7,18 @@
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
 
 from tfp_zoo.app import catalogue  # pylint: disable=g-import-not-at-top
 
-README = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "README.md")
-
 if __name__ == "__main__":
-  with open(README) as f:
-    text = f.read()
-  updated = catalogue.update_text(text)
-  if updated != text:
-    with open(README, "w") as f:
-      f.write(updated)
-  print("README tables " + ("updated" if updated != text else "already current"))
+  for name in catalogue.FILES:
+    path = os.path.join(ROOT, name)
+    with open(path) as f:
+      text = f.read()
+    updated = catalogue.update_text(text)
+    if updated != text:
+      with open(path, "w") as f:
+        f.write(updated)
+    print(f"{name}: tables " + ("updated" if updated != text else "already current"))

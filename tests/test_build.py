@@ -19,7 +19,8 @@ import tensorflow as tf
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # Import name -> the pip requirement that provides it (setup.py's pins).
-REQUIREMENTS = {"absl": "absl-py", "keras": "keras", "matplotlib": "matplotlib", "numpy": "numpy",
+REQUIREMENTS = {"absl": "absl-py", "keras": "keras", "matplotlib": "matplotlib",
+                "nbclient": "nbclient", "nbformat": "nbformat", "numpy": "numpy",
                 "pytest": "pytest", "tensorflow": "tensorflow",
                 "tensorflow_datasets": "tensorflow-datasets",
                 "tensorflow_probability": "tensorflow-probability", "tf_keras": "tf-keras",
@@ -52,10 +53,13 @@ DATA_FILES = {"README.md": ["README.md"], "BUILD": ["BUILD"],
               "zoo_plugins.py": ["examples/zoo_plugins.py"],
               "own_loop.py": ["examples/own_loop.py"], "keras.md": ["docs/keras.md"],
               "make_multi_mnist.py": ["scripts/make_multi_mnist.py"],
-              "setup.py": ["setup.py"], "LICENSE": ["LICENSE"]}
+              "setup.py": ["setup.py"], "LICENSE": ["LICENSE"],
+              "mkdocs.yml": ["mkdocs.yml"], ".ci/run": [".ci/run"],
+              "docs/models.md": ["docs/models.md"], "docs/estimators.md": ["docs/estimators.md"]}
 LAUNCHERS = [":train", ":evaluate", ":export", ":sample"]
 SOURCES = ["tfp_zoo/**/*.py", "tests/**/*.py", "benchmarks/*.py", "launchers/*.py",
-           "scripts/*.py", "examples/*.py", "conftest.py", "docs/**/*.md", "README.md"]
+           "scripts/*.py", "examples/*.py", "conftest.py", "docs/**/*.md", "README.md",
+           "docs/images/*.png", "docs/notebooks/*.ipynb"]
 SHARD_ABOVE = 400  # lines of a test file: above it, Bazel runs it in shards
 
 

@@ -132,7 +132,7 @@ class LaunchersTest(tf.test.TestCase, parameterized.TestCase):
     self.assertEqual(restarted.returncode, 0, restarted.stderr[-3000:])
     self.assertIn(f"Resuming from step {step}", restarted.stdout)
 
-  # The README's AIR command at tiny sizes, one process per estimator that trains
+  # The AIR command of docs/data.md at tiny sizes, one process per estimator that trains
   # it (split so that the slow tier's two workers share them).
   @parameterized.parameters("rws", "vimco", "nvil", "wake_sleep")
   def test_air_on_multi_mnist_trains_offline(self, estimator):

@@ -1,9 +1,13 @@
-"""The model and estimator tables of the README (and the docs), generated
-from the registered specs, so that they cannot disagree with the code.
+"""The model and estimator catalogue of the README and the docs, generated
+from the registered specs, so that it cannot disagree with the code.
 
-    python scripts/generate_tables.py   # rewrites the README's generated blocks
+    python scripts/generate_tables.py   # rewrites every generated block
 
-A test fails when the committed tables are stale.
+The README holds the short table (`catalogue`: name and a one-line summary);
+docs/models.md and docs/estimators.md hold the tables with every
+hyperparameter and option (`models`, `estimators`) and a section per entry
+(`model_details`, `estimator_details`). A test fails when a committed block
+is stale.
 """
 
 from __future__ import annotations
@@ -13,7 +17,8 @@ from typing import Any
 
 from tfp_zoo import estimators, models
 
-__all__ = ["estimator_table", "model_table", "render", "BLOCKS", "update_text"]
+__all__ = ["estimator_table", "model_table", "catalogue_table", "model_details",
+           "estimator_details", "one_line", "render", "BLOCKS", "FILES", "update_text"]
 
 _ANY = set(models.LATENT_KINDS)
 
@@ -41,73 +46,114 @@ def _option(option: estimators.Option) -> str:
   return f"`{option.name}={_value(option.default)}`"
 
 
-def estimator_table() -> str:
-  """| estimator | update | latents | K | options | for every built-in estimator.
-
-  Returns:
-    A Markdown table, one row per built-in estimator sorted by name, with its
-    summary, latents, default K and options with their defaults.
-  """
-  rows = ["| estimator | update | latents | default K | `--estimator_options` (defaults) |",
-          "|---|---|---|---|---|"]
-  for spec in estimators.specs():
-    if spec.source != "tfp_zoo":
+def one_line(summary: str) -> str:
+  """The summary's first clause: up to the first ':', ';' or '. ' outside
+  brackets and code (the whole summary when it is short)."""
+  if len(summary) <= 100:
+    return summary.rstrip(".")
+  depth, code = 0, False
+  for i, char in enumerate(summary):
+    if char == "`":
+      code = not code
+    elif code:
       continue
-    latents = "any" if set(spec.latents) == _ANY else ", ".join(spec.latents)
-    options = ", ".join(_option(o) for o in spec.options.values()
-                        if o.name != "num_samples" and not o.supplied_by_loop)
-    k = "—" if spec.default_num_samples is None else str(spec.default_num_samples)
-    rows.append(f"| `{spec.name}` | {_cell(spec.summary)} | {latents} | {k} | "
-                f"{_cell(options) or '—'} |")
+    elif char in "([{":
+      depth += 1
+    elif char in ")]}":
+      depth -= 1
+    elif depth == 0 and (char in ":;" or summary.startswith(". ", i)):
+      return summary[:i].rstrip()
+  return summary.rstrip(".")
+
+
+def _latents(spec) -> str:
+  return "any" if set(spec.latents) == _ANY else ", ".join(spec.latents)
+
+
+def _builtin(specs):
+  return [spec for spec in specs if spec.source == "tfp_zoo"]
+
+
+def _options(spec) -> list[str]:
+  return [_option(o) for o in spec.options.values()
+          if o.name != "num_samples" and not o.supplied_by_loop]
+
+
+def _hparams(spec) -> list[str]:
+  return [f"`{n}={_value(v)}`" for n, v in spec.hparam_defaults().items() if n != "seed"]
+
+
+def _k(spec) -> str:
+  return "—" if spec.default_num_samples is None else str(spec.default_num_samples)
+
+
+def estimator_table() -> str:
+  """| estimator | update | latents | K | for every built-in estimator (the
+  summary's first clause; `estimator_details` has the rest and the options)."""
+  rows = ["| estimator | update | latents | default K |", "|---|---|---|---|"]
+  for spec in _builtin(estimators.specs()):
+    rows.append(f"| [`{spec.name}`](#{spec.name}) | {_cell(one_line(spec.summary))} | "
+                f"{_latents(spec)} | {_k(spec)} |")
   return "\n".join(rows)
 
 
 def model_table() -> str:
-  """| model | what | latents | hyperparameters | for every built-in model.
-
-  Returns:
-    A Markdown table, one row per built-in model sorted by name, with its
-    summary, latent kind and hyperparameters with their defaults.
-  """
-  rows = ["| model | what | latents | `--model_hparams` (defaults; empty: derived) |",
-          "|---|---|---|---|"]
-  for spec in models.specs():
-    if spec.source != "tfp_zoo":
-      continue
-    hparams = ", ".join(f"`{n}={_value(v)}`" for n, v in spec.hparam_defaults().items()
-                        if n != "seed")
-    rows.append(f"| `{spec.name}` | {_cell(spec.summary)} | {spec.latents} | "
-                f"{_cell(hparams)} |")
+  """| model | what | latents | for every built-in model (the summary's first
+  clause; `model_details` has the rest and the hyperparameters)."""
+  rows = ["| model | what | latents |", "|---|---|---|"]
+  for spec in _builtin(models.specs()):
+    rows.append(f"| [`{spec.name}`](#{spec.name}) | {_cell(one_line(spec.summary))} | "
+                f"{spec.latents} |")
   return "\n".join(rows)
 
 
+def catalogue_table() -> str:
+  """The README's table: every built-in model and estimator, one line each."""
+  rows = ["| | name | what |", "|---|---|---|"]
+  for kind, specs in (("model", models.specs()), ("estimator", estimators.specs())):
+    for spec in _builtin(specs):
+      rows.append(f"| {kind} | `{spec.name}` | {_cell(one_line(spec.summary))} |")
+  return "\n".join(rows)
+
+
+def model_details() -> str:
+  """A section per built-in model: its summary, latents and hyperparameters."""
+  parts = []
+  for spec in _builtin(models.specs()):
+    parts.append(f"### {spec.name}\n\n{spec.summary.rstrip('.')}.\n\n"
+                 f"- latents: {spec.latents}\n"
+                 f"- `--model_hparams` (defaults; empty: derived): "
+                 f"{', '.join(_hparams(spec)) or '—'}\n")
+  return "\n".join(parts).rstrip("\n")
+
+
+def estimator_details() -> str:
+  """An item per built-in estimator: its summary, latents, K and options."""
+  items = []
+  for spec in _builtin(estimators.specs()):
+    items.append(f"- **`{spec.name}`**: {spec.summary.rstrip('.')}. Latents: "
+                 f"{_latents(spec)}; default K: {_k(spec)}; `--estimator_options` "
+                 f"(defaults): {', '.join(_options(spec)) or '—'}.")
+  return "\n".join(items)
+
+
 # The generated blocks: marker name -> renderer.
-BLOCKS = {"models": model_table, "estimators": estimator_table}
+BLOCKS = {"catalogue": catalogue_table, "models": model_table, "estimators": estimator_table,
+          "model_details": model_details, "estimator_details": estimator_details}
+# The files that hold generated blocks (relative to the repository's root) and
+# the blocks each must hold.
+FILES = {"README.md": ("catalogue",),
+         "docs/models.md": ("models", "model_details"),
+         "docs/estimators.md": ("estimators", "estimator_details")}
 
 
 def render(name: str) -> str:
-  """The generated block `name` of the docs.
-
-  Args:
-    name: a key of `BLOCKS`: 'models' or 'estimators'.
-
-  Returns:
-    The block's Markdown.
-  """
   return BLOCKS[name]()
 
 
 def update_text(text: str) -> str:
   """`text` with every generated block re-rendered (between
-  `<!-- generated: NAME -->` and `<!-- end generated -->`).
-
-  Args:
-    text: a Markdown document, e.g. README.md's contents.
-
-  Returns:
-    The document with each block's content replaced by `render(NAME)`; the
-    rest unchanged.
-  """
+  `<!-- generated: NAME -->` and `<!-- end generated -->`)."""
   def replace(match: re.Match) -> str:
     return f"{match.group(1)}\n{render(match.group(2))}\n{match.group(4)}"
   return re.sub(r"(<!-- generated: (\w+)[^>]*-->)(.*?)(<!-- end generated -->)", replace,
