@@ -1,7 +1,7 @@
 """tfp_zoo.keras.EstimatorModel: Keras sees, saves and restores every variable;
 fit and evaluate run any estimator with the standard callbacks; the first step
 is the Trainer's; what it cannot train is refused in one line. Also the
-own-loop example and the python blocks of docs/keras.md."""
+own-loop example (docs/keras.md's blocks run with the docs')."""
 
 import glob
 import importlib.util
@@ -311,15 +311,6 @@ class ExamplesTest(tf.test.TestCase):
     spec.loader.exec_module(example)
     # Untrained (steps=1), the digits score about -510 nats; 30 steps, about -330.
     self.assertGreater(example.main(steps=30, batch_size=20), -450.0)
-
-  @pytest.mark.slow  # 7 s; the docs' own block runner covers them in the fast tier
-  def test_the_python_blocks_of_the_docs_page_run(self):
-    with open(os.path.join(ROOT, "docs", "keras.md")) as f:
-      blocks = re.findall(r"```python\n(.*?)```", f.read(), flags=re.DOTALL)
-    self.assertGreaterEqual(len(blocks), 3)
-    namespace = {}
-    exec(compile("\n".join(blocks), "keras.md", "exec"), namespace)  # pylint: disable=exec-used
-    self.assertIn("history", namespace)
 
 
 _MIRRORED = textwrap.dedent("""

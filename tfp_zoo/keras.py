@@ -108,8 +108,9 @@ class EstimatorModel(keras.Model):
     state: the estimator's state (`estimator.init(model)`), or None.
     step: the number of training steps taken (int64 variable; saved).
     step_config: the step's `StepConfig` (seed, dataset_size).
-    generative_optimizer, guide_optimizer: θ's and φ's optimizers (after
-      `compile`; `optimizer` is the generative one, for callbacks that read it).
+    generative_optimizer: θ's optimizer (after `compile`; `optimizer` is the
+      same one, for callbacks that read it).
+    guide_optimizer: φ's optimizer (after `compile`).
   """
 
   def __init__(self, model: LatentVariableModel,
@@ -209,10 +210,15 @@ class EstimatorModel(keras.Model):
         name or a config, as `keras.optimizers.get` takes): θ gets it and φ a
         copy made with `from_config(get_config())` (each optimizer keeps
         slots for its own variables).
-      generative_optimizer, guide_optimizer: θ's and φ's, instead; either
-        left out is Adam(DEFAULT_LEARNING_RATE), the launcher's default.
-      run_eagerly, steps_per_execution: as for `keras.Model.compile`.
+      generative_optimizer: θ's optimizer, instead; left out, it is
+        Adam(DEFAULT_LEARNING_RATE), the launcher's default.
+      guide_optimizer: φ's optimizer (and the estimator state's trainable
+        variables'), instead; left out, as `generative_optimizer`.
+      run_eagerly: as for `keras.Model.compile`.
+      steps_per_execution: as for `keras.Model.compile`.
       jit_compile: compile the step with XLA (False, as the launcher's).
+      **unsupported: anything else `keras.Model.compile` takes (`loss`,
+        `metrics`, ...): refused, since the estimator gives them.
 
     Raises:
       ValueError: `loss` or `metrics` (the estimator gives them), `optimizer`

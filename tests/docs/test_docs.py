@@ -21,6 +21,8 @@ MKDOCS = "mkdocs.yml"
 GLOSSARY = "docs/metrics.md"
 # A python block preceded by this comment is not run (say why after the colon).
 SKIP = "<!-- skip"
+# A python block preceded by this comment continues the block before it.
+CONTINUED = "<!-- continued"
 
 
 def doc_pages():
@@ -36,13 +38,20 @@ def read(name):
 
 
 def python_blocks(name):
-  """[(line, code, skipped)] for every ```python block of a page."""
+  """[(line, code, skipped)] for every ```python block of a page; a block
+  after `<!-- continued -->` runs as part of the block before it (a page that
+  builds one example step by step)."""
   text = read(name)
   blocks = []
   for match in re.finditer(r"^```python\n(.*?)^```", text, flags=re.S | re.M):
     before = text[:match.start()].rstrip("\n").splitlines()
-    skipped = bool(before) and before[-1].strip().startswith(SKIP)
-    blocks.append((text.count("\n", 0, match.start()) + 1, match.group(1), skipped))
+    marker = before[-1].strip() if before else ""
+    if marker.startswith(CONTINUED) and blocks:
+      line, code, skipped = blocks[-1]
+      blocks[-1] = (line, code + match.group(1), skipped)
+      continue
+    blocks.append((text.count("\n", 0, match.start()) + 1, match.group(1),
+                   marker.startswith(SKIP)))
   return blocks
 
 

@@ -48,7 +48,14 @@ def _option(option: estimators.Option) -> str:
 
 def one_line(summary: str) -> str:
   """The summary's first clause: up to the first ':', ';' or '. ' outside
-  brackets and code (the whole summary when it is short)."""
+  brackets and code (the whole summary when it is short).
+
+  Args:
+    summary: a model's or estimator's registered summary.
+
+  Returns:
+    The clause, without a final period.
+  """
   if len(summary) <= 100:
     return summary.rstrip(".")
   depth, code = 0, False
@@ -89,7 +96,11 @@ def _k(spec) -> str:
 
 def estimator_table() -> str:
   """| estimator | update | latents | K | for every built-in estimator (the
-  summary's first clause; `estimator_details` has the rest and the options)."""
+  summary's first clause; `estimator_details` has the rest and the options).
+
+  Returns:
+    A Markdown table, one row per built-in estimator, sorted by name.
+  """
   rows = ["| estimator | update | latents | default K |", "|---|---|---|---|"]
   for spec in _builtin(estimators.specs()):
     rows.append(f"| [`{spec.name}`](#{spec.name}) | {_cell(one_line(spec.summary))} | "
@@ -99,7 +110,11 @@ def estimator_table() -> str:
 
 def model_table() -> str:
   """| model | what | latents | for every built-in model (the summary's first
-  clause; `model_details` has the rest and the hyperparameters)."""
+  clause; `model_details` has the rest and the hyperparameters).
+
+  Returns:
+    A Markdown table, one row per built-in model, sorted by name.
+  """
   rows = ["| model | what | latents |", "|---|---|---|"]
   for spec in _builtin(models.specs()):
     rows.append(f"| [`{spec.name}`](#{spec.name}) | {_cell(one_line(spec.summary))} | "
@@ -108,7 +123,11 @@ def model_table() -> str:
 
 
 def catalogue_table() -> str:
-  """The README's table: every built-in model and estimator, one line each."""
+  """The README's table: every built-in model and estimator, one line each.
+
+  Returns:
+    A Markdown table: kind, name and the summary's first clause.
+  """
   rows = ["| | name | what |", "|---|---|---|"]
   for kind, specs in (("model", models.specs()), ("estimator", estimators.specs())):
     for spec in _builtin(specs):
@@ -117,7 +136,11 @@ def catalogue_table() -> str:
 
 
 def model_details() -> str:
-  """A section per built-in model: its summary, latents and hyperparameters."""
+  """A section per built-in model: its summary, latents and hyperparameters.
+
+  Returns:
+    Markdown, a `###` section per built-in model.
+  """
   parts = []
   for spec in _builtin(models.specs()):
     parts.append(f"### {spec.name}\n\n{spec.summary.rstrip('.')}.\n\n"
@@ -128,7 +151,11 @@ def model_details() -> str:
 
 
 def estimator_details() -> str:
-  """An item per built-in estimator: its summary, latents, K and options."""
+  """An item per built-in estimator: its summary, latents, K and options.
+
+  Returns:
+    A Markdown list, an item per built-in estimator.
+  """
   items = []
   for spec in _builtin(estimators.specs()):
     items.append(f"- **`{spec.name}`**: {spec.summary.rstrip('.')}. Latents: "
@@ -148,12 +175,27 @@ FILES = {"README.md": ("catalogue",),
 
 
 def render(name: str) -> str:
+  """One generated block's current text.
+
+  Args:
+    name: a key of `BLOCKS` (the `<!-- generated: NAME -->` marker's name).
+
+  Returns:
+    The Markdown the block holds when fresh.
+  """
   return BLOCKS[name]()
 
 
 def update_text(text: str) -> str:
   """`text` with every generated block re-rendered (between
-  `<!-- generated: NAME -->` and `<!-- end generated -->`)."""
+  `<!-- generated: NAME -->` and `<!-- end generated -->`).
+
+  Args:
+    text: a page holding generated blocks.
+
+  Returns:
+    The page with each block's current text.
+  """
   def replace(match: re.Match) -> str:
     return f"{match.group(1)}\n{render(match.group(2))}\n{match.group(4)}"
   return re.sub(r"(<!-- generated: (\w+)[^>]*-->)(.*?)(<!-- end generated -->)", replace,

@@ -30,14 +30,14 @@ regressions of η_i and of −Σ softplus(η_i) each err by more than their
 nearly cancelling sum: held-out error 4–110x the variance against 0.3–0.5
 for the log joint, and a 3x larger gradient error (on the authors' Bernoulli
 factorisation, whose logits stay moderate, the natural-parameter form denoised
-better: 0.105 against 0.129 pixel error; README). With Gaussian pixels it is
+better: 0.105 against 0.129 pixel error; docs/results/alws.md). With Gaussian pixels it is
 the better form. It halves the gradient error on the linear-Gaussian model
 (tests/estimators/test_alws.py). Matrix factorisation on continuous MNIST
 reached −325 nats after 800 steps with it, and −756 after 3000 without.
 
 Learned feature map (`feature_map='learned'`, with the state from
 `make_state('alws', model, feature_map='learned')`): a Gaussian kernel on raw
-pixels sees the posterior poorly in 784 dimensions (README: the regression
+pixels sees the posterior poorly in 784 dimensions (docs/results/alws.md: the regression
 shrinks E[η(z) | x] to its mean and the dictionary gets no gradient). An MLP
 ψ_ω(x) → R^F with a linear head is trained, with the guide's optimizer, to
 predict the standardised regression targets of the sleep samples (squared

@@ -35,7 +35,7 @@ dimension), with the weights of one of Chen et al.'s two estimators
   about (D − 1) log N plus up to log(N/M), depending on the guide: the
   per-dimension marginals overlap more than the joint. Measured on a VAE
   whose aggregate posterior is computed exactly over its N = 256 training
-  examples (D = 3, `benchmarks/beta_tc_bias.py`, README "β-TC-VAE's estimators"):
+  examples (D = 3, `benchmarks/beta_tc_bias.py`, docs/results/beta-tc-vae.md):
   MWS overstates TC by 12.2 nats at M = 16 and 11.8 at M = 64 (the exact TC is
   1.2; 2 log 256 = 11.1) and understates the dimension-wise KL by about 16;
   MSS's TC is off by +0.6 nats at M = 16 and −0.04 at M = 64, with the same

@@ -10,7 +10,7 @@ its total IoU (a permutation: AIR has at most a few steps).
 from __future__ import annotations
 
 import itertools
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import tensorflow as tf
@@ -75,7 +75,7 @@ def _matched_iou(inferred: np.ndarray, truth: np.ndarray) -> np.ndarray:
   return np.array([iou[i, j] for i, j in enumerate(best)])
 
 
-def scene_scores(model, images: np.ndarray, counts: np.ndarray, boxes: np.ndarray | None = None,
+def scene_scores(model: Any, images: np.ndarray, counts: np.ndarray, boxes: np.ndarray | None = None,
                  *, seed: tf.Tensor, batch_size: int = 100) -> SceneScores:
   """Count accuracy and box IoU of a model with `infer` (AIR) on labelled scenes.
 

@@ -13,8 +13,8 @@
     inverse autoregressive flow"): `tfb.Invert(tfb.MaskedAutoregressiveFlow)`,
     z = (ε − s(ε)) e^{−l(ε)}. Sampling and log q at the sample are one pass per
     layer; log q at any other point needs the sequential inverse, d passes
-    (`path_derivative_loss` and wake-φ updates pay this, see the README's
-    throughput table).
+    (`path_derivative_loss` and wake-φ updates pay this, see the throughput
+    table in docs/results/speed.md).
   - `kind='maf'` (Papamakarios et al. 2017): `tfb.MaskedAutoregressiveFlow`,
     the density in one pass and sampling in d passes: the right way round for a
     prior, whose density the estimators evaluate at guide samples.

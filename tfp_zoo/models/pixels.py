@@ -31,7 +31,7 @@ _MIN_PIXEL_SCALE = 1e-3
 # pixels a scale of 1 makes the first samples of the model nearly pure noise,
 # which stalls ALWS (its sleep samples then say nothing about the posterior)
 # and slows the ELBO too. Measured on continuous MNIST, 784-200-200-50 VAE,
-# 150 s each (README): Fréchet distance 525 → 84 for ALWS and
+# 150 s each (docs/results/alws.md): Fréchet distance 525 → 84 for ALWS and
 # 119 → 42 for the ELBO, test log p(x) 1159 → 1233 nats for the ELBO.
 DEFAULT_PIXEL_SCALE_INIT = 0.1
 # The default before 2026-11-27: runs saved with it keep it (`LEGACY_MODEL_HPARAMS`),

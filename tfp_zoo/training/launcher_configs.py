@@ -49,7 +49,7 @@ class EvaluateConfig:
                     "final evaluation).", lower=0, upper=2**31 - 1)
   precision: str = field("float32", "Arithmetic of the networks for --method=is: bfloat16 "
                          "is about 1.7x faster on AVX512-BF16 CPUs and TPUs (see "
-                         "benchmarks/RESULTS.md for its agreement with float32).",
+                         "docs/results/precision.md for its agreement with float32).",
                          choices=lambda: precision_lib.PRECISIONS[:2])
   output: str | None = field(None, "Also write the result to this JSON file: the fields "
                              "of the 'test' block of the run's results.json.")

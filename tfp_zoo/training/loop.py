@@ -55,14 +55,11 @@ def train(config: config_lib.TrainConfig) -> dict[str, Any]:
   config, precision_note = _pinned_precision(_with_run_defaults(config.validate()))
   strategy = _strategy(config)  # first: collectives must be set up before any op runs
   chief = distribute.is_chief(strategy)
-  if chief:  # what this run is, once
-    print(distribute.describe(strategy, config.strategy), flush=True)
-    if precision_note:
-      print(precision_note, flush=True)
   # A missing dataset fails before anything is written.
   config, data, batch_note = _load_data(config, strategy)
-  if batch_note and chief:
-    print(batch_note, flush=True)
+  for line in (distribute.describe(strategy, config.strategy), precision_note, batch_note):
+    if chief and line:  # what this run is, once
+      print(line, flush=True)
   with strategy.scope(), _out_of_memory_is_one_line(config):
     trainer = _trainer(config, data.train.shape, strategy)
     _fit_state(trainer.state, config, data.train)
@@ -72,20 +69,7 @@ def train(config: config_lib.TrainConfig) -> dict[str, Any]:
     if chief:
       run_summaries.write_run_summaries(config, start)
     stop = actions_lib.StopConditions(config.train_steps, config.max_train_seconds)
-    optimizer = trainer.generative_optimizer
-    log = actions_lib.LogMetrics(writers[0], Progress(
-        "train", config.train_steps, start=start, max_seconds=config.max_train_seconds,
-        enabled=chief), config.log_every, config.batch_size,
-                                 learning_rate=lambda: float(tf.convert_to_tensor(optimizer.learning_rate)))
-    checkpoint = actions_lib.SaveCheckpoint(
-        trainer, config.workdir, every=config.checkpoint_every, last_step=config.train_steps,
-        chief=chief, writer=writers[0], seed=config.seed, saved_step=start,
-        reconstruct=data.test[:8], histograms=config.weight_histograms)
-    scenes = _scenes(config, trainer.model, data.test)
-    periodic = [log, checkpoint,
-                actions_lib.GradientSnr(trainer, writers[0], config.snr_every,
-                                        config.snr_num_draws, config.seed),
-                actions_lib.QuickEval(trainer.model, data.test, config, writers[1], scenes)]
+    log, checkpoint, periodic, scenes = _actions(config, trainer, data, writers, chief, start)
     step, reason = start, ("train_steps" if start >= config.train_steps else None)
     with stop, _out_of_memory_is_one_line(config):
       for x in _batches(config, strategy, data.train, start) if not reason else ():
@@ -106,6 +90,28 @@ def train(config: config_lib.TrainConfig) -> dict[str, Any]:
       print(f"Stopping at step {step}: --max_train_seconds={config.max_train_seconds:g} "
             "reached (run again to continue)", flush=True)
     return _finalize(config, trainer, data, writers, step, train_metrics, chief, scenes)
+
+
+def _actions(config: config_lib.TrainConfig, trainer: Trainer, data, writers, chief: bool,
+             start: int):
+  """The loop's periodic actions: (log, checkpoint, all of them, the scenes a
+  scene model is scored on, or None)."""
+  optimizer = trainer.generative_optimizer
+  log = actions_lib.LogMetrics(
+      writers[0], Progress("train", config.train_steps, start=start,
+                           max_seconds=config.max_train_seconds, enabled=chief),
+      config.log_every, config.batch_size,
+      learning_rate=lambda: float(tf.convert_to_tensor(optimizer.learning_rate)))
+  checkpoint = actions_lib.SaveCheckpoint(
+      trainer, config.workdir, every=config.checkpoint_every, last_step=config.train_steps,
+      chief=chief, writer=writers[0], seed=config.seed, saved_step=start,
+      reconstruct=data.test[:8], histograms=config.weight_histograms)
+  scenes = _scenes(config, trainer.model, data.test)
+  periodic = [log, checkpoint,
+              actions_lib.GradientSnr(trainer, writers[0], config.snr_every,
+                                      config.snr_num_draws, config.seed),
+              actions_lib.QuickEval(trainer.model, data.test, config, writers[1], scenes)]
+  return log, checkpoint, periodic, scenes
 
 
 class _Data(NamedTuple):

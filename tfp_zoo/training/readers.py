@@ -151,7 +151,7 @@ def evaluate_workdir(workdir: str, *, num_samples: int = _EVAL.num_samples,
   with K = num_samples chains of `ais_steps` HMC steps). `num_examples`: the first N test examples
   (0 = the whole test split, whatever the training run's --eval_examples was).
   `precision`: the networks' arithmetic for importance sampling ('bfloat16'
-  is faster on TPUs and AVX512-BF16 CPUs; `benchmarks/RESULTS.md` measures
+  is faster on TPUs and AVX512-BF16 CPUs; docs/results/precision.md measures
   its agreement with float32).
 
   Args:
