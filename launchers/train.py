@@ -1,12 +1,8 @@
-r"""Trains a model with an estimator; resumes from --workdir; evaluates at the end.
+"""`python launchers/train.py` in a checkout: the `tfp-zoo-train` command.
 
-    python launchers/train.py --workdir=/tmp/vae --model=vae --estimator=iwae \
-        --num_samples=5 --train_steps=2000
-
-Every flag is a field of `tfp_zoo.training.TrainConfig`; see docs/training.md for which ones a resumed run may change.
+The command lives in the package (`tfp_zoo.launch.train`, which documents it);
+`--helpshort` lists its flags.
 """
-# The launcher lives in the package (`tfp_zoo.launch.train`, the `tfp-zoo-train`
-# command); this file keeps `python launchers/train.py` working in a checkout.
 
 from tfp_zoo.launch import train
 

@@ -15,7 +15,9 @@ import sys
 import threading
 from typing import Any, Callable
 
+from absl import app
 from absl import flags
+from absl import logging
 import tensorflow as tf
 
 from tfp_zoo import datasets
@@ -25,7 +27,7 @@ from tfp_zoo.training import config as config_lib
 
 __all__ = ["define_train_flags", "train_config_from_flags", "run_or_exit", "parse_flags",
            "is_existing_dir", "INTERRUPTED", "define_flags", "config_from_flags",
-           "list_in_helpshort"]
+           "list_in_helpshort", "run_command"]
 
 INTERRUPTED = 130  # the shell's status for Ctrl-C
 
@@ -202,3 +204,33 @@ def run_or_exit(fn: Callable[[], Any]) -> Any:
            "--batch_size or the layer sizes")
   except OSError as e:
     _fatal("ResourceError", f"{e.filename or ''}: {e.strerror or e}")
+
+
+def run_command(config_class: type, action: Callable[[Any], Any]) -> None:
+  """A command's whole life: its flags, `sys.argv` parsed, `action(config)`.
+
+  Defines one flag per field of `config_class` (`TrainConfig` with its data
+  checks), lists them under `--helpshort`, parses the command line with
+  one-line failures, turns absl's INFO logs off unless `--verbosity` was
+  given, builds and validates the config, and runs `action` under
+  `run_or_exit` (every failure a user can cause is one line).
+
+  Args:
+    config_class: the command's config dataclass (`TrainConfig`,
+      `EvaluateConfig`, `SampleConfig`, `ExportConfig`).
+    action: `(config) -> Any`, the command's work.
+  """
+  if config_class is config_lib.TrainConfig:
+    define_train_flags()
+  else:
+    define_flags(config_class)
+  list_in_helpshort()
+
+  def main(argv: list[str]) -> None:
+    del argv
+    if not flags.FLAGS["verbosity"].present:
+      logging.set_verbosity(logging.WARNING)  # our progress lines, not TF's INFO logs
+    config = config_from_flags(config_class)
+    run_or_exit(lambda: action(config))
+
+  app.run(main, flags_parser=parse_flags)

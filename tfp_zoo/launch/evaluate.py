@@ -16,41 +16,20 @@ from tfp_zoo.launch import startup
 startup.import_tensorflow()  # before anything imports it: its C++ start-up lines dropped
 
 # pylint: disable=g-import-not-at-top,wrong-import-position
-from absl import app
-from absl import flags
-from absl import logging
-
 from tfp_zoo import training
-from tfp_zoo.training import workdir as workdir_lib
 from tfp_zoo.app import launch_flags
+from tfp_zoo.training import workdir as workdir_lib
 from tfp_zoo.training.launcher_configs import EvaluateConfig
 
-__all__ = ["main", "run", "define_flags"]
-
-FLAGS = flags.FLAGS
+__all__ = ["run"]
 
 
-def define_flags() -> None:
-  """Defines one flag per `EvaluateConfig` field, with its one default (once per process)."""
-  if "workdir" not in FLAGS:
-    launch_flags.define_flags(EvaluateConfig)
-    launch_flags.list_in_helpshort()
+def run() -> None:
+  """The `tfp-zoo-evaluate` command: parses `sys.argv` and evaluates."""
+  launch_flags.run_command(EvaluateConfig, _evaluate)
 
 
-def main(argv: list[str]) -> None:
-  """Runs the command the parsed flags describe; exits with one line on a bad one.
-
-  Args:
-    argv: the arguments absl left after parsing the flags (none are used).
-  """
-  del argv
-  if not FLAGS["verbosity"].present:
-    logging.set_verbosity(logging.WARNING)  # our progress lines, not TF's INFO logs
-  launch_flags.run_or_exit(_evaluate)
-
-
-def _evaluate() -> None:
-  config = launch_flags.config_from_flags(EvaluateConfig)
+def _evaluate(config: EvaluateConfig) -> None:
   options = {k: v for k, v in vars(config).items() if k not in ("workdir", "output")}
   result = training.evaluate_workdir(config.workdir, **options)
   if config.output:  # results.json's 'test' block, non-finite values as null
@@ -63,12 +42,6 @@ def _evaluate() -> None:
         f"{result.mean_ess:.1f}/{result.num_samples}")
   if config.output:
     print(f"wrote {config.output}")
-
-
-def run() -> None:
-  """The `tfp-zoo-evaluate` command: defines the flags, parses `sys.argv`, runs `main`."""
-  define_flags()
-  app.run(main, flags_parser=launch_flags.parse_flags)
 
 
 if __name__ == "__main__":

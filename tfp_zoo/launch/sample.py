@@ -16,49 +16,22 @@ from tfp_zoo.launch import startup
 startup.import_tensorflow()  # before anything imports it: its C++ start-up lines dropped
 
 # pylint: disable=g-import-not-at-top,wrong-import-position
-from absl import app
-from absl import flags
-from absl import logging
-
 from tfp_zoo.app import figures
 from tfp_zoo.app import launch_flags
 from tfp_zoo.training.launcher_configs import SampleConfig
 
-__all__ = ["main", "run", "define_flags"]
-
-FLAGS = flags.FLAGS
-
-
-def define_flags() -> None:
-  """Defines one flag per `SampleConfig` field, with its one default (once per process)."""
-  if "workdir" not in FLAGS:
-    launch_flags.define_flags(SampleConfig)
-    launch_flags.list_in_helpshort()
-
-
-def main(argv: list[str]) -> None:
-  """Runs the command the parsed flags describe; exits with one line on a bad one.
-
-  Args:
-    argv: the arguments absl left after parsing the flags (none are used).
-  """
-  del argv
-  if not FLAGS["verbosity"].present:
-    logging.set_verbosity(logging.WARNING)  # our progress lines, not TF's INFO logs
-  launch_flags.run_or_exit(_sample)
-
-
-def _sample() -> None:
-  config = launch_flags.config_from_flags(SampleConfig)
-  written = figures.write_pictures(**vars(config))
-  for path in written:
-    print(f"wrote {path}", flush=True)
+__all__ = ["run"]
 
 
 def run() -> None:
-  """The `tfp-zoo-sample` command: defines the flags, parses `sys.argv`, runs `main`."""
-  define_flags()
-  app.run(main, flags_parser=launch_flags.parse_flags)
+  """The `tfp-zoo-sample` command: parses `sys.argv` and writes the pictures."""
+  launch_flags.run_command(SampleConfig, _sample)
+
+
+def _sample(config: SampleConfig) -> None:
+  written = figures.write_pictures(**vars(config))
+  for path in written:
+    print(f"wrote {path}", flush=True)
 
 
 if __name__ == "__main__":
