@@ -16,7 +16,7 @@ from typing import Any
 __version__ = "0.2.0"
 
 _SUBMODULES = ("app", "datasets", "distributions", "errors", "estimators", "evaluation",
-               "exponential_family", "keras", "kernels", "models", "nn", "registry",
+               "exponential_family", "keras", "kernels", "launch", "models", "nn", "registry",
                "testing", "training")
 # Modules that moved into subpackages: their old paths import the same module.
 _MOVED = {"conv": "nn.conv", "precision": "nn.precision",

@@ -1,6 +1,7 @@
 """TensorFlow's C++ start-up lines stay off a launcher's terminal, unless
 --verbosity asks for them; Python's own messages and a failed import's
-output are never lost."""
+output are never lost, and a logging handler made during the import keeps
+an open stream."""
 
 import os
 import subprocess
@@ -56,11 +57,11 @@ class StartupTest(absltest.TestCase):
         from tfp_zoo.launch import startup
         with startup.quiet_stderr():
           os.write(2, b'''{noise}\\nwritten by C: kept\\n''')
-          print("python: live", file=sys.stderr, flush=True)
+          print("python: held", file=sys.stderr, flush=True)
         print("after", file=sys.stderr)
         """)
     self.assertEqual(done.returncode, 0, done.stderr)
-    self.assertEqual(done.stderr.splitlines(), ["python: live", "written by C: kept", "after"])
+    self.assertEqual(done.stderr.splitlines(), ["written by C: kept", "python: held", "after"])
 
   def test_a_failed_import_replays_everything(self):
     noise = "\\n".join(_NOISE[:2])
@@ -75,6 +76,18 @@ class StartupTest(absltest.TestCase):
     for line in _NOISE[:2]:
       self.assertIn(line, failed.stderr)
     self.assertIn("ModuleNotFoundError", failed.stderr)
+
+  def test_a_handler_made_during_the_import_still_writes_afterwards(self):
+    done = _run_python("""
+        import logging, sys
+        from tfp_zoo.launch import startup
+        with startup.quiet_stderr():
+          handler = logging.StreamHandler()  # binds sys.stderr now, as absl's does
+        logging.getLogger("x").addHandler(handler)
+        logging.getLogger("x").warning("after the import")
+        """)
+    self.assertEqual(done.returncode, 0, done.stderr)
+    self.assertEqual(done.stderr.strip(), "after the import")
 
   def test_disabled_is_a_no_op(self):
     shown = _run_python("""

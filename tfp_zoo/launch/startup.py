@@ -6,7 +6,7 @@ on a CPU machine, "failed call to cuInit: ... CUDA error". Log-level
 variables leave some of them, so the launchers point the stderr file
 descriptor at a buffer around the import and then drop the lines in
 TensorFlow's C++ log format. Anything else written meanwhile (a Python
-warning) is replayed; if the import fails, everything is replayed before the
+warning) is written back; if the import fails, everything is replayed before the
 error. `--verbosity=0` (INFO) or higher shows them all, as TensorFlow prints
 them.
 """
@@ -67,9 +67,12 @@ def is_startup_noise(line: str) -> bool:
 def quiet_stderr(enabled: bool = True) -> Iterator[None]:
   """Sends file descriptor 2 to a buffer; afterwards writes back all but TF's C++ lines.
 
-  Python's `sys.stderr` keeps writing to the terminal meanwhile, so a message
-  printed by Python is never held back. If the body raises, the whole buffer
-  is written back first, so a failed import shows everything TensorFlow said.
+  Python's own `sys.stderr` writes to the same descriptor, so its messages
+  (a warning raised during an import) are held and written back too, in
+  order. `sys.stderr` itself is left alone: a logging handler created
+  meanwhile keeps a stream that stays open. If the body raises, the whole
+  buffer is written back first, so a failed import shows everything
+  TensorFlow said.
 
   Args:
     enabled: False makes this a no-op (`--verbosity` asked for the lines).
@@ -88,22 +91,19 @@ def quiet_stderr(enabled: bool = True) -> Iterator[None]:
     return
   failed = False
   with tempfile.TemporaryFile(mode="w+b") as buffer:
-    python_stderr = sys.stderr
-    terminal = open(os.dup(saved), "w", buffering=1, closefd=True,
-                    encoding=getattr(python_stderr, "encoding", None) or "utf-8",
-                    errors="backslashreplace")
     os.dup2(buffer.fileno(), 2)
-    sys.stderr = terminal
     try:
       yield
     except BaseException:
       failed = True
       raise
     finally:
-      sys.stderr = python_stderr
+      try:
+        sys.stderr.flush()
+      except (OSError, ValueError):
+        pass
       os.dup2(saved, 2)
       os.close(saved)
-      terminal.close()
       buffer.seek(0)
       text = buffer.read().decode("utf-8", "replace")
       kept = text if failed else "".join(
