@@ -197,7 +197,7 @@ class PrecisionTest(tf.test.TestCase, parameterized.TestCase):
         (dict(device_kind="GPU", compute_capability=(7, 5)), "float32"),
         (dict(device_kind="GPU"), "float32")):
       chosen, reason = precision.auto_precision(**hardware)
-      self.assertEqual(chosen, expected, hardware)
+      self.assertEqual(chosen, expected, str(hardware))
       self.assertNotEmpty(reason)
     host = precision.host_hardware()
     self.assertEqual(host["device_kind"], "CPU")
