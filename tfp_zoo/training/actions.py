@@ -31,7 +31,7 @@ from tfp_zoo.training import workdir as workdir_lib
 from tfp_zoo.training.train_step import Trainer
 
 __all__ = ["write_scalars", "finite_scalar", "diagnostic", "LogMetrics", "SaveCheckpoint", "GradientSnr", "QuickEval",
-           "StopConditions", "evaluate_to_summary", "scene_scalars", "PERIODIC_EVAL",
+           "StopConditions", "evaluate_to_summary", "score_scenes", "scene_scalars", "PERIODIC_EVAL",
            "FINAL_EVAL"]
 
 
@@ -290,25 +290,35 @@ class QuickEval:
                             tag=PERIODIC_EVAL)
       if self.scenes is not None:
         with diagnostic("the scene scores", step):
-          write_scalars(self.writer, step, scene_scalars(self.model, *self.scenes,
-                                                         seed=self.config.seed))
+          write_scalars(self.writer, step, scene_scalars(
+              score_scenes(self.model, self.scenes, self.config.seed)))
 
 
-def scene_scalars(model, images, counts, boxes, *, seed: int) -> dict[str, float]:
-  """The count accuracy and box IoU of a scene model (AIR) as summary scalars.
+def score_scenes(model, scenes: tuple[Any, Any, Any], seed: int) -> evaluation.SceneScores:
+  """A scene model's (AIR's) count accuracy and box IoU, drawn the same way at
+  every evaluation of a run.
 
   Args:
     model: a model with `infer` (AIR).
-    images: test images, as the model sees them.
-    counts: the true object counts.
-    boxes: the true boxes (`datasets.load_boxes`), or None.
+    scenes: (test images as the model sees them, true counts, true boxes or
+      None), as `datasets.load_counts`/`load_boxes` give them.
     seed: the run's seed.
+
+  Returns:
+    The `evaluation.SceneScores`.
+  """
+  return evaluation.scene_scores(model, *scenes, seed=tf.constant([seed, 11]))
+
+
+def scene_scalars(scores: evaluation.SceneScores) -> dict[str, float]:
+  """Scene scores as summary scalars.
+
+  Args:
+    scores: `score_scenes`'s result.
 
   Returns:
     `{"air/count_accuracy": ..., "air/box_iou": ...}` (IoU only with boxes).
   """
-  scores = evaluation.scene_scores(model, images, counts, boxes,
-                                   seed=tf.constant([seed, 11]))
   out = {"air/count_accuracy": scores.count_accuracy}
   if scores.box_iou is not None:
     out["air/box_iou"] = scores.box_iou

@@ -17,7 +17,6 @@ import numpy as np
 import tensorflow as tf
 
 from tfp_zoo import datasets
-from tfp_zoo import evaluation
 from tfp_zoo.errors import ConfigError, ResourceError
 from tfp_zoo.training.progress import Progress
 from tfp_zoo.training import actions as actions_lib
@@ -342,13 +341,9 @@ def _finalize(config, trainer, data, writers, step, train_metrics, chief,
                                            tag=actions_lib.FINAL_EVAL)
   final["test"] = result._asdict()
   if scenes is not None:
-    scores = evaluation.scene_scores(trainer.model, *scenes,
-                                     seed=tf.constant([config.seed, 11]))
-    final["scenes"] = {k: actions_lib.finite_scalar(v) if isinstance(v, float) else v
-                       for k, v in scores._asdict().items()}
-    actions_lib.write_scalars(writers[1], step, {
-        f"air/{k}": v for k, v in final["scenes"].items()
-        if k in ("count_accuracy", "box_iou") and v is not None})
+    scores = actions_lib.score_scenes(trainer.model, scenes, config.seed)
+    final["scenes"] = scores._asdict()  # non-finite values are written as null
+    actions_lib.write_scalars(writers[1], step, actions_lib.scene_scalars(scores))
     iou = "" if scores.box_iou is None else f", box IoU {scores.box_iou:.3f}"
     print(f"scenes: count accuracy {scores.count_accuracy:.3f}{iou} "
           f"({scores.num_examples} test images)", flush=True)
